@@ -1,0 +1,59 @@
+/**
+ * The pure protocol path (parse + validate + reassemble + filter + transform)
+ * on the real `MQTT_RT_DATA` sample. Each iteration handles one message; the
+ * `time` advances so the duplicate filter does not short-circuit.
+ */
+import { Config } from "../src/config/schema.ts";
+import { MeterClock } from "../src/protocol/meter_time.ts";
+import { ReadingPipeline } from "../src/proxy/pipeline.ts";
+import { decodeReading } from "../src/protocol/decode.ts";
+
+const config = Config.parse({ meters: { timezone: "Europe/Vienna" } });
+const sample = JSON.parse(
+  await Deno.readTextFile(new URL("../tests/fixtures/MQTT_RT_DATA.json", import.meta.url)),
+);
+const encoder = new TextEncoder();
+
+// 60 distinct minute-stamped copies, cycled, each for a different meter id.
+const messages = Array.from({ length: 600 }, (_, i) =>
+  encoder.encode(JSON.stringify({
+    ...sample,
+    id: `33B12259${String(50000 + (i % 50)).padStart(5, "0")}`,
+    time: `202601121${String(600 + Math.floor(i / 50)).padStart(3, "0")}00`.slice(0, 14),
+  })));
+const raw = encoder.encode(JSON.stringify(sample));
+
+function pipeline() {
+  return new ReadingPipeline({
+    root: "kpm33b",
+    retainReadings: false,
+    meters: config.meters,
+    limits: config.limits,
+    clock: new MeterClock(config.meters.timezone),
+  });
+}
+
+const p = pipeline();
+let i = 0;
+let t = 0;
+Deno.bench("full pipeline, RT sample (new reading each time)", { baseline: true }, () => {
+  p.handle("MQTT_RT_DATA", messages[i++ % messages.length], t += 1);
+});
+
+const dup = pipeline();
+Deno.bench("full pipeline, RT sample (exact repeat, dropped)", () => {
+  dup.handle("MQTT_RT_DATA", raw, t += 1);
+});
+
+Deno.bench("decode only (JSON + validation)", () => {
+  decodeReading("MQTT_RT_DATA", raw, 65536);
+});
+
+const textual = encoder.encode(JSON.stringify(
+  Object.fromEntries(
+    Object.entries(sample).map(([k, v]) => [k, typeof v === "number" ? String(v) : v]),
+  ),
+));
+Deno.bench("decode only, numbers as strings (schema path)", () => {
+  decodeReading("MQTT_RT_DATA", textual, 65536);
+});

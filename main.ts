@@ -1,0 +1,93 @@
+/**
+ * kpm33b-bridge: loads the configuration, starts the workers with scoped
+ * permissions, supervises them and shuts down cleanly on SIGINT / SIGTERM.
+ *
+ * @module
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import { parseCli, USAGE } from "./src/cli.ts";
+import { ConfigError } from "./src/config/config_error.ts";
+import { loadConfig } from "./src/config/load.ts";
+import type { Config } from "./src/config/schema.ts";
+import { redactUrl } from "./src/logging/redact.ts";
+import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
+import { proxyPermissions } from "./src/supervisor/permissions.ts";
+import { Supervisor, type WorkerSpec } from "./src/supervisor/supervisor.ts";
+
+/** Exit code for an unusable configuration (sysexits EX_CONFIG). */
+const EXIT_CONFIG = 78;
+/** The whole shutdown, workers included, must fit in this. */
+const SHUTDOWN_BUDGET_MS = 4500;
+
+function workerSpecs(config: Config): WorkerSpec[] {
+  return [{
+    name: "proxy",
+    url: new URL("./src/proxy/worker.ts", import.meta.url),
+    permissions: proxyPermissions(config),
+  }];
+}
+
+function summary(config: Config): string {
+  return [
+    `internal broker: ${redactUrl(config.internal_broker.url)}`,
+    `central broker:  ${redactUrl(config.central_broker.url)}`,
+    `topic root:      ${config.topics.root}`,
+    `meter time zone: ${config.meters.timezone}`,
+    `upload intervals: ${config.meters.upload_interval_seconds} s / ${config.meters.upload_interval_minutes} min`,
+    `excluded meters: ${config.meters.exclude.length}, overrides: ${
+      Object.keys(config.meters.overrides).length
+    }`,
+  ].join("\n");
+}
+
+async function main(args: readonly string[]): Promise<number> {
+  const command = parseCli(args);
+  switch (command.kind) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      console.log(denoJson.version);
+      return 0;
+    case "usage-error":
+      console.error(`${command.message}\n\n${USAGE}`);
+      return 64;
+  }
+
+  let config: Config;
+  try {
+    config = await loadConfig(command.configPath, (name) => Deno.env.get(name));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`Invalid configuration:\n${error.message}`);
+    return EXIT_CONFIG;
+  }
+  if (command.kind === "check-config") {
+    console.log(`${command.configPath} is valid\n${summary(config)}`);
+    return 0;
+  }
+
+  await setupLogging(config.logging);
+  const log = logger("main");
+  log.info("kpm33b-bridge {version} starting with {config}", {
+    version: denoJson.version,
+    config: command.configPath,
+  });
+  const supervisor = new Supervisor(workerSpecs(config), config);
+  supervisor.start();
+
+  const signal = await new Promise<Deno.Signal>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
+  log.info("Received {signal}; shutting down", { signal });
+  await supervisor.stop(SHUTDOWN_BUDGET_MS);
+  log.info("Stopped");
+  await closeLogging();
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,139 @@
+/**
+ * Loading `config.yaml`: YAML with source positions, `${VAR}` interpolation,
+ * validation, and error messages that name file, line, key, value and what is
+ * allowed.
+ *
+ * @module
+ */
+import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import type { z } from "zod";
+import { Config } from "./schema.ts";
+import { ConfigError, type ConfigProblem } from "./config_error.ts";
+import { type EnvLookup, interpolate } from "./interpolate.ts";
+
+type Document = ReturnType<typeof parseDocument>;
+type PathKey = string | number;
+
+function locate(file: string, lines: LineCounter, offset: number | undefined): string {
+  if (offset === undefined) return file;
+  const { line, col } = lines.linePos(offset);
+  return `${file}:${line}:${col}`;
+}
+
+/** Offset of the deepest node that exists along a key path. */
+function offsetOf(doc: Document, path: readonly PathKey[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] };
+    if (node?.range) return node.range[0];
+  }
+  return undefined;
+}
+
+/** Offset of a key itself (for unknown keys). */
+function keyOffset(doc: Document, path: readonly PathKey[], key: string): number | undefined {
+  const parent = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  if (isMap(parent)) {
+    for (const pair of parent.items) {
+      if (isScalar(pair.key) && pair.key.value === key) return pair.key.range?.[0];
+    }
+  }
+  return offsetOf(doc, path);
+}
+
+function describe(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === "invalid_type" && value === undefined) return "is required";
+  if (issue.code === "invalid_value" && "values" in issue) {
+    return `${JSON.stringify(value)} is not one of ${issue.values.join(", ")}`;
+  }
+  if (issue.code === "custom" || issue.code === "invalid_format") return issue.message;
+  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value)})`;
+  return `${issue.message}${shown}`;
+}
+
+function problemsOf(
+  error: z.ZodError,
+  doc: Document,
+  raw: unknown,
+  file: string,
+  lines: LineCounter,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path as PathKey[];
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        problems.push({
+          location: locate(file, lines, keyOffset(doc, path, key)),
+          path: [...path, key].join("."),
+          message: "unknown key (check the spelling against config.yaml in the repository)",
+        });
+      }
+      continue;
+    }
+    let value: unknown = raw;
+    for (const key of path) value = (value as Record<PathKey, unknown> | undefined)?.[key];
+    problems.push({
+      location: locate(file, lines, offsetOf(doc, path)),
+      path: path.join("."),
+      message: describe(issue, value),
+    });
+  }
+  return problems;
+}
+
+/**
+ * Parses and validates configuration text.
+ *
+ * @param file name used in messages, e.g. `config.yaml`
+ * @throws {ConfigError} listing every problem found
+ */
+export function parseConfig(text: string, file: string, env: EnvLookup): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => ({
+      location: locate(file, lines, e.pos[0]),
+      path: "",
+      message: `YAML syntax error: ${e.message.split("\n")[0]}`,
+    })));
+  }
+  const problems: ConfigProblem[] = [];
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return;
+      const result = interpolate(node.value, env);
+      if (result.ok) {
+        node.value = result.value;
+      } else {
+        problems.push({
+          location: locate(file, lines, node.range?.[0]),
+          path: "",
+          message: result.error,
+        });
+      }
+    },
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  const raw = doc.toJS() ?? {};
+  const result = Config.safeParse(raw);
+  if (!result.success) throw new ConfigError(problemsOf(result.error, doc, raw, file, lines));
+  return result.data;
+}
+
+/**
+ * Reads and validates a configuration file.
+ *
+ * @throws {ConfigError} when the file cannot be read or is invalid
+ */
+export async function loadConfig(path: string, env: EnvLookup): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "file not found (pass --config PATH)"
+      : `cannot read: ${(error as Error).message}`;
+    throw new ConfigError([{ location: path, path: "", message: reason }]);
+  }
+  return parseConfig(text, path, env);
+}

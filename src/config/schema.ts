@@ -1,0 +1,126 @@
+/**
+ * The configuration schema: every key of `config.yaml`, its default and what
+ * it allows. The types used across the bridge are inferred from it.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { MeterId } from "../protocol/meter_id.ts";
+import { isTimeZone } from "../protocol/meter_time.ts";
+import { TopicRoot } from "../protocol/topics.ts";
+import { FieldGroup, Profile } from "../protocol/transform.ts";
+import { MinutesLevelInterval, SecondsLevelInterval } from "../protocol/upload_interval.ts";
+
+/** A number that may also be written as a decimal string (e.g. from `${PORT}`). */
+function configNumber<T extends z.ZodType>(schema: T) {
+  return z.preprocess(
+    (value) => typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value,
+    schema,
+  );
+}
+
+function integer(min: number, max: number) {
+  return configNumber(
+    z.number().int().min(min, { error: `must be at least ${min}` }).max(max, {
+      error: `must be at most ${max}`,
+    }),
+  );
+}
+
+const BROKER_SCHEMES = ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"];
+
+/** A broker URL such as `mqtt://127.0.0.1:1883`. */
+export const BrokerUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return BROKER_SCHEMES.includes(url.protocol) && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}, {
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} is not a broker URL like mqtt://host:1883 (schemes: ${
+      BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(", ")
+    })`,
+});
+
+const ClientId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+  error: "client_id must be 1-64 characters A-Z a-z 0-9 _ . -",
+});
+
+/** Connection to one MQTT broker. Credentials are optional. */
+export const BrokerConfig = z.strictObject({
+  url: BrokerUrl,
+  username: z.string().optional(),
+  password: z.string().optional(),
+  client_id: ClientId.default("kpm33b-bridge"),
+});
+/** Connection to one MQTT broker. */
+export type BrokerConfig = z.infer<typeof BrokerConfig>;
+
+/** An IANA time zone name. */
+export const TimeZone = z.string().refine(isTimeZone, {
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} is not a known IANA time zone (e.g. Europe/Vienna, UTC)`,
+});
+
+/** What a meter publishes and how it is configured; each key overridable per meter. */
+const MeterOverride = z.strictObject({
+  upload_interval_seconds: configNumber(SecondsLevelInterval).optional(),
+  upload_interval_minutes: configNumber(MinutesLevelInterval).optional(),
+  profile: Profile.optional(),
+  fields: z.array(FieldGroup).optional(),
+});
+
+/** The `meters` section. */
+export const MetersConfig = z.strictObject({
+  upload_interval_seconds: configNumber(SecondsLevelInterval).default(60),
+  upload_interval_minutes: configNumber(MinutesLevelInterval).default(1),
+  timezone: TimeZone.default("UTC"),
+  exclude: z.array(MeterId).default([]),
+  names: z.record(MeterId, z.string().min(1).max(64)).default({}),
+  profile: Profile.default("default"),
+  fields: z.array(FieldGroup).default([]),
+  zero_confirm_readings: integer(1, 1000).default(3),
+  overrides: z.record(MeterId, MeterOverride).default({}),
+});
+/** The `meters` section. */
+export type MetersConfig = z.infer<typeof MetersConfig>;
+
+/** Bounds that protect the bridge from hostile or broken input. */
+export const LimitsConfig = z.strictObject({
+  max_payload_bytes: integer(256, 16 * 1024 * 1024).default(65536),
+  reassembly_max_pending: integer(1, 1_000_000).default(1000),
+  reassembly_max_age_seconds: integer(1, 3600).default(60),
+  max_meters: integer(1, 10_000_000).default(100_000),
+});
+/** Bounds that protect the bridge from hostile or broken input. */
+export type LimitsConfig = z.infer<typeof LimitsConfig>;
+
+/** Log level names, least to most severe. */
+export const LogLevel = z.enum(["trace", "debug", "info", "warning", "error", "fatal"]);
+
+/** The `logging` section. */
+export const LoggingConfig = z.strictObject({
+  level: LogLevel.default("info"),
+  format: z.enum(["text", "json"]).default("text"),
+  stats_interval_seconds: integer(0, 86_400).default(300),
+});
+/** The `logging` section. */
+export type LoggingConfig = z.infer<typeof LoggingConfig>;
+
+/** The whole `config.yaml`. */
+export const Config = z.strictObject({
+  internal_broker: BrokerConfig.prefault({ url: "mqtt://127.0.0.1:11883" }),
+  central_broker: BrokerConfig.prefault({ url: "mqtt://127.0.0.1:1883" }),
+  topics: z.strictObject({
+    root: TopicRoot.default("kpm33b"),
+    retain_readings: z.boolean().default(false),
+  }).prefault({}),
+  state_dir: z.string().min(1).default("./state"),
+  meters: MetersConfig.prefault({}),
+  limits: LimitsConfig.prefault({}),
+  logging: LoggingConfig.prefault({}),
+});
+/** The validated configuration. */
+export type Config = z.infer<typeof Config>;

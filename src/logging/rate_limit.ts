@@ -1,0 +1,41 @@
+/**
+ * Log rate limiting: a flood of bad messages must not flood the journal.
+ * Each key may log a burst of lines per window; the rest are counted and
+ * reported with the next line that gets through.
+ *
+ * @module
+ */
+
+/** Decides whether a log line for a key may be written now. */
+export class LogRateLimiter {
+  readonly #windows = new Map<string, { start: number; lines: number; suppressed: number }>();
+
+  /**
+   * @param burst lines allowed per key and window
+   * @param windowMs window length in milliseconds
+   */
+  constructor(readonly burst: number, readonly windowMs: number) {}
+
+  /**
+   * @returns `undefined` when the line must be suppressed, otherwise the
+   * number of lines suppressed for this key since the last one written
+   */
+  admit(key: string, now: number): number | undefined {
+    let window = this.#windows.get(key);
+    if (window === undefined || now - window.start >= this.windowMs) {
+      const suppressed = window?.suppressed ?? 0;
+      window = { start: now, lines: 0, suppressed: 0 };
+      this.#windows.set(key, window);
+      window.lines++;
+      return suppressed;
+    }
+    if (window.lines >= this.burst) {
+      window.suppressed++;
+      return undefined;
+    }
+    window.lines++;
+    const suppressed = window.suppressed;
+    window.suppressed = 0;
+    return suppressed;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Logging: text lines to stdout (journald-friendly) or JSON lines, one
+ * category per module under `kpm33b`. Each worker isolate configures its own.
+ *
+ * @module
+ */
+import {
+  configure,
+  dispose,
+  getJsonLinesFormatter,
+  getLogger,
+  getStreamSink,
+  getTextFormatter,
+  type Logger,
+} from "@logtape/logtape";
+import type { LoggingConfig } from "../config/schema.ts";
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Renders a value for a text log line: one line always (journald keeps one
+ * entry per line), and control characters can never forge a new line.
+ */
+function renderValue(value: unknown, inspect: (value: unknown) => string): string {
+  if (typeof value === "string") return CONTROL.test(value) ? JSON.stringify(value) : value;
+  if (typeof value === "object" && value !== null && !(value instanceof Error)) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      // not serialisable (e.g. a cycle): fall back to inspect
+    }
+  }
+  return inspect(value).replaceAll("\n", " ");
+}
+
+/** Configures logging for this isolate. */
+export async function setupLogging(
+  options: Pick<LoggingConfig, "level" | "format">,
+): Promise<void> {
+  const formatter = options.format === "json"
+    ? getJsonLinesFormatter({ categorySeparator: ".", message: "rendered", properties: "flatten" })
+    : getTextFormatter({
+      timestamp: "date-time-timezone",
+      category: ".",
+      level: "ABBR",
+      value: renderValue,
+    });
+  await configure({
+    reset: true,
+    sinks: { stdout: getStreamSink(Deno.stdout.writable, { formatter }) },
+    loggers: [
+      { category: ["kpm33b"], lowestLevel: options.level, sinks: ["stdout"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stdout"] },
+    ],
+  });
+}
+
+/** Flushes and closes the log sinks. */
+export async function closeLogging(): Promise<void> {
+  await dispose();
+}
+
+/** The logger of one module, e.g. `logger("proxy")` → category `kpm33b.proxy`. */
+export function logger(...category: string[]): Logger {
+  return getLogger(["kpm33b", ...category]);
+}

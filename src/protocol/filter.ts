@@ -1,0 +1,185 @@
+/**
+ * Filters that turn real meter traffic into a clean series per meter.
+ *
+ * Real KPM33B traffic (see the protocol reference) has all-zero bursts
+ * interleaved with real readings, sends each reading twice, sometimes with a
+ * slightly newer value for the same `time`, and includes ids of meters that
+ * only ever send zeros. Forwarded as-is, a zero burst makes an energy total
+ * drop to 0 and jump back, which consumers read as a meter reset.
+ *
+ * Rules, per meter and level:
+ * - excluded ids are dropped;
+ * - an all-zero instantaneous reading is always a burst: a powered meter
+ *   measures a voltage, so a genuine reading is never all zero;
+ * - an all-zero energy reading is held back. It is published only for a meter
+ *   that has proven it is real (a non-zero instantaneous reading) and has sent
+ *   nothing but zero registers for `zeroConfirmReadings` distinct times: a new
+ *   meter without consumption yet. Once a non-zero register was published,
+ *   all-zero readings are bursts;
+ * - an exact repeat (same time, same values) is dropped; the same time with
+ *   changed values is forwarded, so the newest value wins;
+ * - an energy register lower than the last published one is never published.
+ *
+ * @module
+ */
+import type { MeterId } from "./meter_id.ts";
+import { isAllZero, LAYOUTS, type Reading, sameValues } from "./reading.ts";
+import type { ReadingLevel } from "./uplink.ts";
+
+/** Why a valid reading was not published. */
+export type DropCode = "excluded" | "zero_burst" | "duplicate" | "energy_regression";
+
+/** Filter settings. */
+export interface FilterOptions {
+  /** Meter ids whose readings are dropped. */
+  readonly exclude: ReadonlySet<string>;
+  /** Distinct all-zero readings that confirm a new meter's zero registers. */
+  readonly zeroConfirmReadings: number;
+  /** Most meters whose history is kept; the least recently active is forgotten. */
+  readonly maxMeters: number;
+}
+
+/** The outcome for one reading. */
+export type FilterVerdict =
+  | { readonly publish: true; readonly zeroConfirmed: boolean }
+  | { readonly publish: false; readonly code: DropCode; readonly reason: string };
+
+interface LevelHistory {
+  time: string;
+  values: readonly number[];
+  /** Whether any published reading of this level had a non-zero value. */
+  nonZero: boolean;
+}
+
+interface MeterHistory {
+  /** A non-zero instantaneous reading proved a real, powered meter. */
+  live: boolean;
+  last: Partial<Record<ReadingLevel, LevelHistory>>;
+  /** Distinct times of held-back all-zero readings, per level. */
+  zeroTimes: Partial<Record<ReadingLevel, Set<string>>>;
+}
+
+const PUBLISH: FilterVerdict = { publish: true, zeroConfirmed: false };
+const PUBLISH_CONFIRMED_ZERO: FilterVerdict = { publish: true, zeroConfirmed: true };
+
+const ENERGY_UNIT = /h$/;
+
+/** Positions of the cumulative registers (energy units) of a level. */
+function cumulativeIndices(level: ReadingLevel): readonly number[] {
+  const layout = LAYOUTS[level];
+  return layout.tags.flatMap((_, i) => ENERGY_UNIT.test(layout.info[i].unit ?? "") ? [i] : []);
+}
+
+const CUMULATIVE: Readonly<Record<ReadingLevel, readonly number[]>> = {
+  seconds: [],
+  minutes: cumulativeIndices("minutes"),
+  day: cumulativeIndices("day"),
+};
+
+function drop(code: DropCode, reason: string): FilterVerdict {
+  return { publish: false, code, reason };
+}
+
+/** Decides per reading whether it is published. Pure state machine, no I/O. */
+export class ReadingFilter {
+  readonly #meters = new Map<MeterId, MeterHistory>();
+
+  constructor(readonly options: FilterOptions) {}
+
+  /** Number of meters with history. */
+  get meters(): number {
+    return this.#meters.size;
+  }
+
+  /**
+   * Checks a complete reading. A reading that passes is recorded as the
+   * meter's latest published reading of its level.
+   */
+  check(reading: Reading): FilterVerdict {
+    const { id, level, time, values } = reading;
+    if (this.options.exclude.has(id)) return drop("excluded", "meter is in meters.exclude");
+    const meter = this.#history(id);
+    const last = meter.last[level];
+
+    if (isAllZero(values)) {
+      const verdict = this.#checkZero(meter, level, time, last);
+      if (!verdict.publish) return verdict;
+      if (last !== undefined && last.time === time && sameValues(last.values, values)) {
+        return drop("duplicate", `repeat of the reading at ${time}`);
+      }
+      meter.last[level] = { time, values, nonZero: false };
+      return verdict;
+    }
+
+    if (last !== undefined) {
+      if (last.time === time && sameValues(last.values, values)) {
+        return drop("duplicate", `repeat of the reading at ${time}`);
+      }
+      const regression = this.#regression(level, last.values, values);
+      if (regression !== undefined) return drop("energy_regression", regression);
+    }
+    if (level === "seconds") meter.live = true;
+    meter.zeroTimes[level] = undefined;
+    meter.last[level] = { time, values, nonZero: true };
+    return PUBLISH;
+  }
+
+  #checkZero(
+    meter: MeterHistory,
+    level: ReadingLevel,
+    time: string,
+    last: LevelHistory | undefined,
+  ): FilterVerdict {
+    if (level === "seconds") {
+      return drop("zero_burst", "all values are 0 (a powered meter measures a voltage)");
+    }
+    if (last?.nonZero) return drop("zero_burst", "all registers are 0 after non-zero readings");
+    if (last !== undefined) return PUBLISH; // zero registers already confirmed
+    if (!meter.live) {
+      return drop("zero_burst", "all registers are 0 and the meter has sent no real reading yet");
+    }
+    const times = meter.zeroTimes[level] ??= new Set();
+    times.add(time);
+    if (times.size < this.options.zeroConfirmReadings) {
+      return drop(
+        "zero_burst",
+        `all registers are 0 (${times.size} of ${this.options.zeroConfirmReadings} readings to confirm a new meter)`,
+      );
+    }
+    meter.zeroTimes[level] = undefined;
+    return PUBLISH_CONFIRMED_ZERO;
+  }
+
+  #regression(
+    level: ReadingLevel,
+    last: readonly number[],
+    next: readonly number[],
+  ): string | undefined {
+    for (const i of CUMULATIVE[level]) {
+      // A comparison with NaN (no value) is false: only two values can regress.
+      if (next[i] < last[i]) {
+        return `register ${LAYOUTS[level].tags[i]} would go backwards from ${last[i]} to ${
+          next[i]
+        }`;
+      }
+    }
+    return undefined;
+  }
+
+  #history(id: MeterId): MeterHistory {
+    let meter = this.#meters.get(id);
+    if (meter !== undefined) {
+      // Re-insert so the map's order is least recently active first.
+      this.#meters.delete(id);
+      this.#meters.set(id, meter);
+      return meter;
+    }
+    meter = { live: false, last: {}, zeroTimes: {} };
+    this.#meters.set(id, meter);
+    if (this.#meters.size > this.options.maxMeters) {
+      const oldest = this.#meters.keys().next().value;
+      if (oldest !== undefined) this.#meters.delete(oldest);
+    }
+    return meter;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The data flow of one raw message, without I/O: decode, validate,
+ * reassemble, filter, transform. The proxy worker feeds it messages from the
+ * internal broker and carries out the events it returns.
+ *
+ * @module
+ */
+import type { LimitsConfig, MetersConfig } from "../config/schema.ts";
+import { meterSettings } from "../config/meter_settings.ts";
+import { decodeReading } from "../protocol/decode.ts";
+import { type DropCode, ReadingFilter } from "../protocol/filter.ts";
+import type { MeterClock } from "../protocol/meter_time.ts";
+import { type MeterId, modelOf } from "../protocol/meter_id.ts";
+import type { Reading } from "../protocol/reading.ts";
+import { type ExpiredReading, Reassembler } from "../protocol/reassembly.ts";
+import type { RejectionCode } from "../protocol/rejection.ts";
+import { announcementTopic, type MeterAnnouncement, readingTopic } from "../protocol/topics.ts";
+import { encodeReadingPayload, type PayloadFields, payloadFields } from "../protocol/transform.ts";
+import type { ReadingLevel } from "../protocol/uplink.ts";
+
+/** Settings of the pipeline. */
+export interface PipelineOptions {
+  readonly root: string;
+  readonly retainReadings: boolean;
+  readonly meters: MetersConfig;
+  readonly limits: LimitsConfig;
+  readonly clock: MeterClock;
+}
+
+/** What the pipeline asks the proxy to do or to record. */
+export type PipelineEvent =
+  | {
+    readonly type: "publish";
+    readonly id: MeterId;
+    readonly level: ReadingLevel;
+    readonly topic: string;
+    readonly payload: string;
+    readonly retain: boolean;
+  }
+  | {
+    readonly type: "announce";
+    readonly topic: string;
+    readonly announcement: MeterAnnouncement;
+  }
+  | { readonly type: "rejected"; readonly code: RejectionCode; readonly reason: string }
+  | {
+    readonly type: "dropped";
+    readonly code: DropCode;
+    readonly id: MeterId;
+    readonly level: ReadingLevel;
+    readonly reason: string;
+  }
+  | {
+    readonly type: "incomplete";
+    readonly id: MeterId;
+    readonly level: ReadingLevel;
+    readonly time: string;
+    readonly packets: number;
+    readonly cause: ExpiredReading["cause"];
+  }
+  | { readonly type: "zero_confirmed"; readonly id: MeterId; readonly level: ReadingLevel };
+
+/** Turns raw uplink messages into central publications. Pure state machine. */
+export class ReadingPipeline {
+  readonly #reassembler: Reassembler;
+  readonly #filter: ReadingFilter;
+  readonly #announced = new Map<MeterId, MeterAnnouncement>();
+  readonly #fields = new Map<string, PayloadFields>();
+
+  constructor(readonly options: PipelineOptions) {
+    this.#reassembler = new Reassembler({
+      maxPending: options.limits.reassembly_max_pending,
+      maxAgeMs: options.limits.reassembly_max_age_seconds * 1000,
+    });
+    this.#filter = new ReadingFilter({
+      exclude: new Set(options.meters.exclude),
+      zeroConfirmReadings: options.meters.zero_confirm_readings,
+      maxMeters: options.limits.max_meters,
+    });
+  }
+
+  /** Incomplete split readings currently held. */
+  get pendingReadings(): number {
+    return this.#reassembler.pending;
+  }
+
+  /** Meters announced so far (by this process or found retained on central). */
+  get announcedMeters(): number {
+    return this.#announced.size;
+  }
+
+  /**
+   * Records an announcement found retained on central, so the meter is not
+   * announced again and keeps its original `first_seen`.
+   */
+  rememberAnnouncement(announcement: MeterAnnouncement): void {
+    if (this.#announced.size >= this.options.limits.max_meters) return;
+    this.#announced.set(announcement.id as MeterId, announcement);
+  }
+
+  /** Handles one raw message received at `now` (epoch ms). */
+  handle(topic: string, payload: Uint8Array, now: number): PipelineEvent[] {
+    const decoded = decodeReading(topic, payload, this.options.limits.max_payload_bytes);
+    if ("ok" in decoded) return [{ type: "rejected", code: decoded.code, reason: decoded.reason }];
+    const step = this.#reassembler.add(decoded, now);
+    const events: PipelineEvent[] = step.expired.map(incomplete);
+    if (step.complete !== undefined) this.#complete(step.complete, now, events);
+    return events;
+  }
+
+  /** Gives up incomplete readings that are too old. */
+  expire(now: number): PipelineEvent[] {
+    return this.#reassembler.expire(now).map(incomplete);
+  }
+
+  #complete(reading: Reading, now: number, events: PipelineEvent[]): void {
+    const verdict = this.#filter.check(reading);
+    if (!verdict.publish) {
+      events.push({
+        type: "dropped",
+        code: verdict.code,
+        id: reading.id,
+        level: reading.level,
+        reason: verdict.reason,
+      });
+      return;
+    }
+    if (verdict.zeroConfirmed) {
+      events.push({ type: "zero_confirmed", id: reading.id, level: reading.level });
+    }
+    const { root } = this.options;
+    if (!this.#announced.has(reading.id)) {
+      const announcement: MeterAnnouncement = {
+        id: reading.id,
+        model: modelOf(reading.id),
+        first_seen: new Date(now).toISOString(),
+      };
+      this.rememberAnnouncement(announcement);
+      events.push({ type: "announce", topic: announcementTopic(root, reading.id), announcement });
+    }
+    const payload = encodeReadingPayload(
+      reading,
+      this.options.clock.isoTimestamp(reading.time),
+      this.#fieldsOf(reading.id, reading.level),
+    );
+    events.push({
+      type: "publish",
+      id: reading.id,
+      level: reading.level,
+      topic: readingTopic(root, reading.id, reading.level),
+      payload,
+      retain: this.options.retainReadings,
+    });
+  }
+
+  #fieldsOf(id: MeterId, level: ReadingLevel): PayloadFields {
+    const key = `${level}|${id}`;
+    let fields = this.#fields.get(key);
+    if (fields === undefined) {
+      if (this.#fields.size >= this.options.limits.max_meters) this.#fields.clear();
+      fields = payloadFields(level, meterSettings(this.options.meters, id), modelOf(id));
+      this.#fields.set(key, fields);
+    }
+    return fields;
+  }
+}
+
+function incomplete(expired: ExpiredReading): PipelineEvent {
+  return {
+    type: "incomplete",
+    id: expired.reading.id,
+    level: expired.reading.level,
+    time: expired.reading.time,
+    packets: expired.packets,
+    cause: expired.cause,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Counters of the data flow: what came in, what went out, and why anything
+ * did not.
+ *
+ * @module
+ */
+import type { DropCode } from "../protocol/filter.ts";
+import type { RejectionCode } from "../protocol/rejection.ts";
+
+/** A snapshot of the proxy's counters since start. */
+export interface ProxyStatsSnapshot {
+  received: number;
+  published: number;
+  announced: number;
+  rejected: Partial<Record<RejectionCode, number>>;
+  dropped: Partial<Record<DropCode, number>>;
+  incomplete: number;
+  publish_failed: number;
+}
+
+/** Counters of the proxy worker. */
+export class ProxyStats {
+  readonly #counts: ProxyStatsSnapshot = {
+    received: 0,
+    published: 0,
+    announced: 0,
+    rejected: {},
+    dropped: {},
+    incomplete: 0,
+    publish_failed: 0,
+  };
+
+  /** Counts one received raw message. */
+  received(): void {
+    this.#counts.received++;
+  }
+
+  /** Counts one reading published on central. */
+  published(): void {
+    this.#counts.published++;
+  }
+
+  /** Counts one meter announced. */
+  announced(): void {
+    this.#counts.announced++;
+  }
+
+  /** Counts one rejected message. */
+  rejected(code: RejectionCode): void {
+    this.#counts.rejected[code] = (this.#counts.rejected[code] ?? 0) + 1;
+  }
+
+  /** Counts one valid reading that was not published. */
+  dropped(code: DropCode): void {
+    this.#counts.dropped[code] = (this.#counts.dropped[code] ?? 0) + 1;
+  }
+
+  /** Counts one split reading given up incomplete. */
+  incomplete(): void {
+    this.#counts.incomplete++;
+  }
+
+  /** Counts one publish the central broker failed. */
+  publishFailed(): void {
+    this.#counts.publish_failed++;
+  }
+
+  /** A copy of the counters. */
+  snapshot(): ProxyStatsSnapshot {
+    return structuredClone(this.#counts);
+  }
+}

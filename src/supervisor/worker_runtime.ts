@@ -1,0 +1,47 @@
+/**
+ * The worker side of supervision: receives `start` and `stop`, sets up
+ * logging in the worker's isolate and runs one service.
+ *
+ * @module
+ */
+import type { Config } from "../config/schema.ts";
+import { closeLogging, logger, setupLogging } from "../logging/setup.ts";
+import type { FromWorker, ToWorker } from "./messages.ts";
+
+/** A service a worker runs. */
+export interface WorkerService {
+  stop(timeoutMs: number): Promise<void>;
+}
+
+declare const self: {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker): void;
+};
+
+/**
+ * Runs a service in this worker under the supervisor's control.
+ *
+ * @param name category of the worker's log lines
+ * @param start creates and starts the service
+ */
+export function runWorker(name: string, start: (config: Config) => Promise<WorkerService>): void {
+  let service: WorkerService | undefined;
+  self.onmessage = async (event) => {
+    const message = event.data;
+    if (message.type === "start") {
+      await setupLogging(message.config.logging);
+      try {
+        service = await start(message.config);
+        self.postMessage({ type: "started" });
+      } catch (error) {
+        logger(name).fatal("Worker could not start: {error}", { error: String(error) });
+        await closeLogging();
+        self.postMessage({ type: "failed", error: String(error) });
+      }
+    } else if (message.type === "stop") {
+      await service?.stop(message.timeoutMs);
+      await closeLogging();
+      self.postMessage({ type: "stopped" });
+    }
+  };
+}
