@@ -69,9 +69,10 @@ async function main(args: readonly string[]): Promise<number> {
 
   await setupLogging(config.logging);
   const log = logger("main");
-  log.info("kpm33b-bridge {version} starting with {config}", {
+  log.info("kpm33b-bridge {version} starting with {config} (pid {pid})", {
     version: denoJson.version,
     config: command.configPath,
+    pid: Deno.pid,
   });
   const supervisor = new Supervisor(workerSpecs(config), config);
   supervisor.start();

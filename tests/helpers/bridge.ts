@@ -1,0 +1,98 @@
+/** The real bridge as a subprocess: `deno task start --config <temp file>`. */
+
+/** A running bridge process. */
+export interface BridgeProcess extends AsyncDisposable {
+  readonly pid: number;
+  /** Everything the bridge wrote to stdout and stderr so far. */
+  output(): string;
+  /** Parsed JSON log lines (the tests configure `logging.format: json`). */
+  logLines(): Record<string, unknown>[];
+  /** Waits until a log line satisfies `predicate`. */
+  waitForLog(
+    predicate: (line: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
+  /** Sends a signal and waits for exit; returns exit code and elapsed milliseconds. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; elapsedMs: number }>;
+}
+
+const PROJECT = new URL("../../", import.meta.url);
+
+function kill(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(pid, signal);
+  } catch {
+    // already exited
+  }
+}
+
+/** Writes `configYaml` to a temp file and starts the bridge with it. */
+export async function startBridge(configYaml: string): Promise<BridgeProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-bridge-" });
+  const configPath = `${dir}/config.yaml`;
+  await Deno.writeTextFile(configPath, configYaml);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start", "--config", configPath],
+    cwd: PROJECT.pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  const drained = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const logLines = () =>
+    text.split("\n").flatMap((line) => {
+      if (!line.startsWith("{")) return [];
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  // The bridge logs its own pid at start; `child.pid` is the `deno task` runner.
+  const bridgePid = () => {
+    const line = logLines().find((l) => typeof l.pid === "number");
+    return line?.pid as number | undefined;
+  };
+  let exit: Promise<{ code: number; elapsedMs: number }> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") =>
+    exit ??= (async () => {
+      const started = performance.now();
+      // `deno task` forwards SIGTERM/SIGINT to the bridge; SIGKILL must reach it directly.
+      const family = [bridgePid(), child.pid].filter((pid) => pid !== undefined);
+      if (signal === "SIGKILL") family.forEach((pid) => kill(pid, signal));
+      else kill(child.pid, signal);
+      const killer = setTimeout(() => family.forEach((pid) => kill(pid, "SIGKILL")), 10_000);
+      const status = await child.status;
+      const elapsedMs = performance.now() - started;
+      clearTimeout(killer);
+      await drained;
+      await Deno.remove(dir, { recursive: true });
+      return { code: status.code, elapsedMs };
+    })();
+  return {
+    pid: child.pid,
+    output: () => text,
+    logLines,
+    async waitForLog(predicate, what, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (true) {
+        const found = logLines().find(predicate);
+        if (found) return found;
+        if (Date.now() > deadline) {
+          throw new Error(`timed out waiting for ${what}; output:\n${text}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop("SIGKILL");
+    },
+  };
+}

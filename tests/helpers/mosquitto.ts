@@ -1,0 +1,83 @@
+/** Real Mosquitto brokers on free loopback ports, stopped by pid. */
+import { freePort, waitForPort } from "./ports.ts";
+
+const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"];
+
+function mosquittoBinary(): string {
+  const fromEnv = Deno.env.get("MOSQUITTO_BIN");
+  if (fromEnv) return fromEnv;
+  for (const path of CANDIDATES) {
+    try {
+      Deno.statSync(path);
+      return path;
+    } catch {
+      continue;
+    }
+  }
+  throw new Error("mosquitto not found: apt-get install -y mosquitto (or set MOSQUITTO_BIN)");
+}
+
+/** A running Mosquitto. */
+export interface Mosquitto extends AsyncDisposable {
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  /** Stops the broker (SIGTERM, then SIGKILL) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts Mosquitto on a free port with an optional extra configuration text. */
+export async function startMosquitto(extraConfig = ""): Promise<Mosquitto> {
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-mosquitto-" });
+  const configPath = `${dir}/mosquitto.conf`;
+  await Deno.writeTextFile(
+    configPath,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${extraConfig}\n`,
+  );
+  const child = new Deno.Command(mosquittoBinary(), {
+    args: ["-c", configPath],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream());
+  const log: string[] = [];
+  const drained = (async () => {
+    for await (const chunk of stderr) log.push(chunk);
+  })();
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await drained;
+    throw new Error(`mosquitto did not start: ${error}\n${log.join("")}`);
+  }
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already exited
+        }
+      }, 3000);
+      await child.status;
+      clearTimeout(timer);
+      await drained;
+      await Deno.remove(dir, { recursive: true });
+    })();
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
