@@ -11,21 +11,13 @@ import { loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/schema.ts";
 import { redactUrl } from "./src/logging/redact.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
-import { proxyPermissions } from "./src/supervisor/permissions.ts";
-import { Supervisor, type WorkerSpec } from "./src/supervisor/supervisor.ts";
+import { Supervisor } from "./src/supervisor/supervisor.ts";
+import { workerSpecs } from "./src/supervisor/workers.ts";
 
 /** Exit code for an unusable configuration (sysexits EX_CONFIG). */
 const EXIT_CONFIG = 78;
 /** The whole shutdown, workers included, must fit in this. */
 const SHUTDOWN_BUDGET_MS = 4500;
-
-function workerSpecs(config: Config): WorkerSpec[] {
-  return [{
-    name: "proxy",
-    url: new URL("./src/proxy/worker.ts", import.meta.url),
-    permissions: proxyPermissions(config),
-  }];
-}
 
 function summary(config: Config): string {
   return [

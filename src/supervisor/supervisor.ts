@@ -18,6 +18,26 @@ export interface WorkerSpec {
   readonly permissions: Deno.PermissionOptionsObject;
 }
 
+/** Something that happened to a supervised worker. */
+export type WorkerEvent =
+  | { readonly type: "started"; readonly name: string }
+  | {
+    readonly type: "crashed";
+    readonly name: string;
+    readonly reason: string;
+    readonly restartInMs: number;
+  }
+  | { readonly type: "stopped"; readonly name: string };
+
+/** Supervision settings. */
+export interface SupervisorOptions {
+  /** First restart delay after a crash; doubles up to `restartMaxMs`. */
+  readonly restartInitialMs?: number;
+  readonly restartMaxMs?: number;
+  /** Observes worker life cycles (status reporting, tests). */
+  readonly onWorkerEvent?: (event: WorkerEvent) => void;
+}
+
 /** A worker that ran this long without failing resets its restart backoff. */
 const STABLE_AFTER_MS = 60_000;
 
@@ -27,9 +47,18 @@ class SupervisedWorker {
   #restart: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
   #stopped: (() => void) | undefined;
-  readonly #backoff = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+  readonly #backoff: Backoff;
 
-  constructor(readonly spec: WorkerSpec, readonly config: Config) {}
+  constructor(
+    readonly spec: WorkerSpec,
+    readonly config: Config,
+    readonly options: SupervisorOptions,
+  ) {
+    this.#backoff = new Backoff({
+      initialMs: options.restartInitialMs ?? 1000,
+      maxMs: options.restartMaxMs ?? 60_000,
+    });
+  }
 
   start(): void {
     const { name, url, permissions } = this.spec;
@@ -42,8 +71,14 @@ class SupervisedWorker {
     this.#startedAt = Date.now();
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
-      if (message.type === "started") log.info("Worker {name} started", { name });
-      if (message.type === "stopped") this.#stopped?.();
+      if (message.type === "started") {
+        log.info("Worker {name} started", { name });
+        this.options.onWorkerEvent?.({ type: "started", name });
+      }
+      if (message.type === "stopped") {
+        this.options.onWorkerEvent?.({ type: "stopped", name });
+        this.#stopped?.();
+      }
       if (message.type === "failed") this.#crashed(`failed: ${message.error}`);
     };
     worker.onerror = (event) => {
@@ -72,6 +107,12 @@ class SupervisedWorker {
       reason,
       seconds: (delay / 1000).toFixed(1),
       attempt: this.#backoff.attempt,
+    });
+    this.options.onWorkerEvent?.({
+      type: "crashed",
+      name: this.spec.name,
+      reason,
+      restartInMs: delay,
     });
     this.#restart = setTimeout(() => {
       this.#restart = undefined;
@@ -107,8 +148,8 @@ class SupervisedWorker {
 export class Supervisor {
   readonly #workers: SupervisedWorker[];
 
-  constructor(specs: readonly WorkerSpec[], config: Config) {
-    this.#workers = specs.map((spec) => new SupervisedWorker(spec, config));
+  constructor(specs: readonly WorkerSpec[], config: Config, options: SupervisorOptions = {}) {
+    this.#workers = specs.map((spec) => new SupervisedWorker(spec, config, options));
   }
 
   /** Starts every worker. */

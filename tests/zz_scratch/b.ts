@@ -1,9 +1,19 @@
 import { parseConfig } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
-const env = (n: string) => ({ PORT: "1884", MAX: "1024", EMPTY: "", PW: "s3cret" } as Record<string,string>)[n];
+const env = (n: string) =>
+  ({ PORT: "1884", MAX: "1024", EMPTY: "", PW: "s3cret" } as Record<string, string>)[n];
 function t(text: string) {
-  try { const c = parseConfig(text, "config.yaml", env); console.log("OK", JSON.stringify(c)); }
-  catch (e) { console.log(e instanceof ConfigError, JSON.stringify((e as ConfigError).problems), "\n  MSG:", (e as Error).message); }
+  try {
+    const c = parseConfig(text, "config.yaml", env);
+    console.log("OK", JSON.stringify(c));
+  } catch (e) {
+    console.log(
+      e instanceof ConfigError,
+      JSON.stringify((e as ConfigError).problems),
+      "\n  MSG:",
+      (e as Error).message,
+    );
+  }
 }
 t("");
 t("meters:\n  upload_interval_seconds: 45\n");

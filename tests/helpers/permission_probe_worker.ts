@@ -1,0 +1,40 @@
+/**
+ * Runs in a worker with the proxy's permissions and reports what it may do.
+ * Loads the same prelude and npm client as the real proxy worker, so the test
+ * also proves those load without extra permissions.
+ */
+import "../../src/runtime/empty_process_env.ts";
+import mqtt from "mqtt";
+
+declare const self: {
+  onmessage: ((event: MessageEvent<{ allowedPort: number; deniedPort: number }>) => void) | null;
+  postMessage(message: Record<string, string>): void;
+};
+
+async function attempt(action: () => unknown | Promise<unknown>): Promise<string> {
+  try {
+    await action();
+    return "allowed";
+  } catch (error) {
+    return (error as Error).name;
+  }
+}
+
+self.onmessage = async ({ data }) => {
+  const connectMqtt = () =>
+    mqtt.connectAsync(`mqtt://127.0.0.1:${data.allowedPort}`, { reconnectPeriod: 0 })
+      .then((client) => client.endAsync());
+  self.postMessage({
+    mqttToBroker: await attempt(connectMqtt),
+    netOtherPort: await attempt(() =>
+      Deno.connect({ hostname: "127.0.0.1", port: data.deniedPort })
+    ),
+    readFile: await attempt(() => Deno.readTextFile("/etc/hostname")),
+    readConfig: await attempt(() => Deno.readTextFile("config.yaml")),
+    writeFile: await attempt(() => Deno.writeTextFile("/tmp/kpm33b-probe", "x")),
+    runSubprocess: await attempt(() => new Deno.Command("true").output()),
+    env: await attempt(() => Deno.env.get("HOME")),
+    ffi: await attempt(() => Deno.dlopen("libc.so.6", {})),
+    sys: await attempt(() => Deno.hostname()),
+  });
+};

@@ -1,0 +1,50 @@
+/** The bridge's command line, run as users run it: `deno task start …`. */
+import assert from "node:assert/strict";
+
+const PROJECT = new URL("../", import.meta.url).pathname;
+
+async function start(args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start", ...args],
+    cwd: PROJECT,
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+Deno.test("--check-config accepts the shipped config.yaml", async () => {
+  const { code, stdout } = await start(["--check-config"]);
+  assert.equal(code, 0);
+  assert.match(stdout, /config\.yaml is valid/);
+  assert.match(stdout, /meter time zone: Europe\/Vienna/);
+});
+
+Deno.test("--check-config rejects a bad file with file:line, key, value and allowed values (exit 78)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.yaml`;
+    await Deno.writeTextFile(
+      path,
+      "central_broker:\n  url: mqtt://u:secret@127.0.0.1:1883\nmeters:\n  upload_interval_seconds: 45\n",
+    );
+    const { code, stdout, stderr } = await start(["--config", path, "--check-config"]);
+    assert.equal(code, 78);
+    assert.equal(stdout, "");
+    assert.match(
+      stderr,
+      new RegExp(
+        `${path}:4:28 meters\\.upload_interval_seconds: 45 is not one of 30, 60, 300, 600, 900, 1200, 1800, 3600`,
+      ),
+    );
+    assert.doesNotMatch(stderr, /secret/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a missing config file is reported, not thrown", async () => {
+  const { code, stderr } = await start(["--config", "/nonexistent/kpm33b.yaml"]);
+  assert.equal(code, 78);
+  assert.match(stderr, /\/nonexistent\/kpm33b\.yaml: file not found/);
+});

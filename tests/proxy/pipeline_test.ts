@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Config } from "../../src/config/schema.ts";
+import { MeterClock } from "../../src/protocol/meter_time.ts";
+import { MeterAnnouncement } from "../../src/protocol/topics.ts";
+import { INSTANT_TAGS } from "../../src/protocol/tags.ts";
+import { type PipelineEvent, ReadingPipeline } from "../../src/proxy/pipeline.ts";
+
+const FIXTURES = new URL("../fixtures/", import.meta.url);
+const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+function pipeline(settings: Record<string, unknown> = {}, root = "kpm33b") {
+  const config = Config.parse({
+    topics: { root },
+    meters: { timezone: "Europe/Vienna" },
+    ...settings,
+  });
+  return new ReadingPipeline({
+    root: config.topics.root,
+    retainReadings: config.topics.retain_readings,
+    meters: config.meters,
+    limits: config.limits,
+    clock: new MeterClock(config.meters.timezone),
+  });
+}
+
+const published = (events: PipelineEvent[]) =>
+  events.flatMap((e) => e.type === "publish" ? [{ topic: e.topic, ...JSON.parse(e.payload) }] : []);
+
+Deno.test("the RT sample becomes an announcement and a seconds reading", () => {
+  const events = pipeline().handle("MQTT_RT_DATA", bytes(fixture("MQTT_RT_DATA.json")), 1_000);
+  assert.deepEqual(events.map((e) => e.type), ["announce", "publish"]);
+  assert.deepEqual(events[0], {
+    type: "announce",
+    topic: "kpm33b/discovery/33B1225950027",
+    announcement: { id: "33B1225950027", model: "KPM33B", first_seen: "1970-01-01T00:00:01.000Z" },
+  });
+  assert.deepEqual(published(events), [{
+    topic: "kpm33b/33B1225950027/seconds",
+    id: "33B1225950027",
+    time: "20260112163900",
+    timestamp: "2026-01-12T16:39:00+01:00",
+    active_power: 6.6905,
+  }]);
+});
+
+Deno.test("a meter is announced once; a remembered announcement is not repeated", () => {
+  const p = pipeline();
+  const rt = JSON.parse(fixture("MQTT_RT_DATA.json"));
+  p.rememberAnnouncement(MeterAnnouncement.parse({
+    id: "33B1225950028",
+    model: "KPM33B",
+    first_seen: "2026-01-01T00:00:00.000Z",
+  }));
+  const first = p.handle("MQTT_RT_DATA", bytes(JSON.stringify(rt)), 0);
+  const second = p.handle(
+    "MQTT_RT_DATA",
+    bytes(JSON.stringify({ ...rt, time: "20260112164000" })),
+    1,
+  );
+  const remembered = p.handle(
+    "MQTT_RT_DATA",
+    bytes(JSON.stringify({ ...rt, id: "33B1225950028" })),
+    2,
+  );
+  assert.equal(first.filter((e) => e.type === "announce").length, 1);
+  assert.equal(second.filter((e) => e.type === "announce").length, 0);
+  assert.equal(remembered.filter((e) => e.type === "announce").length, 0);
+  assert.equal(p.announcedMeters, 2);
+});
+
+Deno.test("missing zyggl / zygsz are published as null, never 0", () => {
+  const p = pipeline();
+  const rt = published(
+    p.handle("MQTT_RT_DATA", bytes(fixture("MQTT_RT_DATA_missing_data.json")), 0),
+  );
+  const eny = published(
+    p.handle("MQTT_ENY_NOW", bytes(fixture("MQTT_ENY_NOW_missing_data.json")), 0),
+  );
+  assert.equal(rt[0].active_power, null);
+  assert.ok("active_power" in rt[0]);
+  assert.equal(eny[0].active_energy, null);
+});
+
+Deno.test("replaying the short capture publishes each distinct real reading once, no zeros", () => {
+  const p = pipeline();
+  const lines = fixture("MQTT_ENY_NOW_capture_short.jsonl").trim().split("\n");
+  const events = lines.flatMap((line, i) => p.handle("MQTT_ENY_NOW", bytes(line), i * 1000));
+  const readings = published(events);
+  assert.deepEqual(readings.map((r) => [r.id, r.time, r.active_energy]), [
+    ["33B1225950028", "20260117211500", 31.057],
+    ["33B1225950027", "20260117211500", 163.486],
+    ["33B1225950029", "20050118211500", 168.878],
+    ["33B1225950029", "20050118211500", 168.878],
+  ]);
+  const dropped = events.flatMap((e) => e.type === "dropped" ? [`${e.id}:${e.code}`] : []);
+  assert.deepEqual(dropped, [
+    "33B1225950029:zero_burst",
+    "33B1225950028:zero_burst",
+    "33B1225950028:duplicate",
+    "33B1225950029:zero_burst",
+    "33B1225950030:zero_burst",
+    "33B1225950030:zero_burst",
+  ]);
+});
+
+Deno.test("full profile and per-phase groups follow meters.overrides", () => {
+  const p = pipeline({
+    meters: {
+      timezone: "Europe/Vienna",
+      fields: ["current"],
+      overrides: { "33B1225950028": { profile: "full" } },
+    },
+  });
+  const rt = JSON.parse(fixture("MQTT_RT_DATA.json"));
+  const [grouped] = published(p.handle("MQTT_RT_DATA", bytes(JSON.stringify(rt)), 0));
+  const [full] = published(
+    p.handle("MQTT_RT_DATA", bytes(JSON.stringify({ ...rt, id: "33B1225950028" })), 0),
+  );
+  assert.deepEqual(Object.keys(grouped), [
+    "topic",
+    "id",
+    "time",
+    "timestamp",
+    "active_power",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+  ]);
+  assert.equal(grouped.current_l2, 9.658);
+  assert.equal(full.voltage_l1_l2, 398.949);
+  assert.equal(full.frequency, 49.959);
+  assert.equal(full.residual_current, undefined, "KPM37-only tags are left out for a KPM33B");
+  const standard = Object.values(INSTANT_TAGS).filter((t) => !t.extended).length;
+  assert.equal(Object.keys(full).length, 4 + standard);
+});
+
+Deno.test("split packets are published once complete; stale ones expire with an event", () => {
+  const p = pipeline({ limits: { reassembly_max_age_seconds: 10 } });
+  const base = { id: "37A0000000001", time: "20260112163900" };
+  const first = p.handle(
+    "MQTT_RT_DATA",
+    bytes(JSON.stringify({ ...base, ua: 230.1, isend: "0" })),
+    0,
+  );
+  const last = p.handle(
+    "MQTT_RT_DATA",
+    bytes(JSON.stringify({ ...base, zyggl: 1.5, isend: "1" })),
+    1,
+  );
+  assert.deepEqual(first, []);
+  assert.deepEqual(published(last).map((r) => r.active_power), [1.5]);
+  p.handle(
+    "MQTT_RT_DATA",
+    bytes(JSON.stringify({ ...base, time: "20260112164000", isend: "0", ua: 1 })),
+    2,
+  );
+  assert.equal(p.pendingReadings, 1);
+  assert.deepEqual(p.expire(20_000).map((e) => e.type), ["incomplete"]);
+  assert.equal(p.pendingReadings, 0);
+});
+
+const hostileTopic = fc.oneof(
+  fc.constantFrom("MQTT_RT_DATA", "MQTT_ENY_NOW", "MQTT_DAY_DATA", "MQTT_TELEIND"),
+  fc.string(),
+);
+const hostileId = fc.oneof(
+  fc.constantFrom("../#", "+", "#", "", "/", "a/b", "33B12259500270", "33B1225950027\n"),
+  fc.stringMatching(/^[0-9A-Z]{13}$/),
+  fc.string({ minLength: 0, maxLength: 20 }),
+  fc.anything(),
+);
+const hostilePayload = fc.oneof(
+  fc.uint8Array({ maxLength: 300 }).map((b) => b),
+  fc.record({
+    id: hostileId,
+    time: fc.oneof(fc.constant("20260112163900"), fc.string(), fc.anything()),
+    isend: fc.oneof(fc.constantFrom("0", "1"), fc.anything()),
+    zyggl: fc.oneof(fc.double(), fc.string(), fc.anything()),
+    zygsz: fc.oneof(fc.double({ min: 0, max: 1e6 }), fc.constant(0)),
+    ua: fc.oneof(fc.double(), fc.constant(0)),
+  }, { requiredKeys: [] }).map((o) => bytes(JSON.stringify(o) ?? "null")),
+  fc.jsonValue().map((v) => bytes(JSON.stringify(v) ?? "null")),
+);
+
+Deno.test("property: no input crashes the pipeline or yields a topic outside the root", () => {
+  for (const root of ["kpm33b", "site-1/kpm33b"]) {
+    const p = pipeline({}, root);
+    fc.assert(
+      fc.property(hostileTopic, hostilePayload, fc.nat(), (topic, payload, now) => {
+        for (const event of [...p.handle(topic, payload, now), ...p.expire(now)]) {
+          if (event.type !== "publish" && event.type !== "announce") continue;
+          assert.ok(event.topic.startsWith(`${root}/`), event.topic);
+          const levels = event.topic.split("/");
+          assert.ok(levels.every((level) => level !== ""), `empty level in ${event.topic}`);
+          assert.ok(!/[+#\u0000]/.test(event.topic), `wildcard in ${event.topic}`);
+          assert.match(event.topic, /^[A-Za-z0-9_/-]+$/);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  }
+});

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { Config } from "../../src/config/schema.ts";
+import { brokerAddress, proxyPermissions } from "../../src/supervisor/permissions.ts";
+import { startMosquitto } from "../helpers/mosquitto.ts";
+import { freePort } from "../helpers/ports.ts";
+
+Deno.test("brokerAddress gives host:port with scheme default ports", () => {
+  assert.equal(brokerAddress({ url: "mqtt://127.0.0.1:11883" }), "127.0.0.1:11883");
+  assert.equal(brokerAddress({ url: "mqtt://broker.lan" }), "broker.lan:1883");
+  assert.equal(brokerAddress({ url: "mqtts://broker.lan" }), "broker.lan:8883");
+  assert.equal(brokerAddress({ url: "wss://broker.lan/mqtt" }), "broker.lan:443");
+  assert.equal(brokerAddress({ url: "mqtt://user:pw@[::1]:1884" }), "[::1]:1884");
+});
+
+Deno.test("proxy permissions name both brokers and grant nothing else", () => {
+  const config = Config.parse({
+    internal_broker: { url: "mqtt://10.0.0.5:11883" },
+    central_broker: { url: "mqtt://ha.local:1883" },
+  });
+  assert.deepEqual(proxyPermissions(config), {
+    net: ["10.0.0.5:11883", "ha.local:1883"],
+    read: false,
+    write: false,
+    run: false,
+    ffi: false,
+    env: false,
+    sys: false,
+    import: false,
+  });
+});
+
+Deno.test("a worker with the proxy's permissions reaches its broker and is denied everything else", async () => {
+  await using broker = await startMosquitto();
+  const config = Config.parse({
+    internal_broker: { url: broker.url },
+    central_broker: { url: broker.url },
+  });
+  const worker = new Worker(new URL("../helpers/permission_probe_worker.ts", import.meta.url), {
+    type: "module",
+    deno: { permissions: proxyPermissions(config) },
+  } as WorkerOptions);
+  try {
+    const result = await new Promise<Record<string, string>>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(event.message));
+      };
+      worker.postMessage({ allowedPort: broker.port, deniedPort: freePort() });
+    });
+    assert.deepEqual(result, {
+      mqttToBroker: "allowed",
+      netOtherPort: "NotCapable",
+      readFile: "NotCapable",
+      readConfig: "NotCapable",
+      writeFile: "NotCapable",
+      runSubprocess: "NotCapable",
+      env: "NotCapable",
+      ffi: "NotCapable",
+      sys: "NotCapable",
+    });
+  } finally {
+    worker.terminate();
+  }
+});

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { Config } from "../../src/config/schema.ts";
+import { Supervisor, type WorkerEvent } from "../../src/supervisor/supervisor.ts";
+
+const NOTHING: Deno.PermissionOptionsObject = {
+  net: false,
+  read: false,
+  write: false,
+  run: false,
+  ffi: false,
+  env: false,
+  sys: false,
+  import: false,
+};
+const config = Config.parse({ logging: { level: "fatal" } });
+
+async function until(events: WorkerEvent[], predicate: () => boolean, what: string) {
+  const deadline = Date.now() + 10_000;
+  while (!predicate()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(events)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("a crashed worker is restarted with backoff and the reason is reported", async () => {
+  const events: WorkerEvent[] = [];
+  const supervisor = new Supervisor(
+    [{
+      name: "crashing",
+      url: new URL("../helpers/crashing_worker.ts", import.meta.url),
+      permissions: NOTHING,
+    }],
+    config,
+    { restartInitialMs: 100, restartMaxMs: 400, onWorkerEvent: (e) => events.push(e) },
+  );
+  supervisor.start();
+  try {
+    await until(events, () => events.filter((e) => e.type === "crashed").length >= 3, "3 crashes");
+  } finally {
+    await supervisor.stop(1000);
+  }
+  const crashes = events.filter((e) => e.type === "crashed");
+  assert.ok(crashes.every((e) => e.reason.includes("simulated crash")), JSON.stringify(crashes));
+  const delays = crashes.map((e) => e.restartInMs);
+  // Equal jitter: each delay lies in the upper half of its doubling step, capped at 400 ms.
+  assert.ok(delays[0] >= 50 && delays[0] <= 100, `first delay ${delays[0]}`);
+  assert.ok(delays[1] >= 100 && delays[1] <= 200, `second delay ${delays[1]}`);
+  assert.ok(delays[2] >= 200 && delays[2] <= 400, `third delay ${delays[2]}`);
+  assert.ok(events.filter((e) => e.type === "started").length >= 3, "restarted each time");
+});
+
+Deno.test("stop asks each worker to stop and waits for it", async () => {
+  const events: WorkerEvent[] = [];
+  const supervisor = new Supervisor(
+    ["a", "b"].map((name) => ({
+      name,
+      url: new URL("../helpers/steady_worker.ts", import.meta.url),
+      permissions: NOTHING,
+    })),
+    config,
+    { onWorkerEvent: (e) => events.push(e) },
+  );
+  supervisor.start();
+  await until(events, () => events.filter((e) => e.type === "started").length === 2, "starts");
+  await supervisor.stop(2000);
+  assert.deepEqual(
+    events.filter((e) => e.type === "stopped").map((e) => e.name).sort(),
+    ["a", "b"],
+  );
+  assert.equal(events.filter((e) => e.type === "crashed").length, 0);
+});
