@@ -26,14 +26,18 @@ export interface Mosquitto extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Starts Mosquitto on a free port with an optional extra configuration text. */
-export async function startMosquitto(extraConfig = ""): Promise<Mosquitto> {
-  const port = freePort();
+/**
+ * Starts Mosquitto with an optional extra configuration text, on a free port
+ * or on `port` (to restart a broker where clients expect it).
+ */
+export async function startMosquitto(extraConfig = "", port = freePort()): Promise<Mosquitto> {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-mosquitto-" });
   const configPath = `${dir}/mosquitto.conf`;
   await Deno.writeTextFile(
     configPath,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${extraConfig}\n`,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\n${
+      extraConfig.includes("persistence") ? "" : "persistence false\n"
+    }${extraConfig}\n`,
   );
   const child = new Deno.Command(mosquittoBinary(), {
     args: ["-c", configPath],

@@ -217,3 +217,22 @@ Deno.test("a client that publishes as soon as it sees online loses nothing", asy
   assert.equal(new Set(times).size, count);
   assert.deepEqual(times, [...times].sort(), "order kept");
 });
+
+Deno.test("internal broker outage: bridge/state goes offline, then online, and readings flow again", async () => {
+  await using env = await setUp();
+  const port = env.internal.port;
+  await env.meter[Symbol.asyncDispose]();
+  await env.internal.stop();
+  await env.consumer.waitFor(
+    (r) => r.filter((m) => m.topic === "kpm33b/bridge/state").at(-1)?.payload === "offline",
+    "offline during the outage",
+  );
+  await using restarted = await startMosquitto("", port);
+  await env.consumer.waitFor(
+    (r) => r.filter((m) => m.topic === "kpm33b/bridge/state").at(-1)?.payload === "online",
+    "online after the outage",
+  );
+  await using meter = await TestClient.connect(restarted.url);
+  await meter.publish("MQTT_RT_DATA", fixture("MQTT_RT_DATA.json"));
+  await env.consumer.waitFor((r) => r.some((m) => m.topic.endsWith("/seconds")), "a reading");
+});
