@@ -7,7 +7,9 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { parseCli, USAGE } from "./src/cli.ts";
 import { ConfigError } from "./src/config/config_error.ts";
+import type { EnvLookup } from "./src/config/interpolate.ts";
 import { loadConfig } from "./src/config/load.ts";
+import { watchConfig } from "./src/config/watch.ts";
 import type { Config } from "./src/config/schema.ts";
 import { redactUrl } from "./src/logging/redact.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
@@ -16,6 +18,11 @@ import { workerSpecs } from "./src/supervisor/workers.ts";
 
 /** Exit code for an unusable configuration (sysexits EX_CONFIG). */
 const EXIT_CONFIG = 78;
+/** Keys whose change needs new worker permissions or connections: applied on restart. */
+const RESTART_KEYS = ["internal_broker", "central_broker", "state_dir"] as const;
+
+const env: EnvLookup = (name) => Deno.env.get(name);
+
 /** The whole shutdown, workers included, must fit in this. */
 const SHUTDOWN_BUDGET_MS = 4500;
 
@@ -48,7 +55,7 @@ async function main(args: readonly string[]): Promise<number> {
 
   let config: Config;
   try {
-    config = await loadConfig(command.configPath, (name) => Deno.env.get(name));
+    config = await loadConfig(command.configPath, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`Invalid configuration:\n${error.message}`);
@@ -68,6 +75,19 @@ async function main(args: readonly string[]): Promise<number> {
   });
   const supervisor = new Supervisor(workerSpecs(config), config);
   supervisor.start();
+  const stopWatching = watchConfig(command.configPath, config, env, (next) => {
+    const restartOnly = RESTART_KEYS.filter((key) =>
+      JSON.stringify(next[key]) !== JSON.stringify(config[key])
+    );
+    if (restartOnly.length > 0) {
+      log.warning("Changes to {keys} take effect after a restart; applying the rest", {
+        keys: restartOnly.join(", "),
+      });
+    }
+    config = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, config[key]])) };
+    log.info("Configuration reloaded from {path}", { path: command.configPath });
+    supervisor.reconfigure(config);
+  });
 
   const signal = await new Promise<Deno.Signal>((resolve) => {
     for (const name of ["SIGINT", "SIGTERM"] as const) {
@@ -75,6 +95,7 @@ async function main(args: readonly string[]): Promise<number> {
     }
   });
   log.info("Received {signal}; shutting down", { signal });
+  stopWatching();
   await supervisor.stop(SHUTDOWN_BUDGET_MS);
   log.info("Stopped");
   await closeLogging();

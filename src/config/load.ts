@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { Config } from "./schema.ts";
@@ -121,7 +122,8 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
 }
 
 /**
- * Reads and validates a configuration file.
+ * Reads and validates a configuration file. A relative `state_dir` is
+ * resolved against the current directory, as permissions need absolute paths.
  *
  * @throws {ConfigError} when the file cannot be read or is invalid
  */
@@ -135,5 +137,6 @@ export async function loadConfig(path: string, env: EnvLookup): Promise<Config> 
       : `cannot read: ${(error as Error).message}`;
     throw new ConfigError([{ location: path, path: "", message: reason }]);
   }
-  return parseConfig(text, path, env);
+  const config = parseConfig(text, path, env);
+  return { ...config, state_dir: resolve(config.state_dir) };
 }

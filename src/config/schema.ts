@@ -83,6 +83,13 @@ export const MetersConfig = z.strictObject({
   fields: z.array(FieldGroup).default([]),
   zero_confirm_readings: integer(1, 1000).default(3),
   overrides: z.record(MeterId, MeterOverride).default({}),
+  ack_timeout_seconds: integer(1, 600).default(15),
+  command_retries: integer(0, 10).default(2),
+  max_parallel_commands: integer(1, 10_000).default(20),
+  time_sync: z.strictObject({
+    max_drift_seconds: integer(5, 86_400).default(120),
+    min_interval_seconds: integer(60, 86_400).default(3600),
+  }).prefault({}),
 });
 /** The `meters` section. */
 export type MetersConfig = z.infer<typeof MetersConfig>;

@@ -84,7 +84,12 @@ function drop(code: DropCode, reason: string): FilterVerdict {
 export class ReadingFilter {
   readonly #meters = new Map<MeterId, MeterHistory>();
 
-  constructor(readonly options: FilterOptions) {}
+  constructor(public options: FilterOptions) {}
+
+  /** Applies new settings; the meters' history is kept. */
+  reconfigure(options: FilterOptions): void {
+    this.options = options;
+  }
 
   /** Number of meters with history. */
   get meters(): number {

@@ -60,6 +60,9 @@ export const CommandReplyPayload = z.looseObject({
   msg: z.string().optional(),
 });
 
+/** A validated command reply. */
+export type CommandReply = z.infer<typeof CommandReplyPayload>;
+
 /** `MQTT_COMMOD_READ_REP`: the upload interval the meter reports. */
 export const IntervalReadReplyPayload = CommandReplyPayload.extend({
   Cmd: z.enum(["0000", "0001"], { error: 'Cmd must be "0000" or "0001"' }),

@@ -27,6 +27,9 @@ export interface PipelineOptions {
   readonly clock: MeterClock;
 }
 
+/** A drifting meter is reported at most this often. */
+const DRIFT_REPORT_INTERVAL_MS = 60_000;
+
 /** What the pipeline asks the proxy to do or to record. */
 export type PipelineEvent =
   | {
@@ -58,7 +61,13 @@ export type PipelineEvent =
     readonly packets: number;
     readonly cause: ExpiredReading["cause"];
   }
-  | { readonly type: "zero_confirmed"; readonly id: MeterId; readonly level: ReadingLevel };
+  | { readonly type: "zero_confirmed"; readonly id: MeterId; readonly level: ReadingLevel }
+  | {
+    readonly type: "clock_drift";
+    readonly id: MeterId;
+    /** Meter clock minus gateway clock, in seconds. */
+    readonly driftSeconds: number;
+  };
 
 /** Turns raw uplink messages into central publications. Pure state machine. */
 export class ReadingPipeline {
@@ -66,17 +75,24 @@ export class ReadingPipeline {
   readonly #filter: ReadingFilter;
   readonly #announced = new Map<MeterId, MeterAnnouncement>();
   readonly #fields = new Map<string, PayloadFields>();
+  readonly #driftReported = new Map<MeterId, number>();
 
-  constructor(readonly options: PipelineOptions) {
+  constructor(public options: PipelineOptions) {
     this.#reassembler = new Reassembler({
       maxPending: options.limits.reassembly_max_pending,
       maxAgeMs: options.limits.reassembly_max_age_seconds * 1000,
     });
-    this.#filter = new ReadingFilter({
-      exclude: new Set(options.meters.exclude),
-      zeroConfirmReadings: options.meters.zero_confirm_readings,
-      maxMeters: options.limits.max_meters,
-    });
+    this.#filter = new ReadingFilter(filterOptions(options));
+  }
+
+  /**
+   * Applies new meter settings (exclusions, profiles, fields, time zone)
+   * without losing the meters' history.
+   */
+  reconfigure(options: PipelineOptions): void {
+    this.options = options;
+    this.#filter.reconfigure(filterOptions(options));
+    this.#fields.clear();
   }
 
   /** Incomplete split readings currently held. */
@@ -151,6 +167,17 @@ export class ReadingPipeline {
       payload,
       retain: this.options.retainReadings,
     });
+    this.#checkDrift(reading, now, events);
+  }
+
+  #checkDrift(reading: Reading, now: number, events: PipelineEvent[]): void {
+    const driftMs = this.options.clock.instantOf(reading.time) - now;
+    if (Math.abs(driftMs) <= this.options.meters.time_sync.max_drift_seconds * 1000) return;
+    const reported = this.#driftReported.get(reading.id);
+    if (reported !== undefined && now - reported < DRIFT_REPORT_INTERVAL_MS) return;
+    if (this.#driftReported.size >= this.options.limits.max_meters) this.#driftReported.clear();
+    this.#driftReported.set(reading.id, now);
+    events.push({ type: "clock_drift", id: reading.id, driftSeconds: Math.round(driftMs / 1000) });
   }
 
   #fieldsOf(id: MeterId, level: ReadingLevel): PayloadFields {
@@ -163,6 +190,14 @@ export class ReadingPipeline {
     }
     return fields;
   }
+}
+
+function filterOptions(options: PipelineOptions) {
+  return {
+    exclude: new Set(options.meters.exclude),
+    zeroConfirmReadings: options.meters.zero_confirm_readings,
+    maxMeters: options.limits.max_meters,
+  };
 }
 
 function incomplete(expired: ExpiredReading): PipelineEvent {

@@ -18,10 +18,21 @@ import {
   MeterAnnouncement,
 } from "../protocol/topics.ts";
 import { READING_TOPICS } from "../protocol/uplink.ts";
-import { type PipelineEvent, ReadingPipeline } from "./pipeline.ts";
+import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
+import type { EmitEvent } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
 
 const log = logger("proxy");
+
+function pipelineOptions(config: Config): PipelineOptions {
+  return {
+    root: config.topics.root,
+    retainReadings: config.topics.retain_readings,
+    meters: config.meters,
+    limits: config.limits,
+    clock: new MeterClock(config.meters.timezone),
+  };
+}
 
 /** How often incomplete split readings are checked for expiry. */
 const EXPIRY_CHECK_MS = 5000;
@@ -29,7 +40,7 @@ const EXPIRY_CHECK_MS = 5000;
 /** Moves readings from the internal to the central broker. */
 export class Proxy {
   readonly stats: ProxyStats = new ProxyStats();
-  readonly #config: Config;
+  #config: Config;
   readonly #pipeline: ReadingPipeline;
   readonly #central: BrokerConnection;
   readonly #internal: BrokerConnection;
@@ -41,27 +52,21 @@ export class Proxy {
   #drained: (() => void) | undefined;
   #stopping = false;
 
-  constructor(config: Config, readonly onStateChange?: (state: BridgeState) => void) {
+  constructor(config: Config, readonly emit: EmitEvent = () => {}) {
     this.#config = config;
-    this.#pipeline = new ReadingPipeline({
-      root: config.topics.root,
-      retainReadings: config.topics.retain_readings,
-      meters: config.meters,
-      limits: config.limits,
-      clock: new MeterClock(config.meters.timezone),
-    });
+    this.#pipeline = new ReadingPipeline(pipelineOptions(config));
     const stateTopic = bridgeStateTopic(config.topics.root);
     this.#central = new BrokerConnection({
       name: "central",
       broker: config.central_broker,
-      clientId: `${config.central_broker.client_id}-proxy`,
+      clientId: `${config.central_broker.client_id}-proxy-central`,
       will: { topic: stateTopic, payload: "offline", qos: 1, retain: true },
       log,
     });
     this.#internal = new BrokerConnection({
       name: "internal",
       broker: config.internal_broker,
-      clientId: `${config.internal_broker.client_id}-proxy`,
+      clientId: `${config.internal_broker.client_id}-proxy-internal`,
       log,
     });
     this.#central.client.on("connect", () => this.#onCentralConnect());
@@ -125,7 +130,6 @@ export class Proxy {
           return;
         }
         log.info("Bridge state {state}", { state });
-        this.onStateChange?.(state);
       },
     );
   }
@@ -190,6 +194,12 @@ export class Proxy {
           break;
       }
     }
+  }
+
+  /** Applies a new configuration's meter settings; broker changes need a restart. */
+  reconfigure(config: Config): void {
+    this.#config = config;
+    this.#pipeline.reconfigure(pipelineOptions(config));
   }
 
   #warnLimited(key: string, message: string, properties: Record<string, unknown>): void {

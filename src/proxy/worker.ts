@@ -8,4 +8,4 @@ import "../runtime/empty_process_env.ts";
 import { runWorker } from "../supervisor/worker_runtime.ts";
 import { Proxy } from "./proxy.ts";
 
-runWorker("proxy", (config) => Promise.resolve(new Proxy(config)));
+runWorker("proxy", (config, emit) => Promise.resolve(new Proxy(config, emit)));

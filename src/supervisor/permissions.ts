@@ -31,6 +31,15 @@ const NOTHING = {
   import: false,
 } as const;
 
+/** The config sender: both brokers and its state directory, nothing else. */
+export function configSenderPermissions(config: Config): Deno.PermissionOptionsObject {
+  return {
+    ...proxyPermissions(config),
+    read: [config.state_dir],
+    write: [config.state_dir],
+  };
+}
+
 /** The proxy: both brokers, nothing else. */
 export function proxyPermissions(config: Config): Deno.PermissionOptionsObject {
   return {

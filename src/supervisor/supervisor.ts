@@ -7,7 +7,7 @@
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { Backoff } from "../runtime/backoff.ts";
-import type { FromWorker, ToWorker } from "./messages.ts";
+import type { BridgeEvent, FromWorker, ToWorker } from "./messages.ts";
 
 const log = logger("supervisor");
 
@@ -51,8 +51,9 @@ class SupervisedWorker {
 
   constructor(
     readonly spec: WorkerSpec,
-    readonly config: Config,
+    public config: Config,
     readonly options: SupervisorOptions,
+    readonly route: (from: string, event: BridgeEvent) => void,
   ) {
     this.#backoff = new Backoff({
       initialMs: options.restartInitialMs ?? 1000,
@@ -80,6 +81,7 @@ class SupervisedWorker {
         this.#stopped?.();
       }
       if (message.type === "failed") this.#crashed(`failed: ${message.error}`);
+      if (message.type === "event") this.route(name, message.event);
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -87,6 +89,17 @@ class SupervisedWorker {
     };
     worker.onmessageerror = () => this.#crashed("sent a message that could not be read");
     this.#post({ type: "start", config: this.config });
+  }
+
+  /** Delivers an event from another worker. */
+  deliver(event: BridgeEvent): void {
+    this.#post({ type: "event", event });
+  }
+
+  /** Applies a new configuration; a restarted worker starts with it too. */
+  reconfigure(config: Config): void {
+    this.config = config;
+    this.#post({ type: "config", config });
   }
 
   #post(message: ToWorker): void {
@@ -149,7 +162,20 @@ export class Supervisor {
   readonly #workers: SupervisedWorker[];
 
   constructor(specs: readonly WorkerSpec[], config: Config, options: SupervisorOptions = {}) {
-    this.#workers = specs.map((spec) => new SupervisedWorker(spec, config, options));
+    this.#workers = specs.map((spec) =>
+      new SupervisedWorker(spec, config, options, (from, event) => this.#route(from, event))
+    );
+  }
+
+  #route(from: string, event: BridgeEvent): void {
+    for (const worker of this.#workers) {
+      if (worker.spec.name !== from) worker.deliver(event);
+    }
+  }
+
+  /** Sends a new valid configuration to every worker. */
+  reconfigure(config: Config): void {
+    for (const worker of this.#workers) worker.reconfigure(config);
   }
 
   /** Starts every worker. */

@@ -6,12 +6,19 @@
  */
 import type { Config } from "../config/schema.ts";
 import { closeLogging, logger, setupLogging } from "../logging/setup.ts";
-import type { FromWorker, ToWorker } from "./messages.ts";
+import type { BridgeEvent, FromWorker, ToWorker } from "./messages.ts";
 
 /** A service a worker runs. */
 export interface WorkerService {
   stop(timeoutMs: number): Promise<void>;
+  /** Applies a new valid configuration without restart. */
+  reconfigure?(config: Config): void;
+  /** Receives an event from another worker. */
+  onEvent?(event: BridgeEvent): void;
 }
+
+/** Sends an event to the other workers. */
+export type EmitEvent = (event: BridgeEvent) => void;
 
 declare const self: {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
@@ -24,20 +31,30 @@ declare const self: {
  * @param name category of the worker's log lines
  * @param start creates and starts the service
  */
-export function runWorker(name: string, start: (config: Config) => Promise<WorkerService>): void {
+export function runWorker(
+  name: string,
+  start: (config: Config, emit: EmitEvent) => Promise<WorkerService>,
+): void {
   let service: WorkerService | undefined;
   self.onmessage = async (event) => {
     const message = event.data;
     if (message.type === "start") {
       await setupLogging(message.config.logging);
       try {
-        service = await start(message.config);
+        service = await start(
+          message.config,
+          (event) => self.postMessage({ type: "event", event }),
+        );
         self.postMessage({ type: "started" });
       } catch (error) {
         logger(name).fatal("Worker could not start: {error}", { error: String(error) });
         await closeLogging();
         self.postMessage({ type: "failed", error: String(error) });
       }
+    } else if (message.type === "config") {
+      service?.reconfigure?.(message.config);
+    } else if (message.type === "event") {
+      service?.onEvent?.(message.event);
     } else if (message.type === "stop") {
       await service?.stop(message.timeoutMs);
       await closeLogging();

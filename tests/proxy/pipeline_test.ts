@@ -28,13 +28,16 @@ function pipeline(settings: Record<string, unknown> = {}, root = "kpm33b") {
 const published = (events: PipelineEvent[]) =>
   events.flatMap((e) => e.type === "publish" ? [{ topic: e.topic, ...JSON.parse(e.payload) }] : []);
 
+/** Gateway time five seconds after the RT sample's meter time (16:39:00 in Vienna). */
+const SAMPLE_NOW = Date.parse("2026-01-12T15:39:05Z");
+
 Deno.test("the RT sample becomes an announcement and a seconds reading", () => {
-  const events = pipeline().handle("MQTT_RT_DATA", bytes(fixture("MQTT_RT_DATA.json")), 1_000);
+  const events = pipeline().handle("MQTT_RT_DATA", bytes(fixture("MQTT_RT_DATA.json")), SAMPLE_NOW);
   assert.deepEqual(events.map((e) => e.type), ["announce", "publish"]);
   assert.deepEqual(events[0], {
     type: "announce",
     topic: "kpm33b/discovery/33B1225950027",
-    announcement: { id: "33B1225950027", model: "KPM33B", first_seen: "1970-01-01T00:00:01.000Z" },
+    announcement: { id: "33B1225950027", model: "KPM33B", first_seen: "2026-01-12T15:39:05.000Z" },
   });
   assert.deepEqual(published(events), [{
     topic: "kpm33b/33B1225950027/seconds",
@@ -194,11 +197,31 @@ Deno.test("property: no input crashes the pipeline or yields a topic outside the
           assert.ok(event.topic.startsWith(`${root}/`), event.topic);
           const levels = event.topic.split("/");
           assert.ok(levels.every((level) => level !== ""), `empty level in ${event.topic}`);
-          assert.ok(!/[+#\u0000]/.test(event.topic), `wildcard in ${event.topic}`);
+          assert.ok(
+            !/[+#]/.test(event.topic) && !event.topic.includes("\0"),
+            `wildcard in ${event.topic}`,
+          );
           assert.match(event.topic, /^[A-Za-z0-9_/-]+$/);
         }
       }),
       { numRuns: 500 },
     );
   }
+});
+
+Deno.test("a drifting meter clock is reported at most once a minute; a small drift is not", () => {
+  const p = pipeline();
+  const rt = JSON.parse(fixture("MQTT_RT_DATA.json"));
+  const drifts = (time: string, now: number) =>
+    p.handle("MQTT_RT_DATA", bytes(JSON.stringify({ ...rt, time })), now)
+      .filter((e) => e.type === "clock_drift");
+  assert.deepEqual(drifts("20260112163900", SAMPLE_NOW + 115_000), []);
+  assert.deepEqual(drifts("20050101000000", SAMPLE_NOW), [{
+    type: "clock_drift",
+    id: "33B1225950027",
+    driftSeconds: Math.round((Date.parse("2004-12-31T23:00:00Z") - SAMPLE_NOW) / 1000),
+  }]);
+  assert.deepEqual(drifts("20050101000100", SAMPLE_NOW + 30_000), []);
+  assert.equal(drifts("20050101000200", SAMPLE_NOW + 61_000).length, 1);
+  assert.equal(drifts("20260112164500", SAMPLE_NOW + 122_000).length, 1, "meter ahead by >120 s");
 });

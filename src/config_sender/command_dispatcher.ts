@@ -1,0 +1,161 @@
+/**
+ * Sends meter commands and matches their acknowledgements: one outstanding
+ * command per meter, at most `maxParallel` meters busy at once, a timeout per
+ * attempt and retries with backoff. A reply with code "02" is a final
+ * failure: the meter refused the value, repeating it cannot help.
+ *
+ * @module
+ */
+import { type CommandKind, matchReply, type MeterCommand } from "../protocol/commands.ts";
+import type { MeterId } from "../protocol/meter_id.ts";
+import type { CommandReply } from "../protocol/uplink.ts";
+import { Backoff } from "../runtime/backoff.ts";
+
+/** How a command ended. */
+export type CommandResult =
+  | { readonly ok: true; readonly attempts: number }
+  | { readonly ok: false; readonly attempts: number; readonly reason: string };
+
+/** Settings and hooks of a dispatcher. */
+export interface DispatcherOptions {
+  readonly ackTimeoutMs: number;
+  /** Attempts after the first. */
+  readonly retries: number;
+  readonly maxParallel: number;
+  /** First pause between a timeout and the next attempt; doubles per attempt. */
+  readonly retryDelayMs?: number;
+  /** Publishes a command (QoS 1) on the internal broker. */
+  readonly send: (command: MeterCommand) => void;
+  readonly onResult: (command: MeterCommand, result: CommandResult) => void;
+}
+
+interface Outstanding {
+  readonly command: MeterCommand;
+  attempts: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly backoff: Backoff;
+}
+
+/** Per-meter command queues under a global limit. */
+export class CommandDispatcher {
+  readonly #queues = new Map<MeterId, MeterCommand[]>();
+  readonly #outstanding = new Map<MeterId, Outstanding>();
+  /** Meters with queued commands waiting for a free slot, in arrival order. */
+  readonly #waiting = new Set<MeterId>();
+  #stopped = false;
+
+  constructor(readonly options: DispatcherOptions) {}
+
+  /** Meters with a command awaiting its acknowledgement. */
+  get busyMeters(): number {
+    return this.#outstanding.size;
+  }
+
+  /** Commands queued but not yet sent. */
+  get queuedCommands(): number {
+    let count = 0;
+    for (const queue of this.#queues.values()) count += queue.length;
+    return count;
+  }
+
+  /** Whether a command of this kind is queued or outstanding for the meter. */
+  has(id: MeterId, kind: CommandKind): boolean {
+    return this.#outstanding.get(id)?.command.kind === kind ||
+      (this.#queues.get(id) ?? []).some((c) => c.kind === kind);
+  }
+
+  /**
+   * Queues commands for their meters. A queued (not yet sent) command of the
+   * same kind for the same meter is replaced: only the newest value matters.
+   */
+  enqueue(commands: readonly MeterCommand[]): void {
+    for (const command of commands) {
+      const queue = this.#queues.get(command.id) ?? [];
+      const same = queue.findIndex((c) => c.kind === command.kind);
+      if (same >= 0) queue[same] = command;
+      else queue.push(command);
+      this.#queues.set(command.id, queue);
+      this.#waiting.add(command.id);
+    }
+    this.#pump();
+  }
+
+  /** Offers a reply; returns whether it settled an outstanding command. */
+  handleReply(topic: string, reply: CommandReply): boolean {
+    const outstanding = this.#outstanding.get(reply.id as MeterId);
+    if (outstanding === undefined) return false;
+    const outcome = matchReply(outstanding.command, topic, reply);
+    if (outcome === "unrelated") return false;
+    if (outcome === "success") {
+      this.#finish(outstanding, { ok: true, attempts: outstanding.attempts });
+    } else {
+      const detail = reply.msg ? `: ${reply.msg}` : "";
+      this.#finish(outstanding, {
+        ok: false,
+        attempts: outstanding.attempts,
+        reason: `meter replied code ${reply.code}${detail}`,
+      });
+    }
+    return true;
+  }
+
+  /** Cancels all timers; queued and outstanding commands are abandoned. */
+  stop(): void {
+    this.#stopped = true;
+    for (const outstanding of this.#outstanding.values()) clearTimeout(outstanding.timer);
+    this.#outstanding.clear();
+    this.#queues.clear();
+    this.#waiting.clear();
+  }
+
+  #pump(): void {
+    if (this.#stopped) return;
+    for (const id of this.#waiting) {
+      if (this.#outstanding.size >= this.options.maxParallel) return;
+      if (this.#outstanding.has(id)) continue;
+      const queue = this.#queues.get(id);
+      const command = queue?.shift();
+      if (queue?.length === 0) {
+        this.#queues.delete(id);
+        this.#waiting.delete(id);
+      }
+      if (command === undefined) continue;
+      const outstanding: Outstanding = {
+        command,
+        attempts: 0,
+        timer: undefined,
+        backoff: new Backoff({
+          initialMs: this.options.retryDelayMs ?? 1000,
+          maxMs: 60_000,
+        }),
+      };
+      this.#outstanding.set(id, outstanding);
+      this.#attempt(outstanding);
+    }
+  }
+
+  #attempt(outstanding: Outstanding): void {
+    outstanding.attempts++;
+    this.options.send(outstanding.command);
+    outstanding.timer = setTimeout(() => this.#timedOut(outstanding), this.options.ackTimeoutMs);
+  }
+
+  #timedOut(outstanding: Outstanding): void {
+    if (outstanding.attempts > this.options.retries) {
+      this.#finish(outstanding, {
+        ok: false,
+        attempts: outstanding.attempts,
+        reason: `no acknowledgement after ${outstanding.attempts} attempts`,
+      });
+      return;
+    }
+    outstanding.timer = setTimeout(() => this.#attempt(outstanding), outstanding.backoff.next());
+  }
+
+  #finish(outstanding: Outstanding, result: CommandResult): void {
+    clearTimeout(outstanding.timer);
+    this.#outstanding.delete(outstanding.command.id);
+    this.options.onResult(outstanding.command, result);
+    this.#pump();
+  }
+}

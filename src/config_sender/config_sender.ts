@@ -1,0 +1,313 @@
+/**
+ * The configuration flow: learns meters from the proxy's announcements on
+ * central, sets their upload intervals and clock over command topics on the
+ * internal broker, matches acknowledgements, retries, raises `ALERT`s, and
+ * remembers what each meter acknowledged so a restart does not re-send.
+ *
+ * Triggers: a meter announced (also ones announced before this worker
+ * started: announcements are retained), the daily check, a new
+ * configuration, and clock drift reported by the proxy.
+ *
+ * @module
+ */
+import { meterSettings } from "../config/meter_settings.ts";
+import type { Config } from "../config/schema.ts";
+import { logger } from "../logging/setup.ts";
+import { BrokerConnection } from "../mqtt/broker_connection.ts";
+import {
+  clockCommand,
+  COMMAND_REPLY_TOPICS,
+  type CommandKind,
+  isCommandReplyTopic,
+  type MeterCommand,
+  minutesIntervalCommand,
+  secondsIntervalCommand,
+} from "../protocol/commands.ts";
+import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
+import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
+import { MeterClock } from "../protocol/meter_time.ts";
+import { announcementFilter, MeterAnnouncement } from "../protocol/topics.ts";
+import type { BridgeEvent } from "../supervisor/messages.ts";
+import { CommandDispatcher, type CommandResult } from "./command_dispatcher.ts";
+import {
+  type AppliedSettings,
+  clockSyncAllowed,
+  type ConfigSenderState,
+  configurationDue,
+  type MeterConfigState,
+} from "./meter_state.ts";
+import { StateStore } from "./state_store.ts";
+
+const log = logger("config_sender");
+
+/** How often every known meter is checked for its daily configuration. */
+const DAILY_CHECK_MS = 10 * 60_000;
+
+/** Dependencies that tests replace. */
+export interface ConfigSenderOptions {
+  /** Current time in epoch milliseconds. */
+  readonly now?: () => number;
+  /** A new 32-character operation id. */
+  readonly newOprid?: () => string;
+  /** Pause between a timed-out attempt and the next one (first step). */
+  readonly retryDelayMs?: number;
+}
+
+interface Batch {
+  readonly settings: AppliedSettings;
+  readonly day: string;
+  readonly pending: Set<CommandKind>;
+  failed: boolean;
+}
+
+function randomOprid(): string {
+  return crypto.randomUUID().replaceAll("-", "");
+}
+
+/** The config-sender service. */
+export class ConfigSender {
+  #config: Config;
+  #clock: MeterClock;
+  #state: ConfigSenderState | undefined;
+  readonly #store: StateStore;
+  readonly #known = new Set<MeterId>();
+  readonly #batches = new Map<MeterId, Batch>();
+  readonly #internal: BrokerConnection;
+  readonly #central: BrokerConnection;
+  #dispatcher: CommandDispatcher;
+  readonly #now: () => number;
+  readonly #newOprid: () => string;
+  readonly #retryDelayMs: number | undefined;
+  #dailyTimer: ReturnType<typeof setInterval> | undefined;
+  #ready: Promise<void>;
+
+  constructor(config: Config, options: ConfigSenderOptions = {}) {
+    this.#config = config;
+    this.#clock = new MeterClock(config.meters.timezone);
+    this.#now = options.now ?? Date.now;
+    this.#newOprid = options.newOprid ?? randomOprid;
+    this.#retryDelayMs = options.retryDelayMs;
+    this.#store = new StateStore(config.state_dir);
+    this.#dispatcher = this.#createDispatcher(config);
+    this.#internal = new BrokerConnection({
+      name: "internal",
+      broker: config.internal_broker,
+      clientId: `${config.internal_broker.client_id}-config-internal`,
+      log,
+    });
+    this.#central = new BrokerConnection({
+      name: "central",
+      broker: config.central_broker,
+      clientId: `${config.central_broker.client_id}-config-central`,
+      log,
+    });
+    // Meters are learned only once the state is loaded, so no decision uses an empty state.
+    this.#ready = this.#store.load().then((state) => {
+      this.#state = state;
+    });
+    this.#internal.client.on("connect", () => {
+      this.#internal.client.subscribe([...COMMAND_REPLY_TOPICS], { qos: 1 }, (error) => {
+        if (error) {
+          log.error("Subscribing to command replies failed: {error}", { error: error.message });
+        }
+      });
+    });
+    this.#internal.client.on("message", (topic, payload) => this.#onReply(topic, payload));
+    this.#central.client.on("connect", () => {
+      this.#central.client.subscribe(announcementFilter(this.#config.topics.root), { qos: 1 });
+    });
+    this.#central.client.on("message", (topic, payload) => this.#onAnnouncement(topic, payload));
+    this.#dailyTimer = setInterval(() => this.#checkAll("daily check"), DAILY_CHECK_MS);
+  }
+
+  /** Resolves once the state file has been read. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The in-memory state of one meter (for status and tests). */
+  meterState(id: string): MeterConfigState | undefined {
+    return this.#state?.meters[id as MeterId];
+  }
+
+  #createDispatcher(config: Config): CommandDispatcher {
+    return new CommandDispatcher({
+      ackTimeoutMs: config.meters.ack_timeout_seconds * 1000,
+      retries: config.meters.command_retries,
+      maxParallel: config.meters.max_parallel_commands,
+      retryDelayMs: this.#retryDelayMs,
+      send: (command) => this.#send(command),
+      onResult: (command, result) => this.#onResult(command, result),
+    });
+  }
+
+  #today(): string {
+    return this.#clock.meterTimeAt(this.#now()).slice(0, 8);
+  }
+
+  #send(command: MeterCommand): void {
+    log.info("Sending {summary} to {id} on {topic} (oprid {oprid})", { ...command });
+    this.#internal.client.publish(command.topic, command.payload, { qos: 1 }, (error) => {
+      if (error) {
+        log.warn("Publishing {topic} failed: {error}", {
+          topic: command.topic,
+          error: error.message,
+        });
+      }
+    });
+  }
+
+  #onAnnouncement(topic: string, payload: Uint8Array): void {
+    if (payload.byteLength === 0) return;
+    let announcement: MeterAnnouncement;
+    try {
+      announcement = MeterAnnouncement.parse(JSON.parse(new TextDecoder().decode(payload)));
+    } catch {
+      log.warn("Ignoring an unreadable announcement on {topic}", { topic: JSON.stringify(topic) });
+      return;
+    }
+    const id = announcement.id as MeterId;
+    this.#ready.then(() => {
+      this.#known.add(id);
+      this.#check(id, "discovered");
+    });
+  }
+
+  #onReply(topic: string, payload: Uint8Array): void {
+    if (!isCommandReplyTopic(topic)) return;
+    const json = parseJsonObject(payload, this.#config.limits.max_payload_bytes);
+    const decoded = json.ok ? validateUplink(topic, json.value) : json;
+    if (!decoded.ok) {
+      log.warn("Rejected {topic} reply ({code}): {reason}", {
+        topic,
+        code: decoded.code,
+        reason: decoded.reason,
+      });
+      return;
+    }
+    const reply = decoded.payload;
+    if (!this.#dispatcher.handleReply(topic, reply)) {
+      log.debug("Reply on {topic} from {id} matches no outstanding command (oprid {oprid})", {
+        topic,
+        id: reply.id,
+        oprid: reply.oprid,
+      });
+    }
+  }
+
+  #checkAll(trigger: string): void {
+    for (const id of this.#known) this.#check(id, trigger);
+  }
+
+  /** Sends a meter its configuration when the send policy says so. */
+  #check(id: MeterId, trigger: string): void {
+    const state = this.#state;
+    if (state === undefined || this.#batches.has(id)) return;
+    if (this.#config.meters.exclude.includes(id)) return;
+    const effective = meterSettings(this.#config.meters, id);
+    const settings: AppliedSettings = {
+      upload_interval_seconds: effective.uploadIntervalSeconds,
+      upload_interval_minutes: effective.uploadIntervalMinutes,
+    };
+    const now = this.#now();
+    const reason = configurationDue(state.meters[id], settings, this.#today(), now);
+    if (reason === undefined) return;
+    log.info("Configuring {id} ({trigger}: {reason})", { id, trigger, reason });
+    this.#batches.set(id, {
+      settings,
+      day: this.#today(),
+      pending: new Set(["interval_seconds", "interval_minutes", "clock"]),
+      failed: false,
+    });
+    this.#dispatcher.enqueue([
+      secondsIntervalCommand(id, settings.upload_interval_seconds, this.#newOprid()),
+      minutesIntervalCommand(id, settings.upload_interval_minutes, this.#newOprid()),
+      clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid()),
+    ]);
+  }
+
+  #onResult(command: MeterCommand, result: CommandResult): void {
+    const state = this.#state;
+    if (state === undefined) return;
+    const meter = state.meters[command.id] ??= {};
+    const at = new Date(this.#now()).toISOString();
+    if (result.ok) {
+      log.info("{id} acknowledged {summary} (oprid {oprid})", { ...command });
+      if (command.kind === "clock") meter.clock_set_at = at;
+    } else {
+      log.error(
+        "ALERT meter {id}: {summary} failed (oprid {oprid}, command {kind}): {reason}",
+        { ...command, reason: result.reason },
+      );
+      meter.last_failure = {
+        command: command.summary,
+        oprid: command.oprid,
+        reason: result.reason,
+        at,
+      };
+    }
+    const batch = this.#batches.get(command.id);
+    if (batch !== undefined) {
+      batch.pending.delete(command.kind);
+      batch.failed ||= !result.ok;
+      if (batch.pending.size === 0) {
+        this.#batches.delete(command.id);
+        if (!batch.failed) {
+          meter.configured = { day: batch.day, settings: batch.settings, at };
+          log.info("{id} configured: {seconds} s / {minutes} min, clock set", {
+            id: command.id,
+            seconds: batch.settings.upload_interval_seconds,
+            minutes: batch.settings.upload_interval_minutes,
+          });
+        }
+      }
+    }
+    this.#store.save(state);
+  }
+
+  /** Sets a drifting meter's clock, at most once per `time_sync.min_interval_seconds`. */
+  onEvent(event: BridgeEvent): void {
+    if (event.type !== "clock_drift" || !isMeterId(event.id)) return;
+    const id = event.id;
+    this.#ready.then(() => {
+      this.#known.add(id);
+      const now = this.#now();
+      const minIntervalMs = this.#config.meters.time_sync.min_interval_seconds * 1000;
+      if (this.#dispatcher.has(id, "clock")) return;
+      if (!clockSyncAllowed(this.#state?.meters[id], now, minIntervalMs)) return;
+      log.info("Clock of {id} is off by {drift} s; setting it", { id, drift: event.drift_seconds });
+      // Counts as a set from now on, so a flood of drift reports cannot re-send it.
+      const meter = this.#state!.meters[id] ??= {};
+      meter.clock_set_at = new Date(now).toISOString();
+      this.#dispatcher.enqueue([clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid())]);
+    });
+  }
+
+  /** Applies a new configuration: only meters whose settings changed get commands. */
+  reconfigure(config: Config): void {
+    const limitsChanged =
+      config.meters.ack_timeout_seconds !== this.#config.meters.ack_timeout_seconds ||
+      config.meters.command_retries !== this.#config.meters.command_retries ||
+      config.meters.max_parallel_commands !== this.#config.meters.max_parallel_commands;
+    this.#config = config;
+    this.#clock = new MeterClock(config.meters.timezone);
+    if (
+      limitsChanged && this.#dispatcher.busyMeters === 0 && this.#dispatcher.queuedCommands === 0
+    ) {
+      this.#dispatcher = this.#createDispatcher(config);
+    }
+    this.#ready.then(() => this.#checkAll("configuration changed"));
+  }
+
+  /** Stops sending; the state is saved. */
+  async stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.#dailyTimer);
+    this.#dispatcher.stop();
+    if (this.#state !== undefined) await this.#store.save(this.#state);
+    const each = Math.max(100, timeoutMs / 2);
+    await Promise.all([
+      this.#internal.stop({ timeoutMs: each }),
+      this.#central.stop({ timeoutMs: each }),
+    ]);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The config sender's state file in `state_dir`: read once at start, written
+ * atomically (temporary file, then rename) so a crash mid-write never leaves
+ * a torn file. A missing or corrupt file is reported and treated as empty.
+ *
+ * @module
+ */
+import { logger } from "../logging/setup.ts";
+import { ConfigSenderState, emptyState } from "./meter_state.ts";
+
+const log = logger("config_sender");
+
+/** File name of the state inside `state_dir`. */
+export const STATE_FILE = "config-sender.json";
+
+/** Reads and writes the state file. */
+export class StateStore {
+  readonly path: string;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly stateDir: string) {
+    this.path = `${stateDir}/${STATE_FILE}`;
+  }
+
+  /** Loads the state; a missing or unreadable file gives an empty state. */
+  async load(): Promise<ConfigSenderState> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        log.info("No state file at {path} yet; starting empty", { path: this.path });
+      } else {
+        log.error("Cannot read state file {path} ({error}); starting empty", {
+          path: this.path,
+          error: String(error),
+        });
+      }
+      return emptyState();
+    }
+    try {
+      const parsed = ConfigSenderState.safeParse(JSON.parse(text));
+      if (parsed.success) return parsed.data;
+      log.error("State file {path} is invalid ({error}); starting empty", {
+        path: this.path,
+        error: parsed.error.issues[0]?.message,
+      });
+    } catch (error) {
+      log.error("State file {path} is corrupt ({error}); starting empty", {
+        path: this.path,
+        error: String(error),
+      });
+    }
+    return emptyState();
+  }
+
+  /** Writes the state atomically. Writes are serialised; the latest wins. */
+  save(state: ConfigSenderState): Promise<void> {
+    const text = JSON.stringify(state, null, 2);
+    this.#writing = this.#writing.then(async () => {
+      const temporary = `${this.path}.tmp`;
+      await Deno.mkdir(this.stateDir, { recursive: true });
+      await Deno.writeTextFile(temporary, text);
+      // Flush before the rename so a power cut cannot leave an empty file behind the new name.
+      using file = await Deno.open(temporary, { read: true });
+      await file.syncData();
+      await Deno.rename(temporary, this.path);
+    }).catch((error) => {
+      log.error("Cannot write state file {path}: {error}", {
+        path: this.path,
+        error: String(error),
+      });
+    });
+    return this.#writing;
+  }
+}

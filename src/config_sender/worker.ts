@@ -1,0 +1,15 @@
+/**
+ * Entry point of the config-sender worker. Runs with network access to the
+ * two brokers and read/write access to `state_dir` only.
+ *
+ * @module
+ */
+import "../runtime/empty_process_env.ts";
+import { runWorker } from "../supervisor/worker_runtime.ts";
+import { ConfigSender } from "./config_sender.ts";
+
+runWorker("config_sender", async (config) => {
+  const sender = new ConfigSender(config);
+  await sender.ready();
+  return sender;
+});

@@ -1,0 +1,109 @@
+/**
+ * Downlink commands (bridge → meter) and the matching of their replies.
+ *
+ * A meter listens on topics addressed with the last 8 characters of its id
+ * and silently ignores a command whose `oprid` is not exactly 32 characters;
+ * its reply echoes the `oprid` and carries `code` "01" (success) or "02".
+ *
+ * @module
+ */
+import { z } from "zod";
+import { commandSuffix, type MeterId } from "./meter_id.ts";
+import type { MinutesLevelInterval, SecondsLevelInterval } from "./upload_interval.ts";
+import type { CommandReply } from "./uplink.ts";
+
+/** An operation id: exactly 32 characters, here 32 hexadecimal digits. */
+export const Oprid = z.string().regex(/^[0-9a-f]{32}$/, {
+  error: "oprid must be exactly 32 hexadecimal characters",
+});
+/** An operation id. */
+export type Oprid = z.infer<typeof Oprid>;
+
+/** What a command sets. */
+export type CommandKind = "interval_seconds" | "interval_minutes" | "clock";
+
+/** A command ready to publish, with what its reply looks like. */
+export interface MeterCommand {
+  readonly kind: CommandKind;
+  readonly id: MeterId;
+  readonly oprid: Oprid;
+  readonly topic: string;
+  readonly payload: string;
+  /** The uplink topic the meter replies on. */
+  readonly replyTopic: CommandReplyTopic;
+  /** Human-readable summary for logs, e.g. `seconds interval 60`. */
+  readonly summary: string;
+}
+
+/** Uplink topics that carry replies to the commands built here. */
+export const COMMAND_REPLY_TOPICS = ["MQTT_COMMOD_SET_REP", "MQTT_METER_TIME_REP"] as const;
+
+/** An uplink topic carrying replies to the commands built here. */
+export type CommandReplyTopic = (typeof COMMAND_REPLY_TOPICS)[number];
+
+/** Whether a topic carries replies to the commands built here. */
+export function isCommandReplyTopic(topic: string): topic is CommandReplyTopic {
+  return (COMMAND_REPLY_TOPICS as readonly string[]).includes(topic);
+}
+
+/** Sets the seconds-level (`MQTT_RT_DATA`) upload interval. */
+export function secondsIntervalCommand(
+  id: MeterId,
+  seconds: SecondsLevelInterval,
+  oprid: Oprid,
+): MeterCommand {
+  return {
+    kind: "interval_seconds",
+    id,
+    oprid,
+    topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, Cmd: "0000", value: String(seconds), types: "1" }),
+    replyTopic: "MQTT_COMMOD_SET_REP",
+    summary: `seconds interval ${seconds} s`,
+  };
+}
+
+/** Sets the minutes-level (`MQTT_ENY_NOW`) upload interval. */
+export function minutesIntervalCommand(
+  id: MeterId,
+  minutes: MinutesLevelInterval,
+  oprid: Oprid,
+): MeterCommand {
+  return {
+    kind: "interval_minutes",
+    id,
+    oprid,
+    topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, Cmd: "0001", value: String(minutes), types: "1" }),
+    replyTopic: "MQTT_COMMOD_SET_REP",
+    summary: `minutes interval ${minutes} min`,
+  };
+}
+
+/** Sets the meter clock to a wall-clock time (`yyyyMMddHHmmss`, meter time zone). */
+export function clockCommand(id: MeterId, time: string, oprid: Oprid): MeterCommand {
+  return {
+    kind: "clock",
+    id,
+    oprid,
+    topic: `MQTT_SETTIME_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, time }),
+    replyTopic: "MQTT_METER_TIME_REP",
+    summary: `clock ${time}`,
+  };
+}
+
+/** How a reply relates to an outstanding command. */
+export type ReplyOutcome = "success" | "failure" | "unrelated";
+
+/** Matches a validated reply against an outstanding command. */
+export function matchReply(
+  command: MeterCommand,
+  topic: string,
+  reply: CommandReply,
+): ReplyOutcome {
+  if (topic !== command.replyTopic || reply.oprid !== command.oprid || reply.id !== command.id) {
+    return "unrelated";
+  }
+  return reply.code === "01" ? "success" : "failure";
+}
