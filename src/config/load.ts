@@ -115,7 +115,17 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
     },
   });
   if (problems.length > 0) throw new ConfigError(problems);
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Unresolved aliases and alias bombs surface only when the document is resolved.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    throw new ConfigError([{
+      location: locate(file, lines, undefined),
+      path: "",
+      message: `YAML error: ${error instanceof Error ? error.message : String(error)}`,
+    }]);
+  }
   const result = Config.safeParse(raw);
   if (!result.success) throw new ConfigError(problemsOf(result.error, doc, raw, file, lines));
   return result.data;

@@ -31,11 +31,12 @@ export function watchConfig(
   const watcher = Deno.watchFs(dirname(file), { recursive: false });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let last = JSON.stringify(current);
+  let stopped = false;
   const reload = async () => {
     try {
       const config = await loadConfig(file, env);
       const text = JSON.stringify(config);
-      if (text === last) return;
+      if (stopped || text === last) return;
       last = text;
       onChange(config);
     } catch (error) {
@@ -53,6 +54,7 @@ export function watchConfig(
     }
   })();
   return () => {
+    stopped = true;
     clearTimeout(timer);
     watcher.close();
   };

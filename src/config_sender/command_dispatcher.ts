@@ -24,13 +24,16 @@ export interface DispatcherOptions {
   readonly maxParallel: number;
   /** First pause between a timeout and the next attempt; doubles per attempt. */
   readonly retryDelayMs?: number;
-  /** Publishes a command (QoS 1) on the internal broker. */
-  readonly send: (command: MeterCommand) => void;
+  /**
+   * Publishes a command (QoS 1) on the internal broker and returns what was
+   * sent: a clock command is re-stamped with the time it actually goes out.
+   */
+  readonly send: (command: MeterCommand) => MeterCommand;
   readonly onResult: (command: MeterCommand, result: CommandResult) => void;
 }
 
 interface Outstanding {
-  readonly command: MeterCommand;
+  command: MeterCommand;
   attempts: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   readonly backoff: Backoff;
@@ -136,7 +139,7 @@ export class CommandDispatcher {
 
   #attempt(outstanding: Outstanding): void {
     outstanding.attempts++;
-    this.options.send(outstanding.command);
+    outstanding.command = this.options.send(outstanding.command);
     outstanding.timer = setTimeout(() => this.#timedOut(outstanding), this.options.ackTimeoutMs);
   }
 

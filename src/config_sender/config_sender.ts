@@ -31,6 +31,7 @@ import type { BridgeEvent } from "../supervisor/messages.ts";
 import { CommandDispatcher, type CommandResult } from "./command_dispatcher.ts";
 import {
   type AppliedSettings,
+  clockSetRecently,
   clockSyncAllowed,
   type ConfigSenderState,
   configurationDue,
@@ -145,7 +146,11 @@ export class ConfigSender {
     return this.#clock.meterTimeAt(this.#now()).slice(0, 8);
   }
 
-  #send(command: MeterCommand): void {
+  #send(queued: MeterCommand): MeterCommand {
+    // A clock command carries the time it is sent, not when it was queued (queues and retries delay it).
+    const command = queued.kind === "clock"
+      ? clockCommand(queued.id, this.#clock.meterTimeAt(this.#now()), queued.oprid)
+      : queued;
     log.info("Sending {summary} to {id} on {topic} (oprid {oprid})", { ...command });
     this.#internal.client.publish(command.topic, command.payload, { qos: 1 }, (error) => {
       if (error) {
@@ -155,6 +160,7 @@ export class ConfigSender {
         });
       }
     });
+    return command;
   }
 
   #onAnnouncement(topic: string, payload: Uint8Array): void {
@@ -213,17 +219,21 @@ export class ConfigSender {
     const reason = configurationDue(state.meters[id], settings, this.#today(), now);
     if (reason === undefined) return;
     log.info("Configuring {id} ({trigger}: {reason})", { id, trigger, reason });
-    this.#batches.set(id, {
-      settings,
-      day: this.#today(),
-      pending: new Set(["interval_seconds", "interval_minutes", "clock"]),
-      failed: false,
-    });
-    this.#dispatcher.enqueue([
+    const commands = [
       secondsIntervalCommand(id, settings.upload_interval_seconds, this.#newOprid()),
       minutesIntervalCommand(id, settings.upload_interval_minutes, this.#newOprid()),
-      clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid()),
-    ]);
+    ];
+    const pending = new Set<CommandKind>(["interval_seconds", "interval_minutes"]);
+    // A clock set on its way (a drift report came first) serves this batch too; one just
+    // acknowledged makes another pointless.
+    if (this.#dispatcher.has(id, "clock")) {
+      pending.add("clock");
+    } else if (!clockSetRecently(state.meters[id], now)) {
+      pending.add("clock");
+      commands.push(clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid()));
+    }
+    this.#batches.set(id, { settings, day: this.#today(), pending, failed: false });
+    this.#dispatcher.enqueue(commands);
   }
 
   #onResult(command: MeterCommand, result: CommandResult): void {

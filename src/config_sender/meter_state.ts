@@ -87,3 +87,12 @@ export function clockSyncAllowed(
   const last = state?.clock_set_at ? Date.parse(state.clock_set_at) : undefined;
   return last === undefined || now - last >= minIntervalMs;
 }
+
+/** A clock set this recent makes the one in a configuration batch pointless. */
+export const RECENT_CLOCK_SET_MS = 10 * 60_000;
+
+/** Whether the meter's clock was set (or a set was sent) within `RECENT_CLOCK_SET_MS`. */
+export function clockSetRecently(state: MeterConfigState | undefined, now: number): boolean {
+  const last = state?.clock_set_at ? Date.parse(state.clock_set_at) : undefined;
+  return last !== undefined && now - last < RECENT_CLOCK_SET_MS;
+}

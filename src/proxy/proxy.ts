@@ -192,6 +192,15 @@ export class Proxy {
             event,
           );
           break;
+        case "clock_drift":
+          log.debug("Clock of {id} is off by {drift} s", {
+            id: event.id,
+            drift: event.driftSeconds,
+          });
+          this.emit({ type: "clock_drift", id: event.id, drift_seconds: event.driftSeconds });
+          break;
+        default:
+          event satisfies never;
       }
     }
   }

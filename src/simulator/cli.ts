@@ -60,7 +60,7 @@ const clockOffsetMs = values["clock-year"]
   ? Date.UTC(Number(values["clock-year"]), 0, 18, 21, 15) - Date.now()
   : 0;
 
-const meters = await Promise.all(Array.from({ length: count }, (_, i) =>
+const starting = Promise.all(Array.from({ length: count }, (_, i) =>
   SimulatedMeter.start({
     url: values.broker,
     id: nextId(values["first-id"], i),
@@ -73,6 +73,13 @@ const meters = await Promise.all(Array.from({ length: count }, (_, i) =>
     zeroBursts: values["zero-bursts"],
     dropAcks: Number(values["drop-acks"]),
   })));
+const meters = await starting.catch((error) => {
+  console.error(
+    `cannot connect to ${values.broker}: ${error.message}\n` +
+      "Is the internal broker running? (README, Quick start)",
+  );
+  Deno.exit(69);
+});
 for (const meter of meters) {
   console.log(`meter ${meter.options.id} publishing to ${values.broker}`);
   await meter.publishInstant();

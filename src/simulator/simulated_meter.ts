@@ -62,6 +62,7 @@ export class SimulatedMeter {
   readonly #clock: MeterClock;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #suffix: string;
+  #stopping = false;
 
   private constructor(readonly client: MqttClient, readonly options: SimulatedMeterOptions) {
     this.secondsInterval = options.secondsInterval ?? 300;
@@ -71,7 +72,9 @@ export class SimulatedMeter {
     this.#dropAcks = options.dropAcks ?? 0;
     this.#clock = new MeterClock(options.timeZone);
     this.#suffix = commandSuffix(options.id);
-    client.on("message", (topic, payload) => this.#onCommand(topic, payload));
+    client.on("message", (topic, payload) => {
+      this.#onCommand(topic, payload).catch((error) => this.#publishFailed(error));
+    });
   }
 
   /** Connects, subscribes to the meter's command topics and starts publishing. */
@@ -107,9 +110,21 @@ export class SimulatedMeter {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
     const scale = this.options.timeScale ?? 1;
     this.#timers.push(
-      setInterval(() => this.publishInstant(), (this.secondsInterval * 1000) / scale),
-      setInterval(() => this.publishEnergy(), (this.minutesInterval * 60_000) / scale),
+      setInterval(
+        () => this.publishInstant().catch((error) => this.#publishFailed(error)),
+        (this.secondsInterval * 1000) / scale,
+      ),
+      setInterval(
+        () => this.publishEnergy().catch((error) => this.#publishFailed(error)),
+        (this.minutesInterval * 60_000) / scale,
+      ),
     );
+  }
+
+  /** A real meter keeps running when its broker is away; so does the simulation. */
+  #publishFailed(error: Error): void {
+    if (this.#stopping) return;
+    console.warn(`meter ${this.options.id}: publish failed (${error.message})`);
   }
 
   async #publish(topic: string, reading: Record<string, unknown>): Promise<void> {
@@ -201,6 +216,7 @@ export class SimulatedMeter {
     } catch {
       return; // a real meter ignores what it cannot parse
     }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return;
     const oprid = payload.oprid;
     // A real meter silently ignores a command whose oprid is not 32 characters.
     if (typeof oprid !== "string" || oprid.length !== 32) {
@@ -242,6 +258,7 @@ export class SimulatedMeter {
 
   /** Stops publishing and disconnects. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
     await this.client.endAsync();
   }

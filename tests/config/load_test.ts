@@ -445,3 +445,14 @@ Deno.test("loadConfig: a directory cannot be read", async () => {
     await Deno.remove(dir);
   }
 });
+
+Deno.test("an unresolved alias or an alias bomb is a configuration error, not a crash", () => {
+  const unresolved = parseError("meters: *x\n");
+  assert.match(unresolved.message, /config\.yaml: YAML error: Unresolved alias/);
+  const rows = Array.from({ length: 9 }, () => "*a").join(", ");
+  const bomb = parseError(
+    `a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [${rows}]\nc: &c [${rows.replaceAll("a", "b")}]\n` +
+      `d: [${rows.replaceAll("a", "c")}]\n`,
+  );
+  assert.match(bomb.message, /Excessive alias count/);
+});

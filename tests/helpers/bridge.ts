@@ -3,6 +3,8 @@
 /** A running bridge process. */
 export interface BridgeProcess extends AsyncDisposable {
   readonly pid: number;
+  /** The configuration file the bridge runs with (watched for changes). */
+  readonly configPath: string;
   /** Everything the bridge wrote to stdout and stderr so far. */
   output(): string;
   /** Parsed JSON log lines (the tests configure `logging.format: json`). */
@@ -27,11 +29,15 @@ function kill(pid: number, signal: Deno.Signal): void {
   }
 }
 
-/** Writes `configYaml` to a temp file and starts the bridge with it. */
+/**
+ * Writes `configYaml` to a temp file and starts the bridge with it. Unless the
+ * YAML sets `state_dir`, the state lives in the temp directory too.
+ */
 export async function startBridge(configYaml: string): Promise<BridgeProcess> {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-bridge-" });
   const configPath = `${dir}/config.yaml`;
-  await Deno.writeTextFile(configPath, configYaml);
+  const stateDir = /^state_dir:/m.test(configYaml) ? "" : `\nstate_dir: ${dir}/state\n`;
+  await Deno.writeTextFile(configPath, configYaml + stateDir);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "start", "--config", configPath],
     cwd: PROJECT.pathname,
@@ -77,6 +83,7 @@ export async function startBridge(configYaml: string): Promise<BridgeProcess> {
     })();
   return {
     pid: child.pid,
+    configPath,
     output: () => text,
     logLines,
     async waitForLog(predicate, what, timeoutMs = 15_000) {

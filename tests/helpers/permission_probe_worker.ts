@@ -1,5 +1,6 @@
 /**
- * Runs in a worker with the proxy's permissions and reports what it may do.
+ * Runs in a worker with a bridge worker's permissions and reports what it may
+ * do (inside `stateDir` too, when given).
  * Loads the same prelude and npm client as the real proxy worker, so the test
  * also proves those load without extra permissions.
  */
@@ -7,7 +8,11 @@ import "../../src/runtime/empty_process_env.ts";
 import mqtt from "mqtt";
 
 declare const self: {
-  onmessage: ((event: MessageEvent<{ allowedPort: number; deniedPort: number }>) => void) | null;
+  onmessage:
+    | ((
+      event: MessageEvent<{ allowedPort: number; deniedPort: number; stateDir?: string }>,
+    ) => void)
+    | null;
   postMessage(message: Record<string, string>): void;
 };
 
@@ -24,7 +29,16 @@ self.onmessage = async ({ data }) => {
   const connectMqtt = () =>
     mqtt.connectAsync(`mqtt://127.0.0.1:${data.allowedPort}`, { reconnectPeriod: 0 })
       .then((client) => client.endAsync());
+  const stateDir = data.stateDir;
+  const inStateDir: Record<string, string> = stateDir === undefined ? {} : {
+    writeState: await attempt(() => Deno.writeTextFile(`${stateDir}/probe.json`, "{}")),
+    renameInState: await attempt(() =>
+      Deno.rename(`${stateDir}/probe.json`, `${stateDir}/probe-renamed.json`)
+    ),
+    readState: await attempt(() => Deno.readTextFile(`${stateDir}/probe-renamed.json`)),
+  };
   self.postMessage({
+    ...inStateDir,
     mqttToBroker: await attempt(connectMqtt),
     netOtherPort: await attempt(() =>
       Deno.connect({ hostname: "127.0.0.1", port: data.deniedPort })

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
-import { brokerAddress, proxyPermissions } from "../../src/supervisor/permissions.ts";
+import {
+  brokerAddress,
+  configSenderPermissions,
+  proxyPermissions,
+} from "../../src/supervisor/permissions.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -29,25 +33,40 @@ Deno.test("proxy permissions name both brokers and grant nothing else", () => {
   });
 });
 
+/** What a worker with `permissions` may do, as the probe worker reports it. */
+async function probe(
+  permissions: Deno.PermissionOptionsObject,
+  data: { allowedPort: number; deniedPort: number; stateDir?: string },
+): Promise<Record<string, string>> {
+  const worker = new Worker(new URL("../helpers/permission_probe_worker.ts", import.meta.url), {
+    type: "module",
+    deno: { permissions },
+  } as WorkerOptions);
+  try {
+    return await new Promise<Record<string, string>>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(event.message));
+      };
+      worker.postMessage(data);
+    });
+  } finally {
+    worker.terminate();
+  }
+}
+
 Deno.test("a worker with the proxy's permissions reaches its broker and is denied everything else", async () => {
   await using broker = await startMosquitto();
   const config = Config.parse({
     internal_broker: { url: broker.url },
     central_broker: { url: broker.url },
   });
-  const worker = new Worker(new URL("../helpers/permission_probe_worker.ts", import.meta.url), {
-    type: "module",
-    deno: { permissions: proxyPermissions(config) },
-  } as WorkerOptions);
-  try {
-    const result = await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(event.message));
-      };
-      worker.postMessage({ allowedPort: broker.port, deniedPort: freePort() });
-    });
+  const result = await probe(proxyPermissions(config), {
+    allowedPort: broker.port,
+    deniedPort: freePort(),
+  });
+  {
     assert.deepEqual(result, {
       mqttToBroker: "allowed",
       netOtherPort: "NotCapable",
@@ -59,7 +78,43 @@ Deno.test("a worker with the proxy's permissions reaches its broker and is denie
       ffi: "NotCapable",
       sys: "NotCapable",
     });
+  }
+});
+
+Deno.test("a worker with the config sender's permissions may use state_dir and nothing else on disk", async () => {
+  await using broker = await startMosquitto();
+  const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
+  try {
+    const config = Config.parse({
+      internal_broker: { url: broker.url },
+      central_broker: { url: broker.url },
+      state_dir: stateDir,
+    });
+    assert.deepEqual(configSenderPermissions(config), {
+      ...proxyPermissions(config),
+      read: [stateDir],
+      write: [stateDir],
+    });
+    const result = await probe(configSenderPermissions(config), {
+      allowedPort: broker.port,
+      deniedPort: freePort(),
+      stateDir,
+    });
+    assert.deepEqual(result, {
+      writeState: "allowed",
+      renameInState: "allowed",
+      readState: "allowed",
+      mqttToBroker: "allowed",
+      netOtherPort: "NotCapable",
+      readFile: "NotCapable",
+      readConfig: "NotCapable",
+      writeFile: "NotCapable",
+      runSubprocess: "NotCapable",
+      env: "NotCapable",
+      ffi: "NotCapable",
+      sys: "NotCapable",
+    });
   } finally {
-    worker.terminate();
+    await Deno.remove(stateDir, { recursive: true });
   }
 });
