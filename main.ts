@@ -13,6 +13,8 @@ import { watchConfig } from "./src/config/watch.ts";
 import type { Config } from "./src/config/schema.ts";
 import { redactUrl } from "./src/logging/redact.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
+import { banner } from "./src/banner.ts";
+import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { workerSpecs } from "./src/supervisor/workers.ts";
 
@@ -73,8 +75,10 @@ async function main(args: readonly string[]): Promise<number> {
     config: command.configPath,
     pid: Deno.pid,
   });
+  config = withBridgeCredentials(config);
+  for (const line of banner(config)) log.info("{line}", { line });
   const supervisor = new Supervisor(workerSpecs(config), config);
-  supervisor.start();
+  await supervisor.start();
   const stopWatching = watchConfig(command.configPath, config, env, (next) => {
     const restartOnly = RESTART_KEYS.filter((key) =>
       JSON.stringify(next[key]) !== JSON.stringify(config[key])

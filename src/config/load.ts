@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { Config } from "./schema.ts";
+import { readPemFiles } from "./pem_files.ts";
 import { ConfigError, type ConfigProblem } from "./config_error.ts";
 import { type EnvLookup, interpolate } from "./interpolate.ts";
 
@@ -41,8 +42,15 @@ function keyOffset(doc: Document, path: readonly PathKey[], key: string): number
   return offsetOf(doc, path);
 }
 
+/** Keys whose values are never repeated in an error message. */
+const SECRET_KEY = /password|key|cert|^ca$/;
+
 function describe(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === "invalid_type" && value === undefined) return "is required";
+  const last = issue.path.at(-1);
+  if (typeof last === "string" && SECRET_KEY.test(last)) {
+    return `${issue.message.replace(/\s*\(got .*\)$/, "")} (value not shown: it is a secret)`;
+  }
   if (issue.code === "invalid_value" && "values" in issue) {
     return `${JSON.stringify(value)} is not one of ${issue.values.join(", ")}`;
   }
@@ -148,5 +156,5 @@ export async function loadConfig(path: string, env: EnvLookup): Promise<Config> 
     throw new ConfigError([{ location: path, path: "", message: reason }]);
   }
   const config = parseConfig(text, path, env);
-  return { ...config, state_dir: resolve(config.state_dir) };
+  return readPemFiles({ ...config, state_dir: resolve(config.state_dir) }, path);
 }

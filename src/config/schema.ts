@@ -39,7 +39,9 @@ export const BrokerUrl = z.string().refine((text) => {
   }
 }, {
   error: (issue) =>
-    `${JSON.stringify(issue.input)} is not a broker URL like mqtt://host:1883 (schemes: ${
+    `${
+      JSON.stringify(String(issue.input).replace(/\/\/[^/@]*@/, "//<credentials>@"))
+    } is not a broker URL like mqtt://host:1883 (schemes: ${
       BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(", ")
     })`,
 });
@@ -48,15 +50,96 @@ const ClientId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
   error: "client_id must be 1-64 characters A-Z a-z 0-9 _ . -",
 });
 
+const Port = integer(1, 65_535);
+
+/**
+ * TLS towards a broker (`mqtts://` / `wss://`). The `*_file` keys name PEM
+ * files; the loader reads them into `ca`, `cert` and `key`, so workers need
+ * no file access.
+ */
+export const ClientTlsConfig = z.strictObject({
+  ca_file: z.string().min(1).optional(),
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  /** Verify the broker's certificate and host name. Turning it off is logged as a warning. */
+  verify: z.boolean().default(true),
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+});
+/** TLS towards a broker. */
+export type ClientTlsConfig = z.infer<typeof ClientTlsConfig>;
+
+/** A TLS listener of an embedded broker; PEM files read by the loader as for clients. */
+export const ListenerTlsConfig = z.strictObject({
+  port: Port,
+  cert_file: z.string().min(1),
+  key_file: z.string().min(1),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+});
+/** A TLS listener of an embedded broker. */
+export type ListenerTlsConfig = z.infer<typeof ListenerTlsConfig>;
+
+/**
+ * A broker the bridge runs itself (npm `aedes`). It listens on `port`
+ * (default: the port of the broker's `url`) at `host`.
+ */
+export const EmbeddedBrokerConfig = z.strictObject({
+  enabled: z.boolean().default(false),
+  /**
+   * Listen address. Default for the internal broker: 127.0.0.1 while no meter
+   * password is set, 0.0.0.0 (the LAN) with one; for the central broker 127.0.0.1.
+   */
+  host: z.string().min(1).optional(),
+  port: Port.optional(),
+  tls: ListenerTlsConfig.optional(),
+});
+/** A broker the bridge runs itself. */
+export type EmbeddedBrokerConfig = z.infer<typeof EmbeddedBrokerConfig>;
+
 /** Connection to one MQTT broker. Credentials are optional. */
 export const BrokerConfig = z.strictObject({
   url: BrokerUrl,
   username: z.string().optional(),
   password: z.string().optional(),
   client_id: ClientId.default("kpm33b-bridge"),
+  tls: ClientTlsConfig.prefault({}),
+  embedded: EmbeddedBrokerConfig.prefault({}),
 });
 /** Connection to one MQTT broker. */
 export type BrokerConfig = z.infer<typeof BrokerConfig>;
+
+/** A meter account bound to one meter id. */
+export const MeterAccount = z.strictObject({
+  /** Default: the meter id. */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1, { error: "a meter account needs a password" }),
+});
+/** A meter account bound to one meter id. */
+export type MeterAccount = z.infer<typeof MeterAccount>;
+
+/**
+ * Who may connect to the internal broker as a meter, for the embedded broker
+ * and for the generated Mosquitto password and ACL files.
+ */
+export const MeterAuthConfig = z.strictObject({
+  /** The shared account all meters may use. */
+  username: z.string().min(1).default("meter"),
+  /** Empty: no meter authentication (the embedded broker then listens on 127.0.0.1 only). */
+  password: z.string().default(""),
+  /** Accounts bound to one meter id each: such a meter may only use its own id and topics. */
+  accounts: z.record(MeterId, MeterAccount).default({}),
+});
+/** Who may connect to the internal broker as a meter. */
+export type MeterAuthConfig = z.infer<typeof MeterAuthConfig>;
+
+/** The meters' broker: a connection, plus who may use it as a meter. */
+export const InternalBrokerConfig = BrokerConfig.extend({
+  meter_auth: MeterAuthConfig.prefault({}),
+});
+/** The meters' broker. */
+export type InternalBrokerConfig = z.infer<typeof InternalBrokerConfig>;
 
 /** An IANA time zone name. */
 export const TimeZone = z.string().refine(isTimeZone, {
@@ -118,7 +201,7 @@ export type LoggingConfig = z.infer<typeof LoggingConfig>;
 
 /** The whole `config.yaml`. */
 export const Config = z.strictObject({
-  internal_broker: BrokerConfig.prefault({ url: "mqtt://127.0.0.1:11883" }),
+  internal_broker: InternalBrokerConfig.prefault({ url: "mqtt://127.0.0.1:11883" }),
   central_broker: BrokerConfig.prefault({ url: "mqtt://127.0.0.1:1883" }),
   topics: z.strictObject({
     root: TopicRoot.default("kpm33b"),

@@ -16,12 +16,16 @@ export type CommandResult =
   | { readonly ok: true; readonly attempts: number }
   | { readonly ok: false; readonly attempts: number; readonly reason: string };
 
-/** Settings and hooks of a dispatcher. */
-export interface DispatcherOptions {
+/** Limits of a dispatcher, changeable while it runs. */
+export interface DispatcherLimits {
   readonly ackTimeoutMs: number;
   /** Attempts after the first. */
   readonly retries: number;
   readonly maxParallel: number;
+}
+
+/** Settings and hooks of a dispatcher. */
+export interface DispatcherOptions extends DispatcherLimits {
   /** First pause between a timeout and the next attempt; doubles per attempt. */
   readonly retryDelayMs?: number;
   /**
@@ -46,8 +50,21 @@ export class CommandDispatcher {
   /** Meters with queued commands waiting for a free slot, in arrival order. */
   readonly #waiting = new Set<MeterId>();
   #stopped = false;
+  #limits: DispatcherLimits;
 
-  constructor(readonly options: DispatcherOptions) {}
+  constructor(readonly options: DispatcherOptions) {
+    this.#limits = options;
+  }
+
+  /** Applies new limits: to the next attempt of each command, and to free slots at once. */
+  setLimits(limits: DispatcherLimits): void {
+    this.#limits = {
+      ackTimeoutMs: limits.ackTimeoutMs,
+      retries: limits.retries,
+      maxParallel: limits.maxParallel,
+    };
+    this.#pump();
+  }
 
   /** Meters with a command awaiting its acknowledgement. */
   get busyMeters(): number {
@@ -114,7 +131,7 @@ export class CommandDispatcher {
   #pump(): void {
     if (this.#stopped) return;
     for (const id of this.#waiting) {
-      if (this.#outstanding.size >= this.options.maxParallel) return;
+      if (this.#outstanding.size >= this.#limits.maxParallel) return;
       if (this.#outstanding.has(id)) continue;
       const queue = this.#queues.get(id);
       const command = queue?.shift();
@@ -140,11 +157,11 @@ export class CommandDispatcher {
   #attempt(outstanding: Outstanding): void {
     outstanding.attempts++;
     outstanding.command = this.options.send(outstanding.command);
-    outstanding.timer = setTimeout(() => this.#timedOut(outstanding), this.options.ackTimeoutMs);
+    outstanding.timer = setTimeout(() => this.#timedOut(outstanding), this.#limits.ackTimeoutMs);
   }
 
   #timedOut(outstanding: Outstanding): void {
-    if (outstanding.attempts > this.options.retries) {
+    if (outstanding.attempts > this.#limits.retries) {
       this.#finish(outstanding, {
         ok: false,
         attempts: outstanding.attempts,

@@ -28,13 +28,18 @@ import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
 import { announcementFilter, MeterAnnouncement } from "../protocol/topics.ts";
 import type { BridgeEvent } from "../supervisor/messages.ts";
-import { CommandDispatcher, type CommandResult } from "./command_dispatcher.ts";
+import {
+  CommandDispatcher,
+  type CommandResult,
+  type DispatcherLimits,
+} from "./command_dispatcher.ts";
 import {
   type AppliedSettings,
   clockSetRecently,
   clockSyncAllowed,
   type ConfigSenderState,
   configurationDue,
+  consecutiveFailures,
   type MeterConfigState,
 } from "./meter_state.ts";
 import { StateStore } from "./state_store.ts";
@@ -58,6 +63,10 @@ interface Batch {
   readonly settings: AppliedSettings;
   readonly day: string;
   readonly pending: Set<CommandKind>;
+  /** Whether the clock is set with this batch. */
+  readonly clock: boolean;
+  /** Failed configurations in a row before this one. */
+  readonly previousFailures: number;
   failed: boolean;
 }
 
@@ -73,9 +82,11 @@ export class ConfigSender {
   readonly #store: StateStore;
   readonly #known = new Set<MeterId>();
   readonly #batches = new Map<MeterId, Batch>();
+  /** When a drift-triggered clock set was last sent, per meter (the rate limit counts sends). */
+  readonly #clockSentAt = new Map<MeterId, number>();
   readonly #internal: BrokerConnection;
   readonly #central: BrokerConnection;
-  #dispatcher: CommandDispatcher;
+  readonly #dispatcher: CommandDispatcher;
   readonly #now: () => number;
   readonly #newOprid: () => string;
   readonly #retryDelayMs: number | undefined;
@@ -133,13 +144,19 @@ export class ConfigSender {
 
   #createDispatcher(config: Config): CommandDispatcher {
     return new CommandDispatcher({
-      ackTimeoutMs: config.meters.ack_timeout_seconds * 1000,
-      retries: config.meters.command_retries,
-      maxParallel: config.meters.max_parallel_commands,
+      ...this.#limits(config),
       retryDelayMs: this.#retryDelayMs,
       send: (command) => this.#send(command),
       onResult: (command, result) => this.#onResult(command, result),
     });
+  }
+
+  #limits(config: Config): DispatcherLimits {
+    return {
+      ackTimeoutMs: config.meters.ack_timeout_seconds * 1000,
+      retries: config.meters.command_retries,
+      maxParallel: config.meters.max_parallel_commands,
+    };
   }
 
   #today(): string {
@@ -164,7 +181,12 @@ export class ConfigSender {
   }
 
   #onAnnouncement(topic: string, payload: Uint8Array): void {
-    if (payload.byteLength === 0) return;
+    const topicId = topic.slice(topic.lastIndexOf("/") + 1);
+    if (payload.byteLength === 0) {
+      // A cleared announcement: the meter was removed.
+      if (isMeterId(topicId)) this.#ready.then(() => this.#forget(topicId));
+      return;
+    }
     let announcement: MeterAnnouncement;
     try {
       announcement = MeterAnnouncement.parse(JSON.parse(new TextDecoder().decode(payload)));
@@ -172,11 +194,36 @@ export class ConfigSender {
       log.warn("Ignoring an unreadable announcement on {topic}", { topic: JSON.stringify(topic) });
       return;
     }
+    if (announcement.id !== topicId) {
+      log.warn("Ignoring an announcement of {id} on {topic}", {
+        id: announcement.id,
+        topic: JSON.stringify(topic),
+      });
+      return;
+    }
     const id = announcement.id as MeterId;
     this.#ready.then(() => {
+      if (!this.#known.has(id) && this.#known.size >= this.#config.limits.max_meters) {
+        log.warn("Not configuring {id}: limits.max_meters ({max}) meters are known", {
+          id,
+          max: this.#config.limits.max_meters,
+        });
+        return;
+      }
       this.#known.add(id);
       this.#check(id, "discovered");
     });
+  }
+
+  #forget(id: MeterId): void {
+    this.#known.delete(id);
+    this.#clockSentAt.delete(id);
+    if (this.#state?.meters[id] === undefined) return;
+    delete this.#state.meters[id];
+    log.info("Meter {id} removed (announcement cleared); its configuration state is dropped", {
+      id,
+    });
+    this.#store.save(this.#state);
   }
 
   #onReply(topic: string, payload: Uint8Array): void {
@@ -232,44 +279,63 @@ export class ConfigSender {
       pending.add("clock");
       commands.push(clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid()));
     }
-    this.#batches.set(id, { settings, day: this.#today(), pending, failed: false });
+    this.#batches.set(id, {
+      settings,
+      day: this.#today(),
+      pending,
+      clock: pending.has("clock"),
+      previousFailures: consecutiveFailures(state.meters[id]),
+      failed: false,
+    });
     this.#dispatcher.enqueue(commands);
   }
 
   #onResult(command: MeterCommand, result: CommandResult): void {
     const state = this.#state;
     if (state === undefined) return;
-    const meter = state.meters[command.id] ??= {};
+    const id = command.id;
+    const meter = state.meters[id] ??= {};
     const at = new Date(this.#now()).toISOString();
+    const batch = this.#batches.get(id);
+    const inBatch = batch !== undefined && batch.pending.delete(command.kind);
     if (result.ok) {
       log.info("{id} acknowledged {summary} (oprid {oprid})", { ...command });
-      if (command.kind === "clock") meter.clock_set_at = at;
+      if (command.kind === "clock") {
+        meter.clock_set_at = at;
+        this.#clockSentAt.delete(id);
+      }
     } else {
       log.error(
         "ALERT meter {id}: {summary} failed (oprid {oprid}, command {kind}): {reason}",
         { ...command, reason: result.reason },
       );
+      // A failed batch counts once however many of its commands fail.
+      const before = inBatch ? batch.previousFailures : consecutiveFailures(meter);
+      const consecutive = inBatch ? before + 1 : Math.max(1, before);
       meter.last_failure = {
         command: command.summary,
         oprid: command.oprid,
         reason: result.reason,
         at,
+        settings: batch?.settings,
+        consecutive,
       };
     }
-    const batch = this.#batches.get(command.id);
-    if (batch !== undefined) {
-      batch.pending.delete(command.kind);
+    if (inBatch) {
       batch.failed ||= !result.ok;
       if (batch.pending.size === 0) {
-        this.#batches.delete(command.id);
+        this.#batches.delete(id);
         if (!batch.failed) {
           meter.configured = { day: batch.day, settings: batch.settings, at };
-          log.info("{id} configured: {seconds} s / {minutes} min, clock set", {
-            id: command.id,
+          log.info("{id} configured: {seconds} s / {minutes} min{clock}", {
+            id,
             seconds: batch.settings.upload_interval_seconds,
             minutes: batch.settings.upload_interval_minutes,
+            clock: batch.clock ? ", clock set" : "",
           });
         }
+        // Settings may have changed while the batch was out.
+        this.#check(id, "configuration changed");
       }
     }
     this.#store.save(state);
@@ -285,27 +351,21 @@ export class ConfigSender {
       const minIntervalMs = this.#config.meters.time_sync.min_interval_seconds * 1000;
       if (this.#dispatcher.has(id, "clock")) return;
       if (!clockSyncAllowed(this.#state?.meters[id], now, minIntervalMs)) return;
+      const sentAt = this.#clockSentAt.get(id);
+      if (sentAt !== undefined && now - sentAt < minIntervalMs) return;
       log.info("Clock of {id} is off by {drift} s; setting it", { id, drift: event.drift_seconds });
-      // Counts as a set from now on, so a flood of drift reports cannot re-send it.
-      const meter = this.#state!.meters[id] ??= {};
-      meter.clock_set_at = new Date(now).toISOString();
+      // Counts from the send, so a meter that never acknowledges is not sent more often.
+      if (this.#clockSentAt.size >= this.#config.limits.max_meters) this.#clockSentAt.clear();
+      this.#clockSentAt.set(id, now);
       this.#dispatcher.enqueue([clockCommand(id, this.#clock.meterTimeAt(now), this.#newOprid())]);
     });
   }
 
   /** Applies a new configuration: only meters whose settings changed get commands. */
   reconfigure(config: Config): void {
-    const limitsChanged =
-      config.meters.ack_timeout_seconds !== this.#config.meters.ack_timeout_seconds ||
-      config.meters.command_retries !== this.#config.meters.command_retries ||
-      config.meters.max_parallel_commands !== this.#config.meters.max_parallel_commands;
     this.#config = config;
     this.#clock = new MeterClock(config.meters.timezone);
-    if (
-      limitsChanged && this.#dispatcher.busyMeters === 0 && this.#dispatcher.queuedCommands === 0
-    ) {
-      this.#dispatcher = this.#createDispatcher(config);
-    }
+    this.#dispatcher.setLimits(this.#limits(config));
     this.#ready.then(() => this.#checkAll("configuration changed"));
   }
 

@@ -31,6 +31,10 @@ export const MeterConfigState = z.object({
     oprid: z.string(),
     reason: z.string(),
     at: z.iso.datetime(),
+    /** The settings the failed configuration tried to set. */
+    settings: AppliedSettings.optional(),
+    /** Failed configurations in a row: each doubles the wait before the next attempt. */
+    consecutive: z.number().int().min(1).optional(),
   }).optional(),
 });
 /** State of one meter. */
@@ -52,6 +56,27 @@ export function emptyState(): ConfigSenderState {
 /** After a failure, automatic attempts wait this long (a settings change does not). */
 export const FAILURE_BACKOFF_MS = 3_600_000;
 
+/** The wait never grows beyond a day: a meter that comes back is configured within a day. */
+export const MAX_FAILURE_BACKOFF_MS = 86_400_000;
+
+/** The wait after `consecutive` failed configurations in a row: 1 h, 2 h, 4 h, … 24 h. */
+export function failureBackoffMs(consecutive: number): number {
+  return Math.min(MAX_FAILURE_BACKOFF_MS, FAILURE_BACKOFF_MS * 2 ** (Math.max(1, consecutive) - 1));
+}
+
+/** Failed configurations in a row since the last acknowledged one. */
+export function consecutiveFailures(state: MeterConfigState | undefined): number {
+  const failure = state?.last_failure;
+  if (failure === undefined) return 0;
+  const configured = state?.configured;
+  if (configured !== undefined && Date.parse(failure.at) <= Date.parse(configured.at)) return 0;
+  return failure.consecutive ?? 1;
+}
+
+const sameSettings = (a: AppliedSettings, b: AppliedSettings) =>
+  a.upload_interval_seconds === b.upload_interval_seconds &&
+  a.upload_interval_minutes === b.upload_interval_minutes;
+
 /**
  * Why a meter needs its configuration sent, or `undefined` when it does not:
  * configuration goes out when it was not acknowledged on the same local day,
@@ -65,14 +90,20 @@ export function configurationDue(
   now: number,
 ): string | undefined {
   const configured = state?.configured;
-  const changed = configured !== undefined &&
-    (configured.settings.upload_interval_seconds !== settings.upload_interval_seconds ||
-      configured.settings.upload_interval_minutes !== settings.upload_interval_minutes);
-  if (changed) return "settings changed";
-  const failedAt = state?.last_failure ? Date.parse(state.last_failure.at) : undefined;
-  const failedRecently = failedAt !== undefined && now - failedAt < FAILURE_BACKOFF_MS &&
-    (configured === undefined || failedAt > Date.parse(configured.at));
-  if (failedRecently) return undefined;
+  if (configured !== undefined && !sameSettings(configured.settings, settings)) {
+    return "settings changed";
+  }
+  const failure = state?.last_failure;
+  const failures = consecutiveFailures(state);
+  if (
+    failure !== undefined && failures > 0 &&
+    now - Date.parse(failure.at) < failureBackoffMs(failures)
+  ) {
+    // Waiting after a failure, unless the settings differ from what failed.
+    return failure.settings !== undefined && !sameSettings(failure.settings, settings)
+      ? "settings changed"
+      : undefined;
+  }
   if (configured === undefined) return "never configured";
   if (configured.day !== today) return "not configured today";
   return undefined;

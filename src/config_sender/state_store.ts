@@ -16,7 +16,9 @@ export const STATE_FILE = "config-sender.json";
 /** Reads and writes the state file. */
 export class StateStore {
   readonly path: string;
-  #writing: Promise<void> = Promise.resolve();
+  /** The state to write next; `undefined` when nothing is pending. */
+  #pending: ConfigSenderState | undefined;
+  #writing: Promise<void> | undefined;
 
   constructor(readonly stateDir: string) {
     this.path = `${stateDir}/${STATE_FILE}`;
@@ -54,10 +56,32 @@ export class StateStore {
     return emptyState();
   }
 
-  /** Writes the state atomically. Writes are serialised; the latest wins. */
+  /**
+   * Writes the state atomically. Saves while a write is in progress coalesce:
+   * the state is serialised when its write starts, so a burst of results
+   * (every meter at midnight) costs a few writes, not one per result. The
+   * promise resolves once the state as of this call is on disk.
+   */
   save(state: ConfigSenderState): Promise<void> {
-    const text = JSON.stringify(state, null, 2);
-    this.#writing = this.#writing.then(async () => {
+    this.#pending = state;
+    this.#writing ??= this.#drain();
+    return this.#writing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending !== undefined) {
+        const state = this.#pending;
+        this.#pending = undefined;
+        await this.#write(JSON.stringify(state, null, 2));
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  async #write(text: string): Promise<void> {
+    try {
       const temporary = `${this.path}.tmp`;
       await Deno.mkdir(this.stateDir, { recursive: true });
       await Deno.writeTextFile(temporary, text);
@@ -65,12 +89,11 @@ export class StateStore {
       using file = await Deno.open(temporary, { read: true });
       await file.syncData();
       await Deno.rename(temporary, this.path);
-    }).catch((error) => {
+    } catch (error) {
       log.error("Cannot write state file {path}: {error}", {
         path: this.path,
         error: String(error),
       });
-    });
-    return this.#writing;
+    }
   }
 }

@@ -15,11 +15,14 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { BrokerConfig } from "../config/schema.ts";
 import { redactUrl } from "../logging/redact.ts";
 import { Backoff } from "../runtime/backoff.ts";
+import { explainConnectError } from "./connect_error.ts";
 
 /** Options of a broker connection. */
 export interface BrokerConnectionOptions {
   /** Broker name used in log lines, e.g. `internal`. */
   readonly name: string;
+  /** The broker's key in `config.yaml`, for hints in error messages (default `<name>_broker`). */
+  readonly configKey?: string;
   readonly broker: BrokerConfig;
   /** Client id; stable across restarts so brokers can recognise the bridge. */
   readonly clientId: string;
@@ -58,15 +61,26 @@ export class BrokerConnection {
       connectTimeout: 10_000,
       reconnectPeriod: 0,
       resubscribe: false,
+      ca: broker.tls.ca,
+      cert: broker.tls.cert,
+      key: broker.tls.key,
+      rejectUnauthorized: broker.tls.verify,
       ...this.#stores,
     });
+    if (!broker.tls.verify && /^(mqtts|ssl|wss):/.test(broker.url)) {
+      log.warn(
+        "TLS certificate verification for the {broker} broker is off (tls.verify: false): " +
+          "anyone on the path can impersonate it",
+        { broker: name },
+      );
+    }
     this.client.on("connect", () => {
       this.#backoff.reset();
       this.#lastError = "";
       log.info("Connected to {broker} broker {url}", { broker: name, url: redactUrl(broker.url) });
     });
     this.client.on("error", (error) => {
-      this.#lastError = error.message;
+      this.#lastError = explainConnectError(options.configKey ?? `${name}_broker`, error);
     });
     this.client.on("close", () => this.#scheduleReconnect());
   }

@@ -4,22 +4,9 @@
  *
  * @module
  */
-import type { BrokerConfig, Config } from "../config/schema.ts";
-
-const DEFAULT_PORTS: Readonly<Record<string, string>> = {
-  "mqtt:": "1883",
-  "tcp:": "1883",
-  "mqtts:": "8883",
-  "ssl:": "8883",
-  "ws:": "80",
-  "wss:": "443",
-};
-
-/** The `host:port` a broker URL connects to, as Deno's net permission names it. */
-export function brokerAddress(broker: Pick<BrokerConfig, "url">): string {
-  const url = new URL(broker.url);
-  return `${url.hostname}:${url.port === "" ? DEFAULT_PORTS[url.protocol] : url.port}`;
-}
+import { type BrokerRole, embeddedListener } from "../broker/listener.ts";
+import type { Config } from "../config/schema.ts";
+import { brokerAddress } from "../mqtt/broker_address.ts";
 
 const NOTHING = {
   read: false,
@@ -48,4 +35,12 @@ export function proxyPermissions(config: Config): Deno.PermissionOptionsObject {
       ...new Set([brokerAddress(config.internal_broker), brokerAddress(config.central_broker)]),
     ],
   };
+}
+
+/** An embedded broker: listening on its own address (and TLS port), nothing else. */
+export function brokerPermissions(config: Config, role: BrokerRole): Deno.PermissionOptionsObject {
+  const listener = embeddedListener(config, role);
+  if (listener === undefined) throw new Error(`${role}.embedded is not enabled`);
+  const ports = [listener.port, ...(listener.tls ? [listener.tls.port] : [])];
+  return { ...NOTHING, net: ports.map((port) => `${listener.host}:${port}`) };
 }

@@ -16,7 +16,12 @@ export interface WorkerSpec {
   readonly name: string;
   readonly url: URL;
   readonly permissions: Deno.PermissionOptionsObject;
+  /** Started, and given time to come up, before the other workers (e.g. a broker). */
+  readonly startFirst?: boolean;
 }
+
+/** How long the other workers wait for the `startFirst` ones. */
+const FIRST_START_TIMEOUT_MS = 10_000;
 
 /** Something that happened to a supervised worker. */
 export type WorkerEvent =
@@ -61,8 +66,20 @@ class SupervisedWorker {
     });
   }
 
-  start(): void {
+  /**
+   * Starts the worker. The returned promise resolves when it reports started,
+   * fails, or `waitMs` passes, whichever comes first.
+   */
+  start(waitMs = 0): Promise<void> {
     const { name, url, permissions } = this.spec;
+    let settle = () => {};
+    const settled = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      settle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
     const worker = new Worker(url, {
       type: "module",
       name,
@@ -75,20 +92,26 @@ class SupervisedWorker {
       if (message.type === "started") {
         log.info("Worker {name} started", { name });
         this.options.onWorkerEvent?.({ type: "started", name });
+        settle();
       }
       if (message.type === "stopped") {
         this.options.onWorkerEvent?.({ type: "stopped", name });
         this.#stopped?.();
       }
-      if (message.type === "failed") this.#crashed(`failed: ${message.error}`);
+      if (message.type === "failed") {
+        settle();
+        this.#crashed(`failed: ${message.error}`);
+      }
       if (message.type === "event") this.route(name, message.event);
     };
     worker.onerror = (event) => {
       event.preventDefault();
+      settle();
       this.#crashed(event.message);
     };
     worker.onmessageerror = () => this.#crashed("sent a message that could not be read");
     this.#post({ type: "start", config: this.config });
+    return settled;
   }
 
   /** Delivers an event from another worker. */
@@ -178,9 +201,14 @@ export class Supervisor {
     for (const worker of this.#workers) worker.reconfigure(config);
   }
 
-  /** Starts every worker. */
-  start(): void {
-    for (const worker of this.#workers) worker.start();
+  /**
+   * Starts every worker: the `startFirst` ones, then, once they report
+   * started (or failed, or after a deadline), the rest.
+   */
+  async start(): Promise<void> {
+    const first = this.#workers.filter((worker) => worker.spec.startFirst);
+    await Promise.all(first.map((worker) => worker.start(FIRST_START_TIMEOUT_MS)));
+    for (const worker of this.#workers) if (!worker.spec.startFirst) worker.start();
   }
 
   /** Stops every worker in parallel within `timeoutMs`. */

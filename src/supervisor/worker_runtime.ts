@@ -36,15 +36,21 @@ export function runWorker(
   start: (config: Config, emit: EmitEvent) => Promise<WorkerService>,
 ): void {
   let service: WorkerService | undefined;
+  // Messages that arrive while the service starts are applied once it runs.
+  let pendingConfig: Config | undefined;
+  const pendingEvents: BridgeEvent[] = [];
   self.onmessage = async (event) => {
     const message = event.data;
     if (message.type === "start") {
       await setupLogging(message.config.logging);
       try {
-        service = await start(
+        const started = await start(
           message.config,
           (event) => self.postMessage({ type: "event", event }),
         );
+        service = started;
+        if (pendingConfig !== undefined) started.reconfigure?.(pendingConfig);
+        for (const event of pendingEvents.splice(0)) started.onEvent?.(event);
         self.postMessage({ type: "started" });
       } catch (error) {
         logger(name).fatal("Worker could not start: {error}", { error: String(error) });
@@ -52,9 +58,11 @@ export function runWorker(
         self.postMessage({ type: "failed", error: String(error) });
       }
     } else if (message.type === "config") {
-      service?.reconfigure?.(message.config);
+      if (service === undefined) pendingConfig = message.config;
+      else service.reconfigure?.(message.config);
     } else if (message.type === "event") {
-      service?.onEvent?.(message.event);
+      if (service === undefined) pendingEvents.push(message.event);
+      else service.onEvent?.(message.event);
     } else if (message.type === "stop") {
       await service?.stop(message.timeoutMs);
       await closeLogging();

@@ -4,21 +4,32 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { configSenderPermissions, proxyPermissions } from "./permissions.ts";
+import { brokerPermissions, configSenderPermissions, proxyPermissions } from "./permissions.ts";
 import type { WorkerSpec } from "./supervisor.ts";
 
 /** Worker modules, also listed for `deno compile --include`. */
 export const WORKER_MODULES = {
+  broker: new URL("../broker/worker.ts", import.meta.url),
   proxy: new URL("../proxy/worker.ts", import.meta.url),
   config_sender: new URL("../config_sender/worker.ts", import.meta.url),
 } as const;
 
 /**
- * Every worker the bridge runs for a configuration. `state_dir` must be an
+ * Every worker the bridge runs for a configuration: the embedded brokers that
+ * are enabled (started first), the proxy and the config sender. `state_dir` must be an
  * absolute path: permissions are checked against it.
  */
 export function workerSpecs(config: Config): WorkerSpec[] {
+  const brokers = (["internal_broker", "central_broker"] as const)
+    .filter((role) => config[role].embedded.enabled)
+    .map((role): WorkerSpec => ({
+      name: role,
+      url: WORKER_MODULES.broker,
+      permissions: brokerPermissions(config, role),
+      startFirst: true,
+    }));
   return [
+    ...brokers,
     { name: "proxy", url: WORKER_MODULES.proxy, permissions: proxyPermissions(config) },
     {
       name: "config_sender",

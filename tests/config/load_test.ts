@@ -456,3 +456,12 @@ Deno.test("an unresolved alias or an alias bomb is a configuration error, not a 
   );
   assert.match(bomb.message, /Excessive alias count/);
 });
+
+Deno.test("configuration errors never repeat a password or the credentials in a URL", () => {
+  const error = parseError(
+    'internal_broker: { url: "mqtt//bridge:S3cretPw@host:1883", password: 12345678 }\n',
+  );
+  assert.doesNotMatch(error.message, /S3cretPw|12345678/);
+  assert.match(error.message, /internal_broker\.url: "mqtt\/\/<credentials>@host:1883" is not/);
+  assert.match(error.message, /internal_broker\.password: .*value not shown/);
+});

@@ -59,6 +59,18 @@ async function setUp() {
         { qos: 1, retain: true },
       );
     },
+    /** Clears a meter's retained announcement, as when it is removed. */
+    async clear(id: MeterId) {
+      await announcer.publish(`kpm33b/discovery/${id}`, "", { qos: 1, retain: true });
+    },
+    /** Publishes an announcement of `id` on the topic of `topicId`. */
+    async announceAs(topicId: MeterId, id: MeterId) {
+      await announcer.publish(
+        `kpm33b/discovery/${topicId}`,
+        JSON.stringify({ id, model: "KPM33B", first_seen: new Date().toISOString() }),
+        { qos: 1, retain: true },
+      );
+    },
     async meter(id: MeterId, options: { clockOffsetMs?: number; dropAcks?: number } = {}) {
       const meter = await SimulatedMeter.start({
         url: internal.url,
@@ -268,4 +280,28 @@ Deno.test("a drifting clock is set within seconds, at most once per hour", async
   await until(() => settimes() === 3, "clock set an hour later");
   assert.equal(meter.commands.length, 5, JSON.stringify(names(meter.commands)));
   assertOprids(meter.commands);
+});
+
+Deno.test("a cleared announcement forgets the meter; a mismatched one is ignored", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(METER_A);
+  const sender = await env.sender(env.config());
+  await env.announce(METER_A);
+  await until(configured(meter), "configured");
+  await until(() => sender.meterState(METER_A)?.configured !== undefined, "configured state");
+
+  await env.clear(METER_A);
+  await until(() => sender.meterState(METER_A) === undefined, "meter forgotten");
+  // The state file follows (written asynchronously).
+  const deadline = Date.now() + 5000;
+  while ((await env.state()).meters[METER_A] !== undefined) {
+    assert.ok(Date.now() < deadline, "the meter is still in the state file");
+    await sleep(50);
+  }
+
+  // An announcement whose payload names another meter than its topic configures nothing.
+  await env.announceAs(METER_B, METER_A);
+  await sleep(500);
+  assert.equal(meter.commands.length, 3);
+  assert.equal(sender.meterState(METER_B), undefined);
 });

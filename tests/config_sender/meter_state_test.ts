@@ -5,8 +5,11 @@ import {
   clockSyncAllowed,
   ConfigSenderState,
   configurationDue,
+  consecutiveFailures,
   emptyState,
   FAILURE_BACKOFF_MS,
+  failureBackoffMs,
+  MAX_FAILURE_BACKOFF_MS,
   type MeterConfigState,
   RECENT_CLOCK_SET_MS,
 } from "../../src/config_sender/meter_state.ts";
@@ -218,4 +221,44 @@ Deno.test("clockSetRecently: a clock set less than RECENT_CLOCK_SET_MS ago is re
   assert.equal(clockSetRecently(at(0), now), true);
   assert.equal(clockSetRecently(at(RECENT_CLOCK_SET_MS - 1), now), true);
   assert.equal(clockSetRecently(at(RECENT_CLOCK_SET_MS), now), false);
+});
+
+Deno.test("failureBackoffMs doubles per failed configuration in a row, up to a day", () => {
+  assert.deepEqual([1, 2, 3, 5, 6, 20].map(failureBackoffMs), [
+    FAILURE_BACKOFF_MS,
+    2 * FAILURE_BACKOFF_MS,
+    4 * FAILURE_BACKOFF_MS,
+    16 * FAILURE_BACKOFF_MS,
+    MAX_FAILURE_BACKOFF_MS,
+    MAX_FAILURE_BACKOFF_MS,
+  ]);
+});
+
+Deno.test("configurationDue waits longer after repeated failures; other settings go out at once", () => {
+  const now = Date.parse("2026-03-29T12:00:00Z");
+  const settings = { upload_interval_seconds: 60, upload_interval_minutes: 1 };
+  const failed = (hoursAgo: number, consecutive: number): MeterConfigState => ({
+    last_failure: {
+      command: "seconds interval 60 s",
+      oprid: "0".repeat(32),
+      reason: "no acknowledgement after 3 attempts",
+      at: new Date(now - hoursAgo * 3_600_000).toISOString(),
+      settings,
+      consecutive,
+    },
+  });
+  assert.equal(consecutiveFailures(failed(0, 3)), 3);
+  assert.equal(configurationDue(failed(1.5, 1), settings, "20260329", now), "never configured");
+  assert.equal(configurationDue(failed(1.5, 2), settings, "20260329", now), undefined);
+  assert.equal(configurationDue(failed(3.9, 3), settings, "20260329", now), undefined);
+  assert.equal(configurationDue(failed(4, 3), settings, "20260329", now), "never configured");
+  assert.equal(
+    configurationDue(
+      failed(0.1, 5),
+      { ...settings, upload_interval_seconds: 300 },
+      "20260329",
+      now,
+    ),
+    "settings changed",
+  );
 });

@@ -30,15 +30,23 @@ export interface Mosquitto extends AsyncDisposable {
  * Starts Mosquitto with an optional extra configuration text, on a free port
  * or on `port` (to restart a broker where clients expect it).
  */
-export async function startMosquitto(extraConfig = "", port = freePort()): Promise<Mosquitto> {
-  const dir = await Deno.makeTempDir({ prefix: "kpm33b-mosquitto-" });
-  const configPath = `${dir}/mosquitto.conf`;
-  await Deno.writeTextFile(
-    configPath,
+export function startMosquitto(extraConfig = "", port = freePort()): Promise<Mosquitto> {
+  return runMosquitto(
     `listener ${port} 127.0.0.1\nallow_anonymous true\n${
       extraConfig.includes("persistence") ? "" : "persistence false\n"
     }${extraConfig}\n`,
+    port,
   );
+}
+
+/**
+ * Runs Mosquitto with a complete configuration text listening on `port`. The
+ * text is written to a temp directory, removed when the broker stops.
+ */
+export async function runMosquitto(configText: string, port: number): Promise<Mosquitto> {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-mosquitto-" });
+  const configPath = `${dir}/mosquitto.conf`;
+  await Deno.writeTextFile(configPath, configText);
   const child = new Deno.Command(mosquittoBinary(), {
     args: ["-c", configPath],
     stdout: "null",

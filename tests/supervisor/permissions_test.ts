@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
-import {
-  brokerAddress,
-  configSenderPermissions,
-  proxyPermissions,
-} from "../../src/supervisor/permissions.ts";
+import { brokerAddress } from "../../src/mqtt/broker_address.ts";
+import { configSenderPermissions, proxyPermissions } from "../../src/supervisor/permissions.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 

@@ -1,0 +1,53 @@
+/**
+ * The start-up banner: what listens where, where readings go and how to try
+ * it. Pure: returns lines for the log.
+ *
+ * @module
+ */
+import { embeddedListener } from "./broker/listener.ts";
+import type { Config } from "./config/schema.ts";
+import { redactUrl } from "./logging/redact.ts";
+
+/** Banner lines for a configuration. */
+export function banner(config: Config): string[] {
+  const lines: string[] = [];
+  const internal = embeddedListener(config, "internal_broker");
+  const central = embeddedListener(config, "central_broker");
+  const auth = config.internal_broker.meter_auth;
+  if (internal === undefined) {
+    lines.push(`Meters' broker: ${redactUrl(config.internal_broker.url)}`);
+  } else {
+    const tls = internal.tls ? ` and ${internal.host}:${internal.tls.port} (TLS)` : "";
+    lines.push(`Meters' broker: embedded, listening on ${internal.host}:${internal.port}${tls}`);
+    if (auth.password === "" && Object.keys(auth.accounts).length === 0) {
+      lines.push(
+        "Meters connect without a password, so the meters' broker accepts local clients only. " +
+          "To let meters on the LAN in, set KPM33B_METER_PASSWORD (meters log in as " +
+          `"${auth.username}") and restart: it then listens on 0.0.0.0 and requires credentials`,
+      );
+    } else {
+      lines.push(
+        `Meters must log in (shared user "${auth.username}"${
+          auth.password === "" ? " disabled" : ""
+        }, ${Object.keys(auth.accounts).length} accounts bound to meter ids)`,
+      );
+    }
+  }
+  if (central === undefined) {
+    lines.push(`Readings go to ${redactUrl(config.central_broker.url)}`);
+  } else {
+    lines.push(
+      `Readings go to the embedded central broker on ${central.host}:${central.port}; ` +
+        "point central_broker.url at your Home Assistant broker to feed it instead",
+    );
+  }
+  const root = config.topics.root;
+  const centralPort = central?.port ?? new URL(config.central_broker.url).port;
+  const internalPort = internal?.port ?? new URL(config.internal_broker.url).port;
+  lines.push(
+    `Topics: ${root}/<id>/seconds, ${root}/<id>/minutes, ${root}/discovery/<id>, ${root}/bridge/state`,
+    `Try it: deno task simulate --broker mqtt://127.0.0.1:${internalPort} and ` +
+      `mosquitto_sub -p ${centralPort} -t '${root}/#' -v`,
+  );
+  return lines;
+}

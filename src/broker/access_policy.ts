@@ -1,0 +1,139 @@
+/**
+ * Who may do what on the meters' (internal) broker — one set of rules for the
+ * embedded broker, which enforces them per packet, and for Mosquitto, whose
+ * password and ACL files are generated from them.
+ *
+ * - The bridge's own clients may do everything.
+ * - A meter may publish only uplink topics (readings, DI/DO state, command
+ *   replies) and subscribe only to command topics (`MQTT_<command>_<last 8>`).
+ * - A meter whose account is bound to its id may subscribe only to its own
+ *   command topics, and a payload carrying another `id` is refused.
+ *
+ * Pure: no I/O.
+ *
+ * @module
+ */
+import type { MeterAuthConfig } from "../config/schema.ts";
+import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
+import { UPLINK_SCHEMAS, type UplinkTopic } from "../protocol/uplink.ts";
+
+/** Command topics a meter subscribes to, by name (`MQTT_<name>_<last 8>`). */
+export const METER_COMMANDS = [
+  "SET",
+  "SETTIME",
+  "TELECTRL",
+  "RECONFIG",
+  "COMMOD_SET",
+  "COMMOD_READ",
+  "SYS_CFG",
+  "SYS_READ",
+] as const;
+
+/** Topics a meter may publish. */
+export const UPLINK_TOPICS = Object.keys(UPLINK_SCHEMAS) as UplinkTopic[];
+
+const COMMAND_TOPIC = new RegExp(`^MQTT_(?:${METER_COMMANDS.join("|")})_([0-9A-Z]{8})$`);
+
+/** Who a connected client is. */
+export type Principal =
+  | { readonly kind: "bridge" }
+  | { readonly kind: "meter"; readonly username: string; readonly boundTo?: MeterId };
+
+/** Credentials of the bridge's own clients. */
+export interface BridgeCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** A decision with the reason for a refusal. */
+export type Decision = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+const ALLOW: Decision = { ok: true };
+const deny = (reason: string): Decision => ({ ok: false, reason });
+
+/** Compares secrets in time independent of where they differ. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) difference |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return difference === 0;
+}
+
+/** The rules of one internal broker. */
+export class AccessPolicy {
+  readonly #bound = new Map<string, { id: MeterId; password: string }>();
+
+  constructor(readonly meters: MeterAuthConfig, readonly bridge: BridgeCredentials) {
+    for (const [id, account] of Object.entries(meters.accounts)) {
+      this.#bound.set(account.username ?? id, { id: id as MeterId, password: account.password });
+    }
+  }
+
+  /** Whether meters must authenticate (a meter password or bound accounts exist). */
+  get requiresAuthentication(): boolean {
+    return this.meters.password !== "" || this.#bound.size > 0;
+  }
+
+  /** Identifies a client by its CONNECT credentials; `undefined` refuses it. */
+  authenticate(username: string | undefined, password: string | undefined): Principal | undefined {
+    if (username === this.bridge.username) {
+      return sameSecret(password ?? "", this.bridge.password) ? { kind: "bridge" } : undefined;
+    }
+    const bound = username === undefined ? undefined : this.#bound.get(username);
+    if (bound !== undefined) {
+      return sameSecret(password ?? "", bound.password)
+        ? { kind: "meter", username: username!, boundTo: bound.id }
+        : undefined;
+    }
+    if (this.meters.password === "") {
+      // No shared meter password: anyone who reaches the (loopback-only) listener is a meter.
+      return { kind: "meter", username: username ?? "" };
+    }
+    return username === this.meters.username && sameSecret(password ?? "", this.meters.password)
+      ? { kind: "meter", username }
+      : undefined;
+  }
+
+  /** Whether the client may publish `payload` on `topic`. */
+  mayPublish(principal: Principal, topic: string, payload: Uint8Array): Decision {
+    if (principal.kind === "bridge") return ALLOW;
+    if (!(UPLINK_TOPICS as string[]).includes(topic)) {
+      return deny(`meters may publish only uplink topics, not ${JSON.stringify(topic)}`);
+    }
+    if (principal.boundTo === undefined) return ALLOW;
+    const id = payloadId(payload);
+    return id === principal.boundTo ? ALLOW : deny(
+      `account ${principal.username} is bound to ${principal.boundTo}, payload id is ${
+        JSON.stringify(id ?? null)
+      }`,
+    );
+  }
+
+  /** Whether the client may subscribe to `filter`. */
+  maySubscribe(principal: Principal, filter: string): Decision {
+    if (principal.kind === "bridge") return ALLOW;
+    const suffix = COMMAND_TOPIC.exec(filter)?.[1];
+    if (suffix === undefined) {
+      return deny(
+        `meters may subscribe only to their command topics, not ${JSON.stringify(filter)}`,
+      );
+    }
+    if (principal.boundTo !== undefined && suffix !== commandSuffix(principal.boundTo)) {
+      return deny(
+        `account ${principal.username} is bound to ${principal.boundTo}, not *_${suffix}`,
+      );
+    }
+    return ALLOW;
+  }
+}
+
+/** The `id` of a JSON payload, or `undefined` when there is none. */
+function payloadId(payload: Uint8Array): string | undefined {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(payload));
+    return typeof value?.id === "string" ? value.id : undefined;
+  } catch {
+    return undefined;
+  }
+}

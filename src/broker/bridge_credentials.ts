@@ -1,0 +1,23 @@
+/**
+ * The bridge's own account on its embedded internal broker. Without
+ * configured credentials, a random password is made for each run: only the
+ * bridge's workers (which receive it with their configuration) can use it.
+ *
+ * @module
+ */
+import type { Config } from "../config/schema.ts";
+
+/** Username of the generated account. */
+export const BRIDGE_USERNAME = "kpm33b-bridge";
+
+/** The configuration with bridge credentials for an embedded internal broker filled in. */
+export function withBridgeCredentials(config: Config): Config {
+  const internal = config.internal_broker;
+  if (!internal.embedded.enabled || internal.password !== undefined) return config;
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  const password = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return {
+    ...config,
+    internal_broker: { ...internal, username: internal.username ?? BRIDGE_USERNAME, password },
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * An MQTT broker inside the bridge (npm `aedes`), so one process can be the
+ * whole gateway. Retained messages and QoS 1 sessions live in memory. With an
+ * access policy (the meters' broker) every CONNECT, PUBLISH and SUBSCRIBE is
+ * checked against it; without one (a local central broker) all clients may do
+ * everything.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import type { Buffer } from "node:buffer";
+import net from "node:net";
+import tls from "node:tls";
+import { LogRateLimiter } from "../logging/rate_limit.ts";
+import type { AccessPolicy, Principal } from "./access_policy.ts";
+
+/** Where and how an embedded broker listens. */
+export interface EmbeddedBrokerOptions {
+  /** Name in log lines, e.g. `internal`. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly port: number; readonly cert: string; readonly key: string };
+  /** `undefined`: every client may do everything. */
+  readonly policy?: AccessPolicy;
+  readonly log: Logger;
+}
+
+const BAD_CREDENTIALS = 4;
+
+/** Counts of refused operations, for the stats line. */
+export interface RefusalCounts {
+  connect: number;
+  publish: number;
+  subscribe: number;
+}
+
+/** A running embedded broker. */
+export class EmbeddedBroker {
+  readonly refused: RefusalCounts = { connect: 0, publish: 0, subscribe: 0 };
+  readonly #principals = new WeakMap<Client, Principal>();
+  readonly #servers: net.Server[] = [];
+  readonly #logLimiter = new LogRateLimiter(10, 60_000);
+
+  private constructor(readonly aedes: Aedes, readonly options: EmbeddedBrokerOptions) {
+    const policy = options.policy;
+    if (policy === undefined) return;
+    aedes.authenticate = (client, username, password, done) => {
+      const principal = policy.authenticate(username, password?.toString("utf8"));
+      if (principal === undefined) {
+        this.refused.connect++;
+        this.#warnLimited(
+          "connect",
+          "Refused connection of client {client} (user {user}): bad credentials",
+          { client: JSON.stringify(client.id), user: JSON.stringify(username ?? null) },
+        );
+        const error = new Error("bad username or password") as AuthenticateError;
+        error.returnCode = BAD_CREDENTIALS;
+        return done(error, false);
+      }
+      this.#principals.set(client, principal);
+      done(null, true);
+    };
+    aedes.authorizePublish = (client, packet, done) => {
+      // Messages the broker itself publishes (wills are checked at CONNECT) have no client.
+      const principal = client === null ? { kind: "bridge" as const } : this.#principal(client);
+      const decision = policy.mayPublish(principal, packet.topic, packet.payload as Buffer);
+      if (decision.ok) return done(null);
+      this.refused.publish++;
+      this.#warnLimited("publish", "Refused publish of client {client}: {reason}", {
+        client: JSON.stringify(client?.id ?? null),
+        reason: decision.reason,
+      });
+      done(new Error(decision.reason));
+    };
+    aedes.authorizeSubscribe = (client, subscription, done) => {
+      const decision = policy.maySubscribe(this.#principal(client), subscription.topic);
+      if (decision.ok) return done(null, subscription);
+      this.refused.subscribe++;
+      this.#warnLimited("subscribe", "Refused subscription of client {client}: {reason}", {
+        client: JSON.stringify(client.id),
+        reason: decision.reason,
+      });
+      // A null subscription makes aedes answer with the MQTT failure code 0x80.
+      done(null, null);
+    };
+  }
+
+  #warnLimited(key: string, message: string, properties: Record<string, unknown>): void {
+    const suppressed = this.#logLimiter.admit(key, Date.now());
+    if (suppressed === undefined) return;
+    this.options.log.warn(
+      suppressed > 0 ? `${message} ({suppressed} similar lines suppressed)` : message,
+      { ...properties, suppressed },
+    );
+  }
+
+  #principal(client: Client): Principal {
+    return this.#principals.get(client) ?? { kind: "meter", username: "" };
+  }
+
+  /** Creates the broker and opens its listeners. */
+  static async start(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+    const aedes = await Aedes.createBroker({ connectTimeout: 10_000 });
+    const broker = new EmbeddedBroker(aedes, options);
+    aedes.on("clientError", (client, error) => {
+      options.log.debug("Client {client}: {error}", {
+        client: JSON.stringify(client.id),
+        error: error.message,
+      });
+    });
+    await broker.#listen(net.createServer(aedes.handle), options.host, options.port);
+    if (options.tls !== undefined) {
+      const server = tls.createServer(
+        { cert: options.tls.cert, key: options.tls.key },
+        aedes.handle,
+      );
+      await broker.#listen(server, options.host, options.tls.port);
+    }
+    return broker;
+  }
+
+  #listen(server: net.Server, host: string, port: number): Promise<void> {
+    this.#servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Closes the listeners and disconnects every client. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+  }
+}

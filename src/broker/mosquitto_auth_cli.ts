@@ -1,0 +1,48 @@
+/**
+ * `deno task mosquitto:auth`: writes Mosquitto's password file and ACL for
+ * the meters' broker from `config.yaml`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "../config/config_error.ts";
+import { loadConfig } from "../config/load.ts";
+import { mosquittoFiles, MosquittoFilesError } from "./mosquitto_files.ts";
+
+const USAGE = `Usage: deno task mosquitto:auth [--config config.yaml] [--out mosquitto/]
+
+Writes <out>/passwd (mode 600) and <out>/acl for mosquitto/internal.conf from
+internal_broker.username/password (the bridge) and internal_broker.meter_auth.`;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    config: { type: "string", default: "config.yaml" },
+    out: { type: "string", default: "mosquitto" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+try {
+  const config = await loadConfig(values.config, (name) => Deno.env.get(name));
+  const files = await mosquittoFiles(config);
+  await Deno.mkdir(values.out, { recursive: true });
+  await Deno.writeTextFile(`${values.out}/passwd`, files.passwd, { mode: 0o600 });
+  await Deno.chmod(`${values.out}/passwd`, 0o600);
+  await Deno.writeTextFile(`${values.out}/acl`, files.acl, { mode: 0o644 });
+  for (const warning of files.warnings) console.warn(`warning: ${warning}`);
+  console.log(`wrote ${values.out}/passwd and ${values.out}/acl`);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`Invalid configuration:\n${error.message}`);
+    Deno.exit(78);
+  }
+  if (error instanceof MosquittoFilesError) {
+    console.error(error.message);
+    Deno.exit(78);
+  }
+  throw error;
+}

@@ -1,0 +1,44 @@
+/**
+ * Entry point of an embedded broker worker (`internal_broker` or
+ * `central_broker`, from the worker's name). Runs with permission to listen on
+ * its own address only.
+ *
+ * @module
+ */
+import "../runtime/empty_process_env.ts";
+import { logger } from "../logging/setup.ts";
+import { runWorker } from "../supervisor/worker_runtime.ts";
+import { AccessPolicy } from "./access_policy.ts";
+import { EmbeddedBroker } from "./embedded_broker.ts";
+import { type BrokerRole, embeddedListener } from "./listener.ts";
+
+declare const self: { name: string };
+
+const role = self.name as BrokerRole;
+const name = role === "internal_broker" ? "internal" : "central";
+
+runWorker(role, async (config) => {
+  const listener = embeddedListener(config, role);
+  if (listener === undefined) throw new Error(`${role}.embedded is not enabled`);
+  const internal = config.internal_broker;
+  const policy = role === "internal_broker"
+    ? new AccessPolicy(internal.meter_auth, {
+      username: internal.username ?? "",
+      password: internal.password ?? "",
+    })
+    : undefined;
+  const log = logger("broker", name);
+  const broker = await EmbeddedBroker.start({ name, ...listener, policy, log });
+  log.info("Embedded {name} broker listening on {host}:{port}{tls}{auth}", {
+    name,
+    host: listener.host,
+    port: listener.port,
+    tls: listener.tls ? ` and TLS ${listener.host}:${listener.tls.port}` : "",
+    auth: policy === undefined
+      ? ""
+      : policy.requiresAuthentication
+      ? " (meters must authenticate)"
+      : " (no meter password: anonymous meters, loopback only unless embedded.host says otherwise)",
+  });
+  return { stop: () => broker.stop() };
+});

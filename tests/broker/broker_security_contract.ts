@@ -1,0 +1,240 @@
+/**
+ * The security contract of the meters' broker, run against every
+ * implementation: the embedded broker and Mosquitto with the shipped files.
+ * Both are set up with the same accounts (see `CONTRACT_AUTH`).
+ */
+import assert from "node:assert/strict";
+import mqtt, { type MqttClient } from "mqtt";
+
+/** Accounts every broker under test knows. */
+export const CONTRACT_AUTH = {
+  bridge: { username: "bridge", password: "bridge-secret" },
+  shared: { username: "meter", password: "meter-secret" },
+  /** Bound to METER_A. */
+  meterA: { username: "panel-a", password: "a-secret" },
+  /** Bound to METER_B. */
+  meterB: { username: "panel-b", password: "b-secret" },
+} as const;
+
+export const METER_A = "33B1225950027";
+export const METER_B = "33B1225950028";
+
+/** The `internal_broker` section that yields `CONTRACT_AUTH`. */
+export const CONTRACT_INTERNAL_BROKER = {
+  username: CONTRACT_AUTH.bridge.username,
+  password: CONTRACT_AUTH.bridge.password,
+  meter_auth: {
+    username: CONTRACT_AUTH.shared.username,
+    password: CONTRACT_AUTH.shared.password,
+    accounts: {
+      [METER_A]: { ...CONTRACT_AUTH.meterA },
+      [METER_B]: { ...CONTRACT_AUTH.meterB },
+    },
+  },
+};
+
+/** A broker under test. */
+export interface BrokerUnderTest extends AsyncDisposable {
+  readonly url: string;
+}
+
+/** What an implementation can promise beyond the common rules. */
+export interface ContractOptions {
+  /** Whether a payload with another meter's `id` is refused for bound accounts. */
+  readonly enforcesPayloadId: boolean;
+  /**
+   * Whether a forbidden subscription is refused in the SUBACK (otherwise it is
+   * granted but nothing is delivered, as Mosquitto 2.0 does).
+   */
+  readonly refusesSubscriptions: boolean;
+}
+
+type Credentials = { username: string; password: string } | undefined;
+
+async function connect(url: string, credentials: Credentials, clientId = "") {
+  return await mqtt.connectAsync(url, {
+    clientId: clientId || `contract-${crypto.randomUUID().slice(0, 8)}`,
+    ...credentials,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    protocolVersion: 4,
+  });
+}
+
+/** A client that records what it receives; connection errors resolve to the error. */
+async function tryConnect(url: string, credentials: Credentials): Promise<MqttClient | Error> {
+  try {
+    return await connect(url, credentials);
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+function recorder(client: MqttClient) {
+  const received: { topic: string; payload: string }[] = [];
+  client.on("message", (topic, payload) => received.push({ topic, payload: payload.toString() }));
+  return received;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(predicate: () => boolean, what: string) {
+  const deadline = Date.now() + 5000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Publishes and ignores a refusal (a broker may drop the message or the connection). */
+async function publishQuietly(client: MqttClient, topic: string, payload: string) {
+  client.on("error", () => {});
+  try {
+    await Promise.race([client.publishAsync(topic, payload, { qos: 1 }), sleep(1000)]);
+  } catch {
+    // refused: that is what is tested
+  }
+}
+
+/** The QoS a broker grants for a subscription; 128 is a refusal. */
+async function grantedQos(client: MqttClient, filter: string): Promise<number> {
+  try {
+    const granted = await client.subscribeAsync(filter, { qos: 1 });
+    return granted[0].qos;
+  } catch (error) {
+    const packet = (error as { packet?: { granted?: number[] } }).packet;
+    if (packet?.granted === undefined) throw error;
+    return packet.granted[0];
+  }
+}
+
+/** Connects with a message recorder attached before CONNACK, so queued messages are seen. */
+async function connectRecording(url: string, options: mqtt.IClientOptions) {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, protocolVersion: 4, ...options });
+  const received = recorder(client);
+  await new Promise<void>((resolve, reject) => {
+    client.once("connect", () => resolve());
+    client.once("error", reject);
+  });
+  return { client, received };
+}
+
+async function end(...clients: (MqttClient | Error)[]) {
+  for (const client of clients) {
+    if (!(client instanceof Error)) await client.endAsync(true);
+  }
+}
+
+/** Registers the contract's tests for one implementation. */
+export function brokerSecurityContract(
+  name: string,
+  start: () => Promise<BrokerUnderTest>,
+  options: ContractOptions,
+): void {
+  const test = (title: string, fn: (broker: BrokerUnderTest) => Promise<void>) =>
+    Deno.test(`${name}: ${title}`, async () => {
+      await using broker = await start();
+      await fn(broker);
+    });
+
+  test("clients without credentials or with a wrong password are refused", async (broker) => {
+    const anonymous = await tryConnect(broker.url, undefined);
+    const wrong = await tryConnect(broker.url, { username: "meter", password: "guess" });
+    const bridgeWrong = await tryConnect(broker.url, { username: "bridge", password: "guess" });
+    try {
+      for (const result of [anonymous, wrong, bridgeWrong]) {
+        assert.ok(result instanceof Error, "connection was accepted");
+        assert.match(result.message, /not authori[sz]ed|bad user ?name or password/i);
+      }
+    } finally {
+      await end(anonymous, wrong, bridgeWrong);
+    }
+  });
+
+  test("the bridge reaches every meter; a bound meter receives only its own commands", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const a = await connect(broker.url, CONTRACT_AUTH.meterA);
+    const received = recorder(a);
+    try {
+      assert.equal(await grantedQos(a, `MQTT_SETTIME_${METER_A.slice(-8)}`), 1);
+      const other = await grantedQos(a, `MQTT_SETTIME_${METER_B.slice(-8)}`);
+      const everything = await grantedQos(a, "#");
+      if (options.refusesSubscriptions) {
+        assert.equal(other, 128, "subscription to another meter's commands was granted");
+        assert.equal(everything, 128, "a meter was allowed to subscribe to #");
+      }
+      await bridge.publishAsync(`MQTT_SETTIME_${METER_B.slice(-8)}`, '{"oprid":"b"}', { qos: 1 });
+      await bridge.publishAsync("MQTT_RT_DATA", '{"id":"33B1225950028"}', { qos: 1 });
+      await bridge.publishAsync(`MQTT_SETTIME_${METER_A.slice(-8)}`, '{"oprid":"a"}', { qos: 1 });
+      await until(() => received.length > 0, "meter A's own command");
+      await sleep(300);
+      assert.deepEqual(received, [{
+        topic: `MQTT_SETTIME_${METER_A.slice(-8)}`,
+        payload: '{"oprid":"a"}',
+      }]);
+    } finally {
+      await end(a, bridge);
+    }
+  });
+
+  test("meters may publish uplink topics only", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const received = recorder(bridge);
+    await bridge.subscribeAsync("#", { qos: 1 });
+    const shared = await connect(broker.url, CONTRACT_AUTH.shared);
+    const bound = await connect(broker.url, CONTRACT_AUTH.meterA);
+    try {
+      const reading = JSON.stringify({ id: METER_A, time: "20260112163900", zyggl: 1, isend: "1" });
+      await shared.publishAsync("MQTT_RT_DATA", reading, { qos: 1 });
+      await bound.publishAsync("MQTT_ENY_NOW", reading, { qos: 1 });
+      await publishQuietly(shared, `MQTT_SETTIME_${METER_B.slice(-8)}`, '{"oprid":"spoof"}');
+      await publishQuietly(bound, "kpm33b/33B1225950027/seconds", reading);
+      await until(() => received.length >= 2, "the two uplink messages");
+      await sleep(300);
+      assert.deepEqual(received.map((m) => m.topic).sort(), ["MQTT_ENY_NOW", "MQTT_RT_DATA"]);
+    } finally {
+      await end(shared, bound, bridge);
+    }
+  });
+
+  if (options.enforcesPayloadId) {
+    test("a bound meter cannot publish a reading under another meter's id", async (broker) => {
+      const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+      const received = recorder(bridge);
+      await bridge.subscribeAsync("MQTT_RT_DATA", { qos: 1 });
+      const a = await connect(broker.url, CONTRACT_AUTH.meterA);
+      const spoofer = await connect(broker.url, CONTRACT_AUTH.meterA);
+      try {
+        await a.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }), { qos: 1 });
+        await publishQuietly(spoofer, "MQTT_RT_DATA", JSON.stringify({ id: METER_B, n: 2 }));
+        await publishQuietly(spoofer, "MQTT_RT_DATA", "not json");
+        await until(() => received.length >= 1, "the honest reading");
+        await sleep(300);
+        assert.deepEqual(received.map((m) => JSON.parse(m.payload).id), [METER_A]);
+      } finally {
+        await end(a, spoofer, bridge);
+      }
+    });
+  }
+
+  test("retained messages and a persistent QoS 1 session work", async (broker) => {
+    const retainer = await connect(broker.url, CONTRACT_AUTH.bridge);
+    await retainer.publishAsync("kpm33b/bridge/state", "online", { qos: 1, retain: true });
+    await retainer.endAsync();
+    const clientId = `contract-session-${crypto.randomUUID().slice(0, 8)}`;
+    const options = { ...CONTRACT_AUTH.bridge, clientId, clean: false };
+    const first = await connectRecording(broker.url, options);
+    await first.client.subscribeAsync(["kpm33b/bridge/state", "MQTT_RT_DATA"], { qos: 1 });
+    await until(() => first.received.some((m) => m.payload === "online"), "the retained state");
+    await first.client.endAsync();
+    const meter = await connect(broker.url, CONTRACT_AUTH.shared);
+    await meter.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }), { qos: 1 });
+    await meter.endAsync();
+    const { client: consumer, received } = await connectRecording(broker.url, options);
+    try {
+      await until(() => received.some((m) => m.topic === "MQTT_RT_DATA"), "the queued reading");
+    } finally {
+      await consumer.endAsync();
+    }
+  });
+}

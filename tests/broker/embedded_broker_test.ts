@@ -1,0 +1,25 @@
+import { AccessPolicy } from "../../src/broker/access_policy.ts";
+import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
+import { Config } from "../../src/config/schema.ts";
+import { logger } from "../../src/logging/setup.ts";
+import { freePort } from "../helpers/ports.ts";
+import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
+
+brokerSecurityContract("embedded broker", async () => {
+  const config = Config.parse({
+    internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
+  });
+  const internal = config.internal_broker;
+  const port = freePort();
+  const broker = await EmbeddedBroker.start({
+    name: "internal",
+    host: "127.0.0.1",
+    port,
+    policy: new AccessPolicy(internal.meter_auth, {
+      username: internal.username!,
+      password: internal.password!,
+    }),
+    log: logger("broker", "internal"),
+  });
+  return { url: `mqtt://127.0.0.1:${port}`, [Symbol.asyncDispose]: () => broker.stop() };
+}, { enforcesPayloadId: true, refusesSubscriptions: true });
