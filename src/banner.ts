@@ -7,6 +7,20 @@
 import { embeddedListener } from "./broker/listener.ts";
 import type { Config } from "./config/schema.ts";
 import { redactUrl } from "./logging/redact.ts";
+import { brokerAddress } from "./mqtt/broker_address.ts";
+
+/** Host and port to reach a broker at: an embedded one's port, else the URL's. */
+function address(url: string, embeddedPort: number | undefined): [string, string] {
+  const [host, port] = splitAddress(brokerAddress({ url }));
+  return [host, String(embeddedPort ?? port)];
+}
+
+const isLoopback = (host: string) => ["127.0.0.1", "localhost", "[::1]"].includes(host);
+
+function splitAddress(hostPort: string): [string, string] {
+  const colon = hostPort.lastIndexOf(":");
+  return [hostPort.slice(0, colon), hostPort.slice(colon + 1)];
+}
 
 /** Banner lines for a configuration. */
 export function banner(config: Config): string[] {
@@ -42,12 +56,13 @@ export function banner(config: Config): string[] {
     );
   }
   const root = config.topics.root;
-  const centralPort = central?.port ?? new URL(config.central_broker.url).port;
-  const internalPort = internal?.port ?? new URL(config.internal_broker.url).port;
+  const [internalHost, internalPort] = address(config.internal_broker.url, internal?.port);
+  const [centralHost, centralPort] = address(config.central_broker.url, central?.port);
   lines.push(
     `Topics: ${root}/<id>/seconds, ${root}/<id>/minutes, ${root}/discovery/<id>, ${root}/bridge/state`,
-    `Try it: deno task simulate --broker mqtt://127.0.0.1:${internalPort} and ` +
-      `mosquitto_sub -p ${centralPort} -t '${root}/#' -v`,
+    `Try it: deno task simulate --broker mqtt://${internalHost}:${internalPort} and ` +
+      `mosquitto_sub ${isLoopback(centralHost) ? "" : `-h ${centralHost} `}-p ${centralPort} ` +
+      `-t '${root}/#' -v`,
   );
   return lines;
 }

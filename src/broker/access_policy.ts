@@ -86,11 +86,12 @@ export class AccessPolicy {
         ? { kind: "meter", username: username!, boundTo: bound.id }
         : undefined;
     }
-    if (this.meters.password === "") {
-      // No shared meter password: anyone who reaches the (loopback-only) listener is a meter.
+    if (!this.requiresAuthentication) {
+      // No meter credentials at all: anyone who reaches the (loopback-only) listener is a meter.
       return { kind: "meter", username: username ?? "" };
     }
-    return username === this.meters.username && sameSecret(password ?? "", this.meters.password)
+    return this.meters.password !== "" && username === this.meters.username &&
+        sameSecret(password ?? "", this.meters.password)
       ? { kind: "meter", username }
       : undefined;
   }

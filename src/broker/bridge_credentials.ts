@@ -10,10 +10,19 @@ import type { Config } from "../config/schema.ts";
 /** Username of the generated account. */
 export const BRIDGE_USERNAME = "kpm33b-bridge";
 
-/** The configuration with bridge credentials for an embedded internal broker filled in. */
+/**
+ * The configuration with bridge credentials for an embedded internal broker
+ * filled in: a configured password is kept (username defaulting to
+ * `BRIDGE_USERNAME`), otherwise both are generated.
+ */
 export function withBridgeCredentials(config: Config): Config {
   const internal = config.internal_broker;
-  if (!internal.embedded.enabled || internal.password !== undefined) return config;
+  if (!internal.embedded.enabled) return config;
+  if (internal.password !== undefined) {
+    return internal.username === undefined
+      ? { ...config, internal_broker: { ...internal, username: BRIDGE_USERNAME } }
+      : config;
+  }
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   const password = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   return {

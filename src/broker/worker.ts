@@ -40,5 +40,19 @@ runWorker(role, async (config) => {
       ? " (meters must authenticate)"
       : " (no meter password: anonymous meters, loopback only unless embedded.host says otherwise)",
   });
-  return { stop: () => broker.stop() };
+  const interval = config.logging.stats_interval_seconds * 1000;
+  const stats = interval > 0
+    ? setInterval(() => {
+      log.info("Stats: {clients} clients; refused {refused}", {
+        clients: broker.aedes.connectedClients,
+        refused: { ...broker.refused },
+      });
+    }, interval)
+    : undefined;
+  return {
+    stop: () => {
+      clearInterval(stats);
+      return broker.stop();
+    },
+  };
 });

@@ -33,7 +33,10 @@ function kill(pid: number, signal: Deno.Signal): void {
  * Writes `configYaml` to a temp file and starts the bridge with it. Unless the
  * YAML sets `state_dir`, the state lives in the temp directory too.
  */
-export async function startBridge(configYaml: string): Promise<BridgeProcess> {
+export async function startBridge(
+  configYaml: string,
+  env: Record<string, string> = {},
+): Promise<BridgeProcess> {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-bridge-" });
   const configPath = `${dir}/config.yaml`;
   const stateDir = /^state_dir:/m.test(configYaml) ? "" : `\nstate_dir: ${dir}/state\n`;
@@ -43,7 +46,7 @@ export async function startBridge(configYaml: string): Promise<BridgeProcess> {
     cwd: PROJECT.pathname,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   let text = "";
   const decoder = new TextDecoder();
@@ -63,7 +66,10 @@ export async function startBridge(configYaml: string): Promise<BridgeProcess> {
   // The bridge logs its own pid at start; `child.pid` is the `deno task` runner.
   const bridgePid = () => {
     const line = logLines().find((l) => typeof l.pid === "number");
-    return line?.pid as number | undefined;
+    if (line !== undefined) return line.pid as number;
+    // Text logs: "… starting with <file> (pid 1234)".
+    const match = text.match(/starting with .* \(pid (\d+)\)/);
+    return match ? Number(match[1]) : undefined;
   };
   let exit: Promise<{ code: number; elapsedMs: number }> | undefined;
   const stop = (signal: Deno.Signal = "SIGTERM") =>

@@ -1,4 +1,6 @@
 /** Real Mosquitto brokers on free loopback ports, stopped by pid. */
+import { mosquittoFiles } from "../../src/broker/mosquitto_files.ts";
+import type { Config } from "../../src/config/schema.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
 const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"];
@@ -92,4 +94,33 @@ export async function runMosquitto(configText: string, port: number): Promise<Mo
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+const SHIPPED = new URL("../../mosquitto/internal.conf", import.meta.url);
+
+/**
+ * The shipped configuration with only its port and file locations moved into
+ * `dir`, and the generated files written there.
+ */
+export async function shippedInternalMosquitto(
+  config: Config,
+  dir: string,
+  port: number,
+): Promise<Mosquitto> {
+  const files = await mosquittoFiles(config);
+  await Deno.writeTextFile(`${dir}/passwd`, files.passwd, { mode: 0o600 });
+  await Deno.writeTextFile(`${dir}/acl`, files.acl);
+  await Deno.mkdir(`${dir}/data`);
+  // Mosquitto started as root drops to its own user before reading these files; as
+  // another user the chown fails harmlessly and Mosquitto reads them as that user.
+  await new Deno.Command("chown", {
+    args: ["mosquitto", dir, `${dir}/passwd`, `${dir}/acl`, `${dir}/data`],
+    stderr: "null",
+  }).output();
+  const shipped = await Deno.readTextFile(SHIPPED);
+  const text = shipped
+    .replace(/^listener 11883$/m, `listener ${port} 127.0.0.1`)
+    .replaceAll("mosquitto/", `${dir}/`);
+  if (text === shipped) throw new Error("the shipped internal.conf changed shape");
+  return await runMosquitto(text, port);
 }

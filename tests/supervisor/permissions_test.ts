@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { brokerAddress } from "../../src/mqtt/broker_address.ts";
-import { configSenderPermissions, proxyPermissions } from "../../src/supervisor/permissions.ts";
+import {
+  brokerPermissions,
+  configSenderPermissions,
+  proxyPermissions,
+} from "../../src/supervisor/permissions.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -113,5 +117,39 @@ Deno.test("a worker with the config sender's permissions may use state_dir and n
     });
   } finally {
     await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("an embedded broker's worker may listen on its own port and do nothing else", async () => {
+  const port = freePort();
+  const config = Config.parse({
+    internal_broker: { url: `mqtt://127.0.0.1:${port}`, embedded: { enabled: true } },
+  });
+  const permissions = brokerPermissions(config, "internal_broker");
+  assert.deepEqual(permissions.net, [`127.0.0.1:${port}`]);
+  const worker = new Worker(new URL("../helpers/listen_probe_worker.ts", import.meta.url), {
+    type: "module",
+    deno: { permissions },
+  } as WorkerOptions);
+  try {
+    const result = await new Promise<Record<string, string>>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(event.message));
+      };
+      worker.postMessage({ allowedPort: port, deniedPort: freePort() });
+    });
+    assert.deepEqual(result, {
+      listenOwnPort: "allowed",
+      listenOtherPort: "NotCapable",
+      connectOut: "NotCapable",
+      readFile: "NotCapable",
+      writeFile: "NotCapable",
+      runSubprocess: "NotCapable",
+      env: "NotCapable",
+    });
+  } finally {
+    worker.terminate();
   }
 });
