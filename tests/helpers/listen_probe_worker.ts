@@ -4,20 +4,12 @@
  */
 import "../../src/runtime/empty_process_env.ts";
 import "aedes";
+import { attempt } from "./attempt.ts";
 
 declare const self: {
   onmessage: ((event: MessageEvent<{ allowedPort: number; deniedPort: number }>) => void) | null;
   postMessage(message: Record<string, string>): void;
 };
-
-async function attempt(action: () => unknown | Promise<unknown>): Promise<string> {
-  try {
-    await action();
-    return "allowed";
-  } catch (error) {
-    return (error as Error).name;
-  }
-}
 
 self.onmessage = async ({ data }) => {
   self.postMessage({

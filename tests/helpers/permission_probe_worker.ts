@@ -6,6 +6,7 @@
  */
 import "../../src/runtime/empty_process_env.ts";
 import mqtt from "mqtt";
+import { attempt } from "./attempt.ts";
 
 declare const self: {
   onmessage:
@@ -15,15 +16,6 @@ declare const self: {
     | null;
   postMessage(message: Record<string, string>): void;
 };
-
-async function attempt(action: () => unknown | Promise<unknown>): Promise<string> {
-  try {
-    await action();
-    return "allowed";
-  } catch (error) {
-    return (error as Error).name;
-  }
-}
 
 self.onmessage = async ({ data }) => {
   const connectMqtt = () =>

@@ -34,26 +34,27 @@ Deno.test("proxy permissions name both brokers and grant nothing else", () => {
   });
 });
 
-/** What a worker with `permissions` may do, as the probe worker reports it. */
+const PROBE = new URL("../helpers/permission_probe_worker.ts", import.meta.url);
+const LISTEN_PROBE = new URL("../helpers/listen_probe_worker.ts", import.meta.url);
+
+/** What a worker with `permissions` may do, as a probe worker reports it. */
 async function probe(
   permissions: Deno.PermissionOptionsObject,
   data: { allowedPort: number; deniedPort: number; stateDir?: string },
+  worker = PROBE,
 ): Promise<Record<string, string>> {
-  const worker = new Worker(new URL("../helpers/permission_probe_worker.ts", import.meta.url), {
-    type: "module",
-    deno: { permissions },
-  } as WorkerOptions);
+  const running = new Worker(worker, { type: "module", deno: { permissions } } as WorkerOptions);
   try {
     return await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
+      running.onmessage = (event) => resolve(event.data);
+      running.onerror = (event) => {
         event.preventDefault();
         reject(new Error(event.message));
       };
-      worker.postMessage(data);
+      running.postMessage(data);
     });
   } finally {
-    worker.terminate();
+    running.terminate();
   }
 }
 
@@ -67,19 +68,17 @@ Deno.test("a worker with the proxy's permissions reaches its broker and is denie
     allowedPort: broker.port,
     deniedPort: freePort(),
   });
-  {
-    assert.deepEqual(result, {
-      mqttToBroker: "allowed",
-      netOtherPort: "NotCapable",
-      readFile: "NotCapable",
-      readConfig: "NotCapable",
-      writeFile: "NotCapable",
-      runSubprocess: "NotCapable",
-      env: "NotCapable",
-      ffi: "NotCapable",
-      sys: "NotCapable",
-    });
-  }
+  assert.deepEqual(result, {
+    mqttToBroker: "allowed",
+    netOtherPort: "NotCapable",
+    readFile: "NotCapable",
+    readConfig: "NotCapable",
+    writeFile: "NotCapable",
+    runSubprocess: "NotCapable",
+    env: "NotCapable",
+    ffi: "NotCapable",
+    sys: "NotCapable",
+  });
 });
 
 Deno.test("a worker with the config sender's permissions may use state_dir and nothing else on disk", async () => {
@@ -127,29 +126,18 @@ Deno.test("an embedded broker's worker may listen on its own port and do nothing
   });
   const permissions = brokerPermissions(config, "internal_broker");
   assert.deepEqual(permissions.net, [`127.0.0.1:${port}`]);
-  const worker = new Worker(new URL("../helpers/listen_probe_worker.ts", import.meta.url), {
-    type: "module",
-    deno: { permissions },
-  } as WorkerOptions);
-  try {
-    const result = await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(event.message));
-      };
-      worker.postMessage({ allowedPort: port, deniedPort: freePort() });
-    });
-    assert.deepEqual(result, {
-      listenOwnPort: "allowed",
-      listenOtherPort: "NotCapable",
-      connectOut: "NotCapable",
-      readFile: "NotCapable",
-      writeFile: "NotCapable",
-      runSubprocess: "NotCapable",
-      env: "NotCapable",
-    });
-  } finally {
-    worker.terminate();
-  }
+  const result = await probe(
+    permissions,
+    { allowedPort: port, deniedPort: freePort() },
+    LISTEN_PROBE,
+  );
+  assert.deepEqual(result, {
+    listenOwnPort: "allowed",
+    listenOtherPort: "NotCapable",
+    connectOut: "NotCapable",
+    readFile: "NotCapable",
+    writeFile: "NotCapable",
+    runSubprocess: "NotCapable",
+    env: "NotCapable",
+  });
 });
