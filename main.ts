@@ -20,6 +20,8 @@ import { workerSpecs } from "./src/supervisor/workers.ts";
 
 /** Exit code for an unusable configuration (sysexits EX_CONFIG). */
 const EXIT_CONFIG = 78;
+/** Exit code when an embedded broker cannot start (sysexits EX_UNAVAILABLE). */
+const EXIT_UNAVAILABLE = 69;
 /** Keys whose change needs new worker permissions or connections: applied on restart. */
 const RESTART_KEYS = ["internal_broker", "central_broker", "state_dir"] as const;
 
@@ -75,14 +77,24 @@ async function main(args: readonly string[]): Promise<number> {
     config: command.configPath,
     pid: Deno.pid,
   });
+  // Restart-only keys are compared with the file as loaded, before generated credentials.
+  let loaded = config;
   config = withBridgeCredentials(config);
   for (const line of banner(config)) log.info("{line}", { line });
   const supervisor = new Supervisor(workerSpecs(config), config);
-  await supervisor.start();
+  const failed = await supervisor.start();
+  if (failed.length > 0) {
+    // Without its embedded broker the bridge could end up talking to whatever holds the port.
+    log.fatal("Could not start {workers} (see above); exiting", { workers: failed.join(", ") });
+    await supervisor.stop(SHUTDOWN_BUDGET_MS);
+    await closeLogging();
+    return EXIT_UNAVAILABLE;
+  }
   const stopWatching = watchConfig(command.configPath, config, env, (next) => {
     const restartOnly = RESTART_KEYS.filter((key) =>
-      JSON.stringify(next[key]) !== JSON.stringify(config[key])
+      JSON.stringify(next[key]) !== JSON.stringify(loaded[key])
     );
+    loaded = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, loaded[key]])) };
     if (restartOnly.length > 0) {
       log.warning("Changes to {keys} take effect after a restart; applying the rest", {
         keys: restartOnly.join(", "),

@@ -76,7 +76,7 @@ Deno.test("with bound accounts only, the shared user is shown as disabled", () =
 Deno.test("the banner shows the TLS listener of the meters' broker and explicit ports", () => {
   const config = Config.parse({
     internal_broker: {
-      url: "mqtt://127.0.0.1:11883",
+      url: "mqtt://192.0.2.10:21883",
       embedded: {
         enabled: true,
         port: 21883,
@@ -85,7 +85,7 @@ Deno.test("the banner shows the TLS listener of the meters' broker and explicit 
       },
       meter_auth: { password: "meter-secret" },
     },
-    central_broker: { url: "mqtt://127.0.0.1:11884", embedded: { enabled: true, port: 21884 } },
+    central_broker: { url: "mqtt://127.0.0.1:21884", embedded: { enabled: true, port: 21884 } },
     topics: { root: "site1" },
   });
   assert.deepEqual(banner(config), [
@@ -94,7 +94,7 @@ Deno.test("the banner shows the TLS listener of the meters' broker and explicit 
     "Readings go to the embedded central broker on 127.0.0.1:21884; " +
     "point central_broker.url at your Home Assistant broker to feed it instead",
     "Topics: site1/<id>/seconds, site1/<id>/minutes, site1/discovery/<id>, site1/bridge/state",
-    "Try it: deno task simulate --broker mqtt://127.0.0.1:21883 and " +
+    "Try it: deno task simulate --broker mqtt://192.0.2.10:21883 and " +
     "mosquitto_sub -p 21884 -t 'site1/#' -v",
   ]);
 });

@@ -48,3 +48,25 @@ Deno.test("a missing config file is reported, not thrown", async () => {
   assert.equal(code, 78);
   assert.match(stderr, /\/nonexistent\/kpm33b\.yaml: file not found/);
 });
+
+Deno.test("an embedded broker that cannot listen stops the bridge (exit 69) instead of running without it", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = taken.addr as Deno.NetAddr;
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.yaml`;
+    await Deno.writeTextFile(
+      path,
+      `internal_broker: { url: "mqtt://127.0.0.1:${port}", embedded: { enabled: true } }\n` +
+        `state_dir: ${dir}/state\n`,
+    );
+    const { code, stdout } = await start(["--config", path]);
+    assert.equal(code, 69);
+    assert.match(stdout, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+    assert.match(stdout, /Could not start internal_broker \(see above\); exiting/);
+    assert.doesNotMatch(stdout, /Worker proxy started/);
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -42,7 +42,10 @@ export type Principal =
 /** Credentials of the bridge's own clients. */
 export interface BridgeCredentials {
   readonly username: string;
+  /** Empty: no client is the bridge (an empty password never authenticates). */
   readonly password: string;
+  /** The bridge's client ids start with this; nobody else may use them (and take a session over). */
+  readonly clientIdPrefix?: string;
 }
 
 /** A decision with the reason for a refusal. */
@@ -78,7 +81,9 @@ export class AccessPolicy {
   /** Identifies a client by its CONNECT credentials; `undefined` refuses it. */
   authenticate(username: string | undefined, password: string | undefined): Principal | undefined {
     if (username === this.bridge.username) {
-      return sameSecret(password ?? "", this.bridge.password) ? { kind: "bridge" } : undefined;
+      return this.bridge.password !== "" && sameSecret(password ?? "", this.bridge.password)
+        ? { kind: "bridge" }
+        : undefined;
     }
     const bound = username === undefined ? undefined : this.#bound.get(username);
     if (bound !== undefined) {
@@ -94,6 +99,18 @@ export class AccessPolicy {
         sameSecret(password ?? "", this.meters.password)
       ? { kind: "meter", username }
       : undefined;
+  }
+
+  /** Whether the client may connect with this client id (meters may not pose as the bridge). */
+  mayUseClientId(principal: Principal, clientId: string): Decision {
+    const prefix = this.bridge.clientIdPrefix;
+    if (principal.kind === "bridge" || !prefix || !clientId.startsWith(prefix)) return ALLOW;
+    return deny(`client id ${JSON.stringify(clientId)} is reserved for the bridge`);
+  }
+
+  /** Whether a message on `topic` may be delivered to the client. */
+  mayReceive(principal: Principal, topic: string): boolean {
+    return this.maySubscribe(principal, topic).ok;
   }
 
   /** Whether the client may publish `payload` on `topic`. */

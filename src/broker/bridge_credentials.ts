@@ -18,7 +18,8 @@ export const BRIDGE_USERNAME = "kpm33b-bridge";
 export function withBridgeCredentials(config: Config): Config {
   const internal = config.internal_broker;
   if (!internal.embedded.enabled) return config;
-  if (internal.password !== undefined) {
+  // An empty password (e.g. an unset ${VAR:-}) counts as none: it would let anyone in.
+  if (internal.password !== undefined && internal.password !== "") {
     return internal.username === undefined
       ? { ...config, internal_broker: { ...internal, username: BRIDGE_USERNAME } }
       : config;

@@ -27,6 +27,7 @@ export interface EmbeddedBrokerOptions {
   readonly log: Logger;
 }
 
+const IDENTIFIER_REJECTED = 2;
 const BAD_CREDENTIALS = 4;
 
 /** Counts of refused operations, for the stats line. */
@@ -48,6 +49,19 @@ export class EmbeddedBroker {
     if (policy === undefined) return;
     aedes.authenticate = (client, username, password, done) => {
       const principal = policy.authenticate(username, password?.toString("utf8"));
+      const clientId = principal === undefined
+        ? undefined
+        : policy.mayUseClientId(principal, client.id);
+      if (clientId !== undefined && !clientId.ok) {
+        this.refused.connect++;
+        this.#warnLimited("connect", "Refused connection of {user}: {reason}", {
+          user: JSON.stringify(username ?? null),
+          reason: clientId.reason,
+        });
+        const error = new Error(clientId.reason) as AuthenticateError;
+        error.returnCode = IDENTIFIER_REJECTED;
+        return done(error, false);
+      }
       if (principal === undefined) {
         this.refused.connect++;
         this.#warnLimited(
@@ -63,17 +77,21 @@ export class EmbeddedBroker {
       done(null, true);
     };
     aedes.authorizePublish = (client, packet, done) => {
-      // Messages the broker itself publishes (wills are checked at CONNECT) have no client.
-      const principal = client === null ? { kind: "bridge" as const } : this.#principal(client);
+      // Without a client (an orphaned will) nobody vouches for the message.
+      if (client === null) return done(new Error("no publishing client"));
+      const principal = this.#principal(client);
       const decision = policy.mayPublish(principal, packet.topic, packet.payload as Buffer);
       if (decision.ok) return done(null);
       this.refused.publish++;
       this.#warnLimited("publish", "Refused publish of client {client}: {reason}", {
-        client: JSON.stringify(client?.id ?? null),
+        client: JSON.stringify(client.id),
         reason: decision.reason,
       });
       done(new Error(decision.reason));
     };
+    // Also guards messages queued in a persistent session that another client takes over.
+    aedes.authorizeForward = (client, packet) =>
+      policy.mayReceive(this.#principal(client), packet.topic) ? packet : null;
     aedes.authorizeSubscribe = (client, subscription, done) => {
       const decision = policy.maySubscribe(this.#principal(client), subscription.topic);
       if (decision.ok) return done(null, subscription);
@@ -124,9 +142,18 @@ export class EmbeddedBroker {
   #listen(server: net.Server, host: string, port: number): Promise<void> {
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (error: Error & { code?: string }) => {
+        if (error.code !== "EADDRINUSE") return reject(error);
+        reject(
+          new Error(
+            `${host}:${port} is already in use (another MQTT broker?): stop it, choose another ` +
+              `port for the embedded ${this.options.name} broker, or set embedded.enabled: false ` +
+              "to use that broker instead",
+          ),
+        );
+      });
       server.listen(port, host, () => {
-        server.off("error", reject);
+        server.removeAllListeners("error");
         resolve();
       });
     });

@@ -25,6 +25,7 @@ runWorker(role, async (config) => {
     ? new AccessPolicy(internal.meter_auth, {
       username: internal.username ?? "",
       password: internal.password ?? "",
+      clientIdPrefix: internal.client_id,
     })
     : undefined;
   const log = logger("broker", name);

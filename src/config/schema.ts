@@ -211,6 +211,60 @@ export const Config = z.strictObject({
   meters: MetersConfig.prefault({}),
   limits: LimitsConfig.prefault({}),
   logging: LoggingConfig.prefault({}),
+}).superRefine((config, ctx) => {
+  for (const key of ["internal_broker", "central_broker"] as const) {
+    const { url, embedded } = config[key];
+    if (!embedded.enabled) continue;
+    const urlHost = new URL(url).hostname;
+    if (
+      embedded.host !== undefined && !["0.0.0.0", "::"].includes(embedded.host) &&
+      embedded.host !== urlHost
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: [key, "embedded", "host"],
+        message: `the bridge connects to ${key}.url (host ${urlHost}) but the embedded broker ` +
+          `would listen on ${embedded.host} only: use the same host, or 0.0.0.0`,
+      });
+    }
+    const urlPort = urlPortOf(url);
+    if (embedded.port !== undefined && embedded.port !== urlPort) {
+      ctx.addIssue({
+        code: "custom",
+        path: [key, "embedded", "port"],
+        message: `${embedded.port} differs from the port of ${key}.url (${urlPort}); the bridge ` +
+          "connects to url, so change both (or leave embedded.port out)",
+      });
+    }
+  }
+  const internal = config.internal_broker;
+  const host = internal.embedded.host;
+  const credentials = internal.meter_auth.password !== "" ||
+    Object.keys(internal.meter_auth.accounts).length > 0;
+  if (internal.embedded.enabled && host !== undefined && !LOOPBACK.has(host) && !credentials) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["internal_broker", "embedded", "host"],
+      message: `${host} would open the meters' broker to the network without a password: set ` +
+        "internal_broker.meter_auth.password (KPM33B_METER_PASSWORD) or accounts, or remove host",
+    });
+  }
 });
 /** The validated configuration. */
 export type Config = z.infer<typeof Config>;
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = {
+  "mqtt:": 1883,
+  "tcp:": 1883,
+  "mqtts:": 8883,
+  "ssl:": 8883,
+  "ws:": 80,
+  "wss:": 443,
+};
+
+function urlPortOf(text: string): number {
+  const url = new URL(text);
+  return url.port === "" ? DEFAULT_PORTS[url.protocol] : Number(url.port);
+}

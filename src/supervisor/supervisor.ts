@@ -20,6 +20,9 @@ export interface WorkerSpec {
   readonly startFirst?: boolean;
 }
 
+/** How a worker's start went. */
+type StartOutcome = "started" | "failed" | "timeout";
+
 /** How long the other workers wait for the `startFirst` ones. */
 const FIRST_START_TIMEOUT_MS = 10_000;
 
@@ -67,17 +70,17 @@ class SupervisedWorker {
   }
 
   /**
-   * Starts the worker. The returned promise resolves when it reports started,
-   * fails, or `waitMs` passes, whichever comes first.
+   * Starts the worker. The returned promise tells how the start went: it
+   * resolves when the worker reports started, fails, or `waitMs` passes.
    */
-  start(waitMs = 0): Promise<void> {
+  start(waitMs = 0): Promise<StartOutcome> {
     const { name, url, permissions } = this.spec;
-    let settle = () => {};
-    const settled = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, waitMs);
-      settle = () => {
+    let settle = (_: StartOutcome) => {};
+    const settled = new Promise<StartOutcome>((resolve) => {
+      const timer = setTimeout(() => resolve("timeout"), waitMs);
+      settle = (outcome) => {
         clearTimeout(timer);
-        resolve();
+        resolve(outcome);
       };
     });
     const worker = new Worker(url, {
@@ -92,21 +95,21 @@ class SupervisedWorker {
       if (message.type === "started") {
         log.info("Worker {name} started", { name });
         this.options.onWorkerEvent?.({ type: "started", name });
-        settle();
+        settle("started");
       }
       if (message.type === "stopped") {
         this.options.onWorkerEvent?.({ type: "stopped", name });
         this.#stopped?.();
       }
       if (message.type === "failed") {
-        settle();
+        settle("failed");
         this.#crashed(`failed: ${message.error}`);
       }
       if (message.type === "event") this.route(name, message.event);
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      settle();
+      settle("failed");
       this.#crashed(event.message);
     };
     worker.onmessageerror = () => this.#crashed("sent a message that could not be read");
@@ -202,13 +205,18 @@ export class Supervisor {
   }
 
   /**
-   * Starts every worker: the `startFirst` ones, then, once they report
-   * started (or failed, or after a deadline), the rest.
+   * Starts every worker: the `startFirst` ones, then, once all of them report
+   * started, the rest. Resolves with the names of `startFirst` workers that
+   * failed to start (or did not within a deadline); the rest are then not
+   * started, since they depend on them.
    */
-  async start(): Promise<void> {
+  async start(): Promise<string[]> {
     const first = this.#workers.filter((worker) => worker.spec.startFirst);
-    await Promise.all(first.map((worker) => worker.start(FIRST_START_TIMEOUT_MS)));
+    const outcomes = await Promise.all(first.map((worker) => worker.start(FIRST_START_TIMEOUT_MS)));
+    const failed = first.filter((_, i) => outcomes[i] !== "started").map((w) => w.spec.name);
+    if (failed.length > 0) return failed;
     for (const worker of this.#workers) if (!worker.spec.startFirst) worker.start();
+    return [];
   }
 
   /** Stops every worker in parallel within `timeoutMs`. */

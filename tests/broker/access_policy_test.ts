@@ -427,3 +427,29 @@ Deno.test("a meter is never allowed to publish a topic that is not an uplink top
     { numRuns: 2000 },
   );
 });
+
+Deno.test("an empty bridge password never authenticates anyone as the bridge", () => {
+  const open = new AccessPolicy(meterAuth(), { username: "bridge", password: "" });
+  assert.equal(open.authenticate("bridge", ""), undefined);
+  assert.equal(open.authenticate("bridge", undefined), undefined);
+});
+
+Deno.test("client ids with the bridge's prefix are reserved for the bridge", () => {
+  const reserved = new AccessPolicy(meterAuth(), { ...BRIDGE, clientIdPrefix: "kpm33b-bridge" });
+  assert.equal(reserved.mayUseClientId(BRIDGE_PRINCIPAL, "kpm33b-bridge-proxy-internal").ok, true);
+  assert.equal(reserved.mayUseClientId(METER, "meter-33B1225950027").ok, true);
+  const refused = reserved.mayUseClientId(METER, "kpm33b-bridge-proxy-internal");
+  assert.deepEqual(refused, {
+    ok: false,
+    reason: 'client id "kpm33b-bridge-proxy-internal" is reserved for the bridge',
+  });
+  assert.equal(policy().mayUseClientId(METER, "kpm33b-bridge-proxy-internal").ok, true);
+});
+
+Deno.test("messages are delivered to a meter only on topics it may subscribe to", () => {
+  const p = policy({ password: "secret" });
+  assert.equal(p.mayReceive(BOUND_A, `MQTT_SET_${A.slice(-8)}`), true);
+  assert.equal(p.mayReceive(BOUND_A, `MQTT_SET_${B.slice(-8)}`), false);
+  assert.equal(p.mayReceive(METER, "MQTT_RT_DATA"), false);
+  assert.equal(p.mayReceive(BRIDGE_PRINCIPAL, "MQTT_RT_DATA"), true);
+});

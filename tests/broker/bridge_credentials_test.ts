@@ -65,9 +65,10 @@ Deno.test("a configured password without a username gets the default username", 
   assert.equal(output.internal_broker.password, "bridge-secret");
 });
 
-Deno.test("a configured empty password is kept", () => {
-  const input = config({ ...EMBEDDED, username: "bridge", password: "" });
-  assert.equal(withBridgeCredentials(input), input);
+Deno.test("a configured username with an empty password keeps the username and gets a password", () => {
+  const output = withBridgeCredentials(config({ ...EMBEDDED, username: "bridge", password: "" }));
+  assert.equal(output.internal_broker.username, "bridge");
+  assert.match(output.internal_broker.password ?? "", /^[0-9a-f]{48}$/);
 });
 
 Deno.test("no credentials are generated for an external internal broker", () => {
@@ -84,4 +85,10 @@ Deno.test("an embedded central broker alone gets no bridge credentials", () => {
     central_broker: { url: "mqtt://127.0.0.1:11884", embedded: { enabled: true } },
   });
   assert.equal(withBridgeCredentials(input), input);
+});
+
+Deno.test("an empty configured password counts as none: an account is generated", () => {
+  const output = withBridgeCredentials(config({ ...EMBEDDED, password: "" }));
+  assert.equal(output.internal_broker.username, BRIDGE_USERNAME);
+  assert.match(output.internal_broker.password ?? "", /^[0-9a-f]{48}$/);
 });

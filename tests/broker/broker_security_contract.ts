@@ -47,6 +47,8 @@ export interface ContractOptions {
    * granted but nothing is delivered, as Mosquitto 2.0 does).
    */
   readonly refusesSubscriptions: boolean;
+  /** Whether client ids starting with the bridge's prefix (`bridge`) are refused to meters. */
+  readonly reservesBridgeClientIds: boolean;
 }
 
 type Credentials = { username: string; password: string } | undefined;
@@ -62,9 +64,13 @@ async function connect(url: string, credentials: Credentials, clientId = "") {
 }
 
 /** A client that records what it receives; connection errors resolve to the error. */
-async function tryConnect(url: string, credentials: Credentials): Promise<MqttClient | Error> {
+async function tryConnect(
+  url: string,
+  credentials: Credentials,
+  clientId = "",
+): Promise<MqttClient | Error> {
   try {
-    return await connect(url, credentials);
+    return await connect(url, credentials, clientId);
   } catch (error) {
     return error as Error;
   }
@@ -213,6 +219,43 @@ export function brokerSecurityContract(
         assert.deepEqual(received.map((m) => JSON.parse(m.payload).id), [METER_A]);
       } finally {
         await end(a, spoofer, bridge);
+      }
+    });
+  }
+
+  test("a meter taking over another meter's session receives none of its commands", async (broker) => {
+    const clientId = `meter-${METER_A}`;
+    const victim = await connectRecording(broker.url, {
+      ...CONTRACT_AUTH.meterA,
+      clientId,
+      clean: false,
+    });
+    await victim.client.subscribeAsync(`MQTT_SET_${METER_A.slice(-8)}`, { qos: 1 });
+    await victim.client.endAsync();
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    await bridge.publishAsync(`MQTT_SET_${METER_A.slice(-8)}`, '{"oprid":"for-a"}', { qos: 1 });
+    await bridge.endAsync();
+    const thief = await connectRecording(broker.url, {
+      ...CONTRACT_AUTH.meterB,
+      clientId,
+      clean: false,
+    });
+    try {
+      await sleep(500);
+      assert.deepEqual(thief.received, []);
+    } finally {
+      await thief.client.endAsync();
+    }
+  });
+
+  if (options.reservesBridgeClientIds) {
+    test("a meter cannot connect with the bridge's client id", async (broker) => {
+      const result = await tryConnect(broker.url, CONTRACT_AUTH.shared, "bridge-proxy-internal");
+      try {
+        assert.ok(result instanceof Error, "a meter took the bridge's client id");
+        assert.match(result.message, /identifier rejected/i);
+      } finally {
+        await end(result);
       }
     });
   }

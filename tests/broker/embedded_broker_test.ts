@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { AccessPolicy } from "../../src/broker/access_policy.ts";
 import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
 import { Config } from "../../src/config/schema.ts";
@@ -18,8 +19,27 @@ brokerSecurityContract("embedded broker", async () => {
     policy: new AccessPolicy(internal.meter_auth, {
       username: internal.username!,
       password: internal.password!,
+      clientIdPrefix: "bridge",
     }),
     log: logger("broker", "internal"),
   });
   return { url: `mqtt://127.0.0.1:${port}`, [Symbol.asyncDispose]: () => broker.stop() };
-}, { enforcesPayloadId: true, refusesSubscriptions: true });
+}, { enforcesPayloadId: true, refusesSubscriptions: true, reservesBridgeClientIds: true });
+
+Deno.test("a port already in use is reported with what to do about it", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
+  const { port } = taken.addr as Deno.NetAddr;
+  try {
+    await assert.rejects(
+      EmbeddedBroker.start({
+        name: "internal",
+        host: "127.0.0.1",
+        port,
+        log: logger("broker", "internal"),
+      }),
+      new RegExp(`127\\.0\\.0\\.1:${port} is already in use .*embedded\\.enabled: false`),
+    );
+  } finally {
+    taken.close();
+  }
+});

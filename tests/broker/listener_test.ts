@@ -62,10 +62,10 @@ Deno.test("the port defaults to the scheme's port when the url has none", () => 
   assert.equal(listener?.port, 1883);
 });
 
-Deno.test("an explicit embedded port wins over the url's port", () => {
+Deno.test("an explicit embedded port equal to the url's port is used", () => {
   const explicit = config(
-    { embedded: { enabled: true, port: 21883 } },
-    { embedded: { enabled: true, port: "21884" } },
+    { url: "mqtt://127.0.0.1:21883", embedded: { enabled: true, port: 21883 } },
+    { url: "mqtt://127.0.0.1:21884", embedded: { enabled: true, port: "21884" } },
   );
   assert.equal(embeddedListener(explicit, "internal_broker")?.port, 21883);
   assert.equal(embeddedListener(explicit, "central_broker")?.port, 21884);
@@ -98,7 +98,11 @@ Deno.test("the internal broker listens on the LAN with accounts bound to meters"
 Deno.test("an explicit host wins over the default of the internal broker", () => {
   assert.equal(
     embeddedListener(
-      config({ embedded: { enabled: true, host: "192.0.2.10" } }),
+      config({
+        url: "mqtt://192.0.2.10:11883",
+        embedded: { enabled: true, host: "192.0.2.10" },
+        meter_auth: { password: "meter-secret" },
+      }),
       "internal_broker",
     )?.host,
     "192.0.2.10",

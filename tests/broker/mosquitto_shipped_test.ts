@@ -22,4 +22,4 @@ brokerSecurityContract("mosquitto (shipped internal.conf)", async () => {
       await Deno.remove(dir, { recursive: true });
     },
   };
-}, { enforcesPayloadId: false, refusesSubscriptions: false });
+}, { enforcesPayloadId: false, refusesSubscriptions: false, reservesBridgeClientIds: false });

@@ -465,3 +465,34 @@ Deno.test("configuration errors never repeat a password or the credentials in a 
   assert.match(error.message, /internal_broker\.url: "mqtt\/\/<credentials>@host:1883" is not/);
   assert.match(error.message, /internal_broker\.password: .*value not shown/);
 });
+
+Deno.test("an embedded broker must listen where the bridge connects, and not on the LAN without a password", () => {
+  const port = parseError(
+    "internal_broker: { url: mqtt://127.0.0.1:11883, embedded: { enabled: true, port: 12000 } }\n",
+  );
+  assert.match(
+    port.message,
+    /internal_broker\.embedded\.port: 12000 differs from the port of internal_broker\.url \(11883\)/,
+  );
+  const host = parseError(
+    "internal_broker: { url: mqtt://127.0.0.1:11883, embedded: { enabled: true, host: 10.0.0.5 } }\n",
+  );
+  assert.match(
+    host.message,
+    /internal_broker\.embedded\.host: the bridge connects to .* \(host 127\.0\.0\.1\)/,
+  );
+  const open = parseError(
+    "internal_broker: { url: mqtt://127.0.0.1:11883, embedded: { enabled: true, host: 0.0.0.0 } }\n",
+  );
+  assert.match(
+    open.message,
+    /0\.0\.0\.0 would open the meters' broker to the network without a password/,
+  );
+  assert.doesNotThrow(() =>
+    parseConfig(
+      "internal_broker:\n  url: mqtt://127.0.0.1:11883\n  embedded: { enabled: true, host: 0.0.0.0, port: 11883 }\n  meter_auth: { password: x }\n",
+      FILE,
+      env,
+    )
+  );
+});

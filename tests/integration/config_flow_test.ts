@@ -74,8 +74,10 @@ async function setUp(meters = "", extra = "") {
   };
 }
 
-const commandNames = (meter: SimulatedMeter) =>
-  meter.commands.map(({ topic, payload }) =>
+const commandNames = (meter: SimulatedMeter) => commandNamesOf(meter.commands);
+
+const commandNamesOf = (commands: SimulatedMeter["commands"]) =>
+  commands.map(({ topic, payload }) =>
     topic.startsWith("MQTT_COMMOD_SET_")
       ? `COMMOD_SET ${payload.Cmd} ${payload.value}`
       : topic.replace(/_[0-9A-Z]{8}$/, "")
@@ -97,8 +99,12 @@ Deno.test("a meter with its clock in 2005 has it set within seconds of being dis
   assert.ok(elapsedMs < 5000, `clock set ${elapsedMs} ms after discovery`);
   await until(() => meter.commands.length >= 3, "the whole configuration");
   await sleep(500);
-  // The drift report and the announcement race; either way the clock is set once.
-  assert.deepEqual(commandNames(meter).sort(), [
+  // The drift report and the announcement race; either way the clock is set by one command
+  // (one oprid; a slow acknowledgement on a loaded machine may make it a repeated attempt).
+  const once = meter.commands.filter((c, i, all) =>
+    all.findIndex((d) => d.payload.oprid === c.payload.oprid) === i
+  );
+  assert.deepEqual(commandNamesOf(once).sort(), [
     "COMMOD_SET 0000 60",
     "COMMOD_SET 0001 1",
     "MQTT_SETTIME",
