@@ -91,6 +91,7 @@ export class MeterClock {
   readonly #format: Intl.DateTimeFormat;
   readonly #offsets = new Map<string, number>();
   readonly #timestamps = new Map<string, string>();
+  readonly #instants = new Map<string, number>();
 
   /** @param timeZone IANA time zone name, e.g. `Europe/Vienna` */
   constructor(readonly timeZone: string) {
@@ -162,6 +163,9 @@ export class MeterClock {
 
   /** The instant (epoch milliseconds) of a valid `yyyyMMddHHmmss` meter time. */
   instantOf(time: string): number {
+    // Every reading is checked for clock drift: most share their time with other meters' readings.
+    const cached = this.#instants.get(time);
+    if (cached !== undefined) return cached;
     const wall = parseMeterTime(time);
     if (typeof wall === "string") throw new RangeError(`invalid meter time "${time}": ${wall}`);
     const naive = Date.UTC(
@@ -172,7 +176,10 @@ export class MeterClock {
       wall.minute,
       wall.second,
     );
-    return naive - this.#cachedOffset(time, wall) * 60_000;
+    const instant = naive - this.#cachedOffset(time, wall) * 60_000;
+    if (this.#instants.size >= CACHE_LIMIT) this.#instants.clear();
+    this.#instants.set(time, instant);
+    return instant;
   }
 
   /**
