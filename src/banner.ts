@@ -7,20 +7,14 @@
 import { embeddedListener } from "./broker/listener.ts";
 import type { Config } from "./config/schema.ts";
 import { redactUrl } from "./logging/redact.ts";
-import { brokerAddress } from "./mqtt/broker_address.ts";
+import { brokerPort } from "./mqtt/broker_address.ts";
 
 /** Host and port to reach a broker at: an embedded one's port, else the URL's. */
-function address(url: string, embeddedPort: number | undefined): [string, string] {
-  const [host, port] = splitAddress(brokerAddress({ url }));
-  return [host, String(embeddedPort ?? port)];
+function address(url: string, embeddedPort: number | undefined): [string, number] {
+  return [new URL(url).hostname, embeddedPort ?? brokerPort(url)];
 }
 
 const isLoopback = (host: string) => ["127.0.0.1", "localhost", "[::1]"].includes(host);
-
-function splitAddress(hostPort: string): [string, string] {
-  const colon = hostPort.lastIndexOf(":");
-  return [hostPort.slice(0, colon), hostPort.slice(colon + 1)];
-}
 
 /** Banner lines for a configuration. */
 export function banner(config: Config): string[] {

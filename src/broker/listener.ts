@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { brokerAddress } from "../mqtt/broker_address.ts";
+import { brokerPort } from "../mqtt/broker_address.ts";
 
 /** Which of the two brokers. */
 export type BrokerRole = "internal_broker" | "central_broker";
@@ -26,7 +26,7 @@ export function embeddedListener(config: Config, role: BrokerRole): Listener | u
   const broker = config[role];
   const embedded = broker.embedded;
   if (!embedded.enabled) return undefined;
-  const port = embedded.port ?? Number(brokerAddress(broker).split(":").at(-1));
+  const port = embedded.port ?? brokerPort(broker.url);
   const secured = role === "internal_broker" &&
     (config.internal_broker.meter_auth.password !== "" ||
       Object.keys(config.internal_broker.meter_auth.accounts).length > 0);

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { brokerPort } from "../mqtt/broker_address.ts";
 import { MeterId } from "../protocol/meter_id.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
 import { TopicRoot } from "../protocol/topics.ts";
@@ -227,7 +228,7 @@ export const Config = z.strictObject({
           `would listen on ${embedded.host} only: use the same host, or 0.0.0.0`,
       });
     }
-    const urlPort = urlPortOf(url);
+    const urlPort = brokerPort(url);
     if (embedded.port !== undefined && embedded.port !== urlPort) {
       ctx.addIssue({
         code: "custom",
@@ -254,17 +255,3 @@ export const Config = z.strictObject({
 export type Config = z.infer<typeof Config>;
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
-
-const DEFAULT_PORTS: Readonly<Record<string, number>> = {
-  "mqtt:": 1883,
-  "tcp:": 1883,
-  "mqtts:": 8883,
-  "ssl:": 8883,
-  "ws:": 80,
-  "wss:": 443,
-};
-
-function urlPortOf(text: string): number {
-  const url = new URL(text);
-  return url.port === "" ? DEFAULT_PORTS[url.protocol] : Number(url.port);
-}

@@ -14,8 +14,13 @@ const DEFAULT_PORTS: Readonly<Record<string, string>> = {
   "wss:": "443",
 };
 
+/** The port a broker URL connects to (the scheme's default when it names none). */
+export function brokerPort(url: string): number {
+  const parsed = new URL(url);
+  return Number(parsed.port === "" ? DEFAULT_PORTS[parsed.protocol] : parsed.port);
+}
+
 /** The `host:port` a broker URL connects to, as Deno's net permission names it. */
 export function brokerAddress(broker: Pick<BrokerConfig, "url">): string {
-  const url = new URL(broker.url);
-  return `${url.hostname}:${url.port === "" ? DEFAULT_PORTS[url.protocol] : url.port}`;
+  return `${new URL(broker.url).hostname}:${brokerPort(broker.url)}`;
 }
