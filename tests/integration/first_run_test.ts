@@ -98,6 +98,10 @@ Deno.test("with KPM33B_METER_PASSWORD the meters' broker opens to the LAN and re
   );
   await using consumer = await TestClient.connect(run.centralUrl);
   await consumer.subscribe("kpm33b/#");
+  await consumer.waitFor(
+    (r) => r.some((m) => m.topic === "kpm33b/bridge/state" && m.payload === "online"),
+    "bridge online",
+  );
   const meter = await SimulatedMeter.start({
     url: run.internalUrl,
     id: METER,
