@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { ConfigSender } from "../../src/config_sender/config_sender.ts";
+import type { ConfigSenderState } from "../../src/config_sender/meter_state.ts";
 import { STATE_FILE } from "../../src/config_sender/state_store.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
@@ -98,6 +99,18 @@ async function setUp() {
     async state() {
       return JSON.parse(await Deno.readTextFile(`${stateDir}/${STATE_FILE}`));
     },
+    /** The state file once it satisfies `predicate` (it is written asynchronously). */
+    async stateWhere(predicate: (state: ConfigSenderState) => boolean): Promise<ConfigSenderState> {
+      const deadline = Date.now() + 5000;
+      while (true) {
+        const state = await this.state().catch(() => undefined);
+        if (state !== undefined && predicate(state)) return state;
+        if (Date.now() > deadline) {
+          throw new Error(`state file not as expected: ${JSON.stringify(state)}`);
+        }
+        await sleep(25);
+      }
+    },
     async [Symbol.asyncDispose]() {
       await Promise.all(senders.map((sender) => sender.stop(1000)));
       await Promise.all(meters.map((meter) => meter.stop()));
@@ -147,13 +160,15 @@ Deno.test("a discovered meter gets both intervals and its clock set and acknowle
   assert.ok(Math.abs(meter.clockOffsetMs) < 3000, `meter clock ${meter.meterTime()} vs ${gateway}`);
 
   await until(() => sender.meterState(METER_A)?.configured !== undefined, "configured state");
-  const state = await env.state();
-  assert.deepEqual(state.meters[METER_A].configured.settings, {
+  // The state file follows (written asynchronously).
+  const state = await env.stateWhere((s) => s.meters[METER_A]?.configured !== undefined);
+  const saved = state.meters[METER_A];
+  assert.deepEqual(saved?.configured?.settings, {
     upload_interval_seconds: 30,
     upload_interval_minutes: 5,
   });
-  assert.equal(state.meters[METER_A].configured.day, gateway.slice(0, 8));
-  assert.equal(state.meters[METER_A].last_failure, undefined);
+  assert.equal(saved?.configured?.day, gateway.slice(0, 8));
+  assert.equal(saved?.last_failure, undefined);
 });
 
 Deno.test("a meter that never acknowledges is retried with the same oprid, then raises an ALERT", async () => {
@@ -293,11 +308,7 @@ Deno.test("a cleared announcement forgets the meter; a mismatched one is ignored
   await env.clear(METER_A);
   await until(() => sender.meterState(METER_A) === undefined, "meter forgotten");
   // The state file follows (written asynchronously).
-  const deadline = Date.now() + 5000;
-  while ((await env.state()).meters[METER_A] !== undefined) {
-    assert.ok(Date.now() < deadline, "the meter is still in the state file");
-    await sleep(50);
-  }
+  await env.stateWhere((s) => s.meters[METER_A] === undefined);
 
   // An announcement whose payload names another meter than its topic configures nothing.
   await env.announceAs(METER_B, METER_A);
