@@ -46,21 +46,33 @@ export function isCommandReplyTopic(topic: string): topic is CommandReplyTopic {
   return (COMMAND_REPLY_TOPICS as readonly string[]).includes(topic);
 }
 
+/** An upload-interval set: `Cmd` "0000" is the seconds level, "0001" the minutes level. */
+function intervalCommand(
+  kind: "interval_seconds" | "interval_minutes",
+  id: MeterId,
+  value: number,
+  oprid: Oprid,
+  summary: string,
+): MeterCommand {
+  const Cmd = kind === "interval_seconds" ? "0000" : "0001";
+  return {
+    kind,
+    id,
+    oprid,
+    topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, Cmd, value: String(value), types: "1" }),
+    replyTopic: "MQTT_COMMOD_SET_REP",
+    summary,
+  };
+}
+
 /** Sets the seconds-level (`MQTT_RT_DATA`) upload interval. */
 export function secondsIntervalCommand(
   id: MeterId,
   seconds: SecondsLevelInterval,
   oprid: Oprid,
 ): MeterCommand {
-  return {
-    kind: "interval_seconds",
-    id,
-    oprid,
-    topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
-    payload: JSON.stringify({ oprid, Cmd: "0000", value: String(seconds), types: "1" }),
-    replyTopic: "MQTT_COMMOD_SET_REP",
-    summary: `seconds interval ${seconds} s`,
-  };
+  return intervalCommand("interval_seconds", id, seconds, oprid, `seconds interval ${seconds} s`);
 }
 
 /** Sets the minutes-level (`MQTT_ENY_NOW`) upload interval. */
@@ -69,15 +81,7 @@ export function minutesIntervalCommand(
   minutes: MinutesLevelInterval,
   oprid: Oprid,
 ): MeterCommand {
-  return {
-    kind: "interval_minutes",
-    id,
-    oprid,
-    topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
-    payload: JSON.stringify({ oprid, Cmd: "0001", value: String(minutes), types: "1" }),
-    replyTopic: "MQTT_COMMOD_SET_REP",
-    summary: `minutes interval ${minutes} min`,
-  };
+  return intervalCommand("interval_minutes", id, minutes, oprid, `minutes interval ${minutes} min`);
 }
 
 /** Sets the meter clock to a wall-clock time (`yyyyMMddHHmmss`, meter time zone). */

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
+import { sleep, until } from "../helpers/wait.ts";
 
 /** Accounts every broker under test knows. */
 export const CONTRACT_AUTH = {
@@ -80,16 +81,6 @@ function recorder(client: MqttClient) {
   const received: { topic: string; payload: string }[] = [];
   client.on("message", (topic, payload) => received.push({ topic, payload: payload.toString() }));
   return received;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate: () => boolean, what: string) {
-  const deadline = Date.now() + 5000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Publishes and ignores a refusal (a broker may drop the message or the connection). */
@@ -172,7 +163,7 @@ export function brokerSecurityContract(
       await bridge.publishAsync(`MQTT_SETTIME_${METER_B.slice(-8)}`, '{"oprid":"b"}', { qos: 1 });
       await bridge.publishAsync("MQTT_RT_DATA", '{"id":"33B1225950028"}', { qos: 1 });
       await bridge.publishAsync(`MQTT_SETTIME_${METER_A.slice(-8)}`, '{"oprid":"a"}', { qos: 1 });
-      await until(() => received.length > 0, "meter A's own command");
+      await until(() => received.length > 0, "meter A's own command", 5_000);
       await sleep(300);
       assert.deepEqual(received, [{
         topic: `MQTT_SETTIME_${METER_A.slice(-8)}`,
@@ -195,7 +186,7 @@ export function brokerSecurityContract(
       await bound.publishAsync("MQTT_ENY_NOW", reading, { qos: 1 });
       await publishQuietly(shared, `MQTT_SETTIME_${METER_B.slice(-8)}`, '{"oprid":"spoof"}');
       await publishQuietly(bound, "kpm33b/33B1225950027/seconds", reading);
-      await until(() => received.length >= 2, "the two uplink messages");
+      await until(() => received.length >= 2, "the two uplink messages", 5_000);
       await sleep(300);
       assert.deepEqual(received.map((m) => m.topic).sort(), ["MQTT_ENY_NOW", "MQTT_RT_DATA"]);
     } finally {
@@ -214,7 +205,7 @@ export function brokerSecurityContract(
         await a.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }), { qos: 1 });
         await publishQuietly(spoofer, "MQTT_RT_DATA", JSON.stringify({ id: METER_B, n: 2 }));
         await publishQuietly(spoofer, "MQTT_RT_DATA", "not json");
-        await until(() => received.length >= 1, "the honest reading");
+        await until(() => received.length >= 1, "the honest reading", 5_000);
         await sleep(300);
         assert.deepEqual(received.map((m) => JSON.parse(m.payload).id), [METER_A]);
       } finally {
@@ -268,14 +259,22 @@ export function brokerSecurityContract(
     const options = { ...CONTRACT_AUTH.bridge, clientId, clean: false };
     const first = await connectRecording(broker.url, options);
     await first.client.subscribeAsync(["kpm33b/bridge/state", "MQTT_RT_DATA"], { qos: 1 });
-    await until(() => first.received.some((m) => m.payload === "online"), "the retained state");
+    await until(
+      () => first.received.some((m) => m.payload === "online"),
+      "the retained state",
+      5_000,
+    );
     await first.client.endAsync();
     const meter = await connect(broker.url, CONTRACT_AUTH.shared);
     await meter.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }), { qos: 1 });
     await meter.endAsync();
     const { client: consumer, received } = await connectRecording(broker.url, options);
     try {
-      await until(() => received.some((m) => m.topic === "MQTT_RT_DATA"), "the queued reading");
+      await until(
+        () => received.some((m) => m.topic === "MQTT_RT_DATA"),
+        "the queued reading",
+        5_000,
+      );
     } finally {
       await consumer.endAsync();
     }

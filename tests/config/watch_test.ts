@@ -10,21 +10,12 @@ import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { watchConfig } from "../../src/config/watch.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
+import { sleep, until } from "../helpers/wait.ts";
 
 const noEnv: EnvLookup = () => undefined;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Long enough for the watcher to settle (300 ms) and reload, with margin. */
 const QUIET_MS = 1_000;
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 function configText(seconds: number | string, minutes: number | string = 1): string {
   return `internal_broker: { url: "mqtt://127.0.0.1:11883" }
@@ -72,7 +63,7 @@ Deno.test("a valid change to config.yaml is reported once with the new configura
   assert.equal(w.current.meters.upload_interval_seconds, 60);
 
   await Deno.writeTextFile(w.path, configText(300));
-  await until(() => w.changes.length > 0, "onChange");
+  await until(() => w.changes.length > 0, "onChange", 3_000);
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
@@ -102,7 +93,7 @@ Deno.test("replacing config.yaml by renaming a new file over it is seen", async 
   const temp = join(w.dir, ".config.yaml.tmp");
   await Deno.writeTextFile(temp, configText(600, 5));
   await Deno.rename(temp, w.path);
-  await until(() => w.changes.length > 0, "onChange after rename");
+  await until(() => w.changes.length > 0, "onChange after rename", 3_000);
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
@@ -128,6 +119,7 @@ Deno.test("an invalid change is rejected with the error logged and the running c
   await until(
     () => logs.lines.some((l) => l.category === "kpm33b.config" && l.level === "error"),
     "the rejection to be logged",
+    3_000,
   );
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 0);
@@ -144,7 +136,7 @@ Deno.test("an invalid change is rejected with the error logged and the running c
 
   // A following valid change is applied.
   await Deno.writeTextFile(w.path, configText(300));
-  await until(() => w.changes.length > 0, "onChange after the valid change");
+  await until(() => w.changes.length > 0, "onChange after the valid change", 3_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
@@ -162,7 +154,7 @@ Deno.test("broken YAML and a removed file are rejected, and the next valid file 
   assert.equal(w.changes.length, 0);
 
   await Deno.writeTextFile(w.path, configText(900));
-  await until(() => w.changes.length > 0, "onChange after the file came back");
+  await until(() => w.changes.length > 0, "onChange after the file came back", 3_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0].meters.upload_interval_seconds, 900);
@@ -175,7 +167,7 @@ Deno.test("reloads interpolate environment variables through the given lookup", 
   assert.equal(w.current.meters.upload_interval_seconds, 300);
 
   await Deno.writeTextFile(w.path, configText("${SECS}", "${MINS}"));
-  await until(() => w.changes.length > 0, "onChange");
+  await until(() => w.changes.length > 0, "onChange", 3_000);
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
@@ -187,7 +179,7 @@ Deno.test("after the watcher is stopped changes are no longer reported", async (
   await using w = await watched(configText(60));
 
   await Deno.writeTextFile(w.path, configText(300));
-  await until(() => w.changes.length > 0, "onChange before stopping");
+  await until(() => w.changes.length > 0, "onChange before stopping", 3_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
 

@@ -15,22 +15,13 @@ import { type ReceivedCommand, SimulatedMeter } from "../../src/simulator/simula
 import { captureLogs } from "../helpers/log_capture.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { sleep, until } from "../helpers/wait.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 const METER_A = "33B1225950027" as MeterId;
 const METER_B = "33B1225950028" as MeterId;
 /** A factory-fresh meter clock: January 2005. */
 const CLOCK_2005 = Date.UTC(2005, 0, 18, 21, 15) - Date.now();
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Two brokers, a state directory and helpers to build senders and meters. */
 async function setUp() {

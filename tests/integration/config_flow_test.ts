@@ -10,20 +10,11 @@ import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { sleep, until } from "../helpers/wait.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 const METER_A = "33B1225950027" as MeterId;
 const METER_B = "33B1225950028" as MeterId;
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function bridgeConfig(internalUrl: string, centralUrl: string, meters = "", extra = ""): string {
   return `internal_broker: { url: "${internalUrl}", client_id: it-bridge }

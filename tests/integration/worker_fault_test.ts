@@ -12,16 +12,9 @@ import { Supervisor, type WorkerEvent } from "../../src/supervisor/supervisor.ts
 import { workerSpecs } from "../../src/supervisor/workers.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { until } from "../helpers/wait.ts";
 
 const METER = "33B1225950027" as MeterId;
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 Deno.test("a crashing config sender is restarted while readings keep flowing", async () => {
   await using internal = await startMosquitto();

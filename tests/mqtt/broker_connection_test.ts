@@ -4,6 +4,7 @@ import mqtt from "mqtt";
 import { Config } from "../../src/config/schema.ts";
 import { BrokerConnection } from "../../src/mqtt/broker_connection.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
+import { until } from "../helpers/wait.ts";
 
 const log = getLogger(["kpm33b", "test"]);
 
@@ -16,14 +17,6 @@ function connection(url: string) {
     reconnectInitialMs: 100,
     reconnectMaxMs: 400,
   });
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 Deno.test("reconnects after the broker restarts and delivers QoS 1 publishes queued meanwhile", async () => {

@@ -9,6 +9,7 @@ import { MeterClock } from "../../src/protocol/meter_time.ts";
 import { SimulatedMeter, type SimulatedMeterOptions } from "../../src/simulator/simulated_meter.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { sleep, until } from "../helpers/wait.ts";
 
 const ID = "33B1225950027" as MeterId;
 const TIME_ZONE = "Europe/Vienna";
@@ -19,16 +20,6 @@ const clock = new MeterClock(TIME_ZONE);
 
 /** A fresh 32-character operation id, as the bridge generates them. */
 const oprid = () => crypto.randomUUID().replaceAll("-", "");
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** A broker, a simulated meter (not publishing on its own) and a client playing the bridge. */
 async function setUp(options: Partial<SimulatedMeterOptions> = {}) {
@@ -61,7 +52,11 @@ async function setUp(options: Partial<SimulatedMeterOptions> = {}) {
     async command(topic: string, payload: Record<string, unknown>): Promise<void> {
       const before = started.meter.commands.length;
       await started.bridge.publish(topic, JSON.stringify(payload));
-      await until(() => started.meter.commands.length > before, `the meter to record ${topic}`);
+      await until(
+        () => started.meter.commands.length > before,
+        `the meter to record ${topic}`,
+        5_000,
+      );
     },
     async [Symbol.asyncDispose]() {
       try {
