@@ -188,6 +188,22 @@ export const LimitsConfig = z.strictObject({
 /** Bounds that protect the bridge from hostile or broken input. */
 export type LimitsConfig = z.infer<typeof LimitsConfig>;
 
+/**
+ * The durable outbox: readings not yet acknowledged by the central broker,
+ * kept in `state_dir` so they survive central outages and bridge restarts.
+ */
+export const OutboxConfig = z.strictObject({
+  /** `false` keeps undelivered readings in memory only (lost on a crash). */
+  enabled: z.boolean().default(true),
+  max_entries: integer(100, 100_000_000).default(1_000_000),
+  max_megabytes: integer(1, 1_000_000).default(256),
+  max_age_hours: integer(1, 24 * 365).default(168),
+  /** Readings per second while a backlog is delivered after an outage; 0 is unlimited. */
+  drain_rate_per_second: integer(0, 1_000_000).default(1000),
+});
+/** The `outbox` section. */
+export type OutboxConfig = z.infer<typeof OutboxConfig>;
+
 /** Log level names, least to most severe. */
 export const LogLevel = z.enum(["trace", "debug", "info", "warning", "error", "fatal"]);
 
@@ -211,6 +227,7 @@ export const Config = z.strictObject({
   state_dir: z.string().min(1).default("./state"),
   meters: MetersConfig.prefault({}),
   limits: LimitsConfig.prefault({}),
+  outbox: OutboxConfig.prefault({}),
   logging: LoggingConfig.prefault({}),
 }).superRefine((config, ctx) => {
   for (const key of ["internal_broker", "central_broker"] as const) {

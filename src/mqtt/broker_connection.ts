@@ -27,6 +27,12 @@ export interface BrokerConnectionOptions {
   /** Client id; stable across restarts so brokers can recognise the bridge. */
   readonly clientId: string;
   readonly clean?: boolean;
+  /**
+   * Whether QoS 1 publishes not acknowledged before a disconnect are sent
+   * again after the reconnect (default true). Off for a caller that resends
+   * them itself.
+   */
+  readonly resendAfterReconnect?: boolean;
   readonly will?: IClientOptions["will"];
   readonly log: Logger;
   readonly reconnectInitialMs?: number;
@@ -102,7 +108,11 @@ export class BrokerConnection {
     });
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      if (!this.#stopping) this.client.reconnect(this.#stores);
+      if (this.#stopping) return;
+      if (this.#options.resendAfterReconnect === false) {
+        this.#stores.outgoingStore = new mqtt.Store();
+      }
+      this.client.reconnect(this.#stores);
     }, delay);
   }
 

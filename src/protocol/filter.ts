@@ -18,10 +18,18 @@
  *   all-zero readings are bursts;
  * - an exact repeat (same time, same values) is dropped; the same time with
  *   changed values is forwarded, so the newest value wins;
- * - an energy register lower than the last published one is never published.
+ * - an energy register lower than the last published one is never published;
+ * - a redelivered reading (the internal broker sends it again after the
+ *   bridge restarted) that is not newer than the last published one was
+ *   already forwarded and is dropped, so a restart cannot replay older
+ *   readings after newer ones.
+ *
+ * The history of a meter can be exported and restored
+ * ({@link ReadingFilter.exportMeter}), so these rules hold across restarts.
  *
  * @module
  */
+import { z } from "zod";
 import type { MeterId } from "./meter_id.ts";
 import { isAllZero, LAYOUTS, type Reading, sameValues } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
@@ -76,6 +84,28 @@ const CUMULATIVE: Readonly<Record<ReadingLevel, readonly number[]>> = {
   day: cumulativeIndices("day"),
 };
 
+const StoredLevel = z.object({
+  time: z.string(),
+  values: z.array(z.number().nullable()),
+  nonZero: z.boolean(),
+});
+const StoredHistory = z.object({
+  live: z.boolean(),
+  last: z.object({
+    seconds: StoredLevel.optional(),
+    minutes: StoredLevel.optional(),
+    day: StoredLevel.optional(),
+  }),
+});
+
+function parseJson(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
 function drop(code: DropCode, reason: string): FilterVerdict {
   return { publish: false, code, reason };
 }
@@ -98,13 +128,20 @@ export class ReadingFilter {
 
   /**
    * Checks a complete reading. A reading that passes is recorded as the
-   * meter's latest published reading of its level.
+   * meter's latest published reading of its level. `redelivered`: the broker
+   * marked the message as sent before (MQTT DUP flag).
    */
-  check(reading: Reading): FilterVerdict {
+  check(reading: Reading, redelivered = false): FilterVerdict {
     const { id, level, time, values } = reading;
     if (this.options.exclude.has(id)) return drop("excluded", "meter is in meters.exclude");
     const meter = this.#history(id);
     const last = meter.last[level];
+    if (redelivered && last !== undefined && time <= last.time) {
+      return drop(
+        "duplicate",
+        `redelivered reading at ${time}; ${last.time} was already forwarded`,
+      );
+    }
 
     if (isAllZero(values)) {
       const verdict = this.#checkZero(meter, level, time, last);
@@ -127,6 +164,31 @@ export class ReadingFilter {
     meter.zeroTimes[level] = undefined;
     meter.last[level] = { time, values, nonZero: true };
     return PUBLISH;
+  }
+
+  /** The meter's history as JSON, for {@link ReadingFilter.restoreMeter}; undefined if none. */
+  exportMeter(id: MeterId): string | undefined {
+    const meter = this.#meters.get(id);
+    if (meter === undefined) return undefined;
+    return JSON.stringify({ live: meter.live, last: meter.last });
+  }
+
+  /**
+   * Restores a history exported by {@link ReadingFilter.exportMeter}. Unreadable
+   * JSON is ignored: the meter then starts without history, as a new one.
+   */
+  restoreMeter(id: MeterId, json: string): void {
+    const parsed = StoredHistory.safeParse(parseJson(json));
+    if (!parsed.success) return;
+    const meter = this.#history(id);
+    meter.live = parsed.data.live;
+    for (const level of ["seconds", "minutes", "day"] as const) {
+      const last = parsed.data.last[level];
+      // JSON has no NaN (a register without value): it comes back as null.
+      if (last !== undefined) {
+        meter.last[level] = { ...last, values: last.values.map((v) => v ?? NaN) };
+      }
+    }
   }
 
   #checkZero(

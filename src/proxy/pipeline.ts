@@ -12,7 +12,7 @@ import { type DropCode, ReadingFilter } from "../protocol/filter.ts";
 import type { MeterClock } from "../protocol/meter_time.ts";
 import { type MeterId, modelOf } from "../protocol/meter_id.ts";
 import type { Reading } from "../protocol/reading.ts";
-import { type ExpiredReading, Reassembler } from "../protocol/reassembly.ts";
+import { type ExpiredReading, Reassembler, reassemblyKey } from "../protocol/reassembly.ts";
 import type { RejectionCode } from "../protocol/rejection.ts";
 import { announcementTopic, type MeterAnnouncement, readingTopic } from "../protocol/topics.ts";
 import { encodeReadingPayload, type PayloadFields, payloadFields } from "../protocol/transform.ts";
@@ -46,6 +46,10 @@ export type PipelineEvent =
     readonly announcement: MeterAnnouncement;
   }
   | { readonly type: "rejected"; readonly code: RejectionCode; readonly reason: string }
+  /** A packet of a split reading is kept until the reading is complete. */
+  | { readonly type: "held"; readonly key: string }
+  /** The split reading `key` is complete: its packets are done with. */
+  | { readonly type: "released"; readonly key: string }
   | {
     readonly type: "dropped";
     readonly code: DropCode;
@@ -55,6 +59,7 @@ export type PipelineEvent =
   }
   | {
     readonly type: "incomplete";
+    readonly key: string;
     readonly id: MeterId;
     readonly level: ReadingLevel;
     readonly time: string;
@@ -114,14 +119,34 @@ export class ReadingPipeline {
     this.#announced.set(announcement.id as MeterId, announcement);
   }
 
-  /** Handles one raw message received at `now` (epoch ms). */
-  handle(topic: string, payload: Uint8Array, now: number): PipelineEvent[] {
+  /**
+   * Handles one raw message received at `now` (epoch ms); `redelivered` when
+   * the broker sent it before (MQTT DUP flag).
+   */
+  handle(topic: string, payload: Uint8Array, now: number, redelivered = false): PipelineEvent[] {
     const decoded = decodeReading(topic, payload, this.options.limits.max_payload_bytes);
     if ("ok" in decoded) return [{ type: "rejected", code: decoded.code, reason: decoded.reason }];
     const step = this.#reassembler.add(decoded, now);
     const events: PipelineEvent[] = step.expired.map(incomplete);
-    if (step.complete !== undefined) this.#complete(step.complete, now, events);
+    if (step.complete === undefined) {
+      events.push({ type: "held", key: reassemblyKey(decoded) });
+    } else {
+      if (step.complete !== decoded) {
+        events.push({ type: "released", key: reassemblyKey(decoded) });
+      }
+      this.#complete(step.complete, now, events, redelivered);
+    }
     return events;
+  }
+
+  /** A meter's filter history as JSON, to be stored with its readings. */
+  meterState(id: MeterId): string | undefined {
+    return this.#filter.exportMeter(id);
+  }
+
+  /** Restores filter histories stored by an earlier run. */
+  restoreMeterStates(states: ReadonlyMap<string, string>): void {
+    for (const [id, state] of states) this.#filter.restoreMeter(id as MeterId, state);
   }
 
   /** Gives up incomplete readings that are too old. */
@@ -129,8 +154,8 @@ export class ReadingPipeline {
     return this.#reassembler.expire(now).map(incomplete);
   }
 
-  #complete(reading: Reading, now: number, events: PipelineEvent[]): void {
-    const verdict = this.#filter.check(reading);
+  #complete(reading: Reading, now: number, events: PipelineEvent[], redelivered: boolean): void {
+    const verdict = this.#filter.check(reading, redelivered);
     if (!verdict.publish) {
       events.push({
         type: "dropped",
@@ -203,6 +228,7 @@ function filterOptions(options: PipelineOptions) {
 function incomplete(expired: ExpiredReading): PipelineEvent {
   return {
     type: "incomplete",
+    key: reassemblyKey(expired.reading),
     id: expired.reading.id,
     level: expired.reading.level,
     time: expired.reading.time,

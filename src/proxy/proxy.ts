@@ -4,8 +4,15 @@
  * {@link ReadingPipeline}; this module only moves messages and keeps
  * `<root>/bridge/state` truthful.
  *
+ * Delivery is at least once, end to end: the internal subscription is a
+ * persistent session (QoS 1, `clean: false`), and a reading is acknowledged
+ * to the internal broker only when its publications are in the durable
+ * {@link Outbox} (or, with `outbox.enabled: false`, acknowledged by central).
+ * The outbox sends them to central with QoS 1, in order per topic.
+ *
  * @module
  */
+import type { IPublishPacket } from "mqtt";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
@@ -18,6 +25,11 @@ import {
   MeterAnnouncement,
 } from "../protocol/topics.ts";
 import { READING_TOPICS } from "../protocol/uplink.ts";
+import { deferAcks } from "../mqtt/deferred_ack.ts";
+import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
+import type { OutboxStore, Publication } from "../outbox/outbox_store.ts";
+import { MemoryOutboxStore } from "../outbox/memory_outbox_store.ts";
+import { SqliteOutboxStore } from "../outbox/sqlite_outbox_store.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
@@ -37,6 +49,24 @@ function pipelineOptions(config: Config): PipelineOptions {
 /** How often incomplete split readings are checked for expiry. */
 const EXPIRY_CHECK_MS = 5000;
 
+/** How often the outbox is checked for entries past `outbox.max_age_hours`. */
+const OUTBOX_EXPIRY_CHECK_MS = 60_000;
+
+/** How often `<root>/bridge/outbox` is refreshed when the outbox changed. */
+const OUTBOX_STATUS_MS = 1000;
+
+/** Opens the outbox store configured in `outbox`. */
+export function openOutboxStore(config: Config): OutboxStore {
+  if (!config.outbox.enabled) return new MemoryOutboxStore();
+  Deno.mkdirSync(config.state_dir, { recursive: true });
+  return new SqliteOutboxStore(`${config.state_dir}/outbox.sqlite`);
+}
+
+/** The topic of the outbox status. */
+export function outboxStatusTopic(root: string): string {
+  return `${root}/bridge/outbox`;
+}
+
 /** Moves readings from the internal to the central broker. */
 export class Proxy {
   readonly stats: ProxyStats = new ProxyStats();
@@ -48,38 +78,76 @@ export class Proxy {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #internalSubscribed = false;
   #publishedState: BridgeState | undefined;
-  #inFlight = 0;
-  #drained: (() => void) | undefined;
+  readonly #outbox: Outbox;
+  /** Acknowledgements of split-reading packets, released when the reading completes. */
+  readonly #held = new Map<string, (() => void)[]>();
+  #publishedOutboxStatus = "";
   #stopping = false;
 
   constructor(config: Config, readonly emit: EmitEvent = () => {}) {
     this.#config = config;
     this.#pipeline = new ReadingPipeline(pipelineOptions(config));
     const stateTopic = bridgeStateTopic(config.topics.root);
+    const store = openOutboxStore(config);
+    this.#pipeline.restoreMeterStates(store.meterStates());
+    this.#outbox = new Outbox({
+      store,
+      maxEntries: config.outbox.max_entries,
+      maxBytes: config.outbox.max_megabytes * 1024 * 1024,
+      maxAgeMs: config.outbox.max_age_hours * 3_600_000,
+      drainRatePerSecond: config.outbox.drain_rate_per_second,
+      publish: (entry, done) =>
+        this.#central.client.publish(
+          entry.topic,
+          entry.payload,
+          { qos: 1, retain: entry.retain },
+          (error) => done(error ?? undefined),
+        ),
+      onDelivered: (entry) =>
+        entry.topic.startsWith(`${this.#config.topics.root}/discovery/`)
+          ? this.stats.announced()
+          : this.stats.published(),
+      onDropped: (count, cause) => this.#onOutboxDropped(count, cause),
+    });
+    const backlog = this.#outbox.status();
+    if (backlog.entries > 0) {
+      log.info("Outbox holds {entries} readings from before the restart; delivering them", {
+        entries: backlog.entries,
+      });
+    }
     this.#central = new BrokerConnection({
       name: "central",
       broker: config.central_broker,
       clientId: `${config.central_broker.client_id}-proxy-central`,
       will: { topic: stateTopic, payload: "offline", qos: 1, retain: true },
+      resendAfterReconnect: false,
       log,
     });
     this.#internal = new BrokerConnection({
       name: "internal",
       broker: config.internal_broker,
       clientId: `${config.internal_broker.client_id}-proxy-internal`,
+      // The internal broker keeps readings for the bridge while it is away.
+      clean: false,
       log,
     });
     this.#central.client.on("connect", () => this.#onCentralConnect());
-    this.#central.client.on("close", () => this.#publishedState = undefined);
+    this.#central.client.on("close", () => {
+      this.#publishedState = undefined;
+      this.#publishedOutboxStatus = "";
+      this.#outbox.setConnected(false);
+    });
     this.#central.client.on("message", (topic, payload) => this.#onAnnouncement(topic, payload));
     this.#internal.client.on("connect", () => this.#onInternalConnect());
     this.#internal.client.on("close", () => {
       this.#internalSubscribed = false;
       this.#updateState();
     });
-    this.#internal.client.on("message", (topic, payload) => this.#onReading(topic, payload));
+    deferAcks(this.#internal.client, (packet, ack) => this.#onReading(packet, ack));
     this.#timers.push(
       setInterval(() => this.#apply(this.#pipeline.expire(Date.now())), EXPIRY_CHECK_MS),
+      setInterval(() => this.#outbox.expire(), OUTBOX_EXPIRY_CHECK_MS),
+      setInterval(() => this.#publishOutboxStatus(), OUTBOX_STATUS_MS),
     );
     const statsSeconds = config.logging.stats_interval_seconds;
     if (statsSeconds > 0) {
@@ -94,7 +162,9 @@ export class Proxy {
         log.error("Subscribing to {filter} failed: {error}", { filter, error: error.message });
       }
     });
+    this.#outbox.setConnected(true);
     this.#updateState();
+    this.#publishOutboxStatus();
   }
 
   #onInternalConnect(): void {
@@ -144,23 +214,57 @@ export class Proxy {
     }
   }
 
-  #onReading(topic: string, payload: Uint8Array): void {
+  #onReading(packet: IPublishPacket, ack: () => void): void {
+    // Not acknowledged: the internal broker sends it again to the next session.
     if (this.#stopping) return;
     this.stats.received();
-    this.#apply(this.#pipeline.handle(topic, payload, Date.now()), topic);
+    const events = this.#pipeline.handle(
+      packet.topic,
+      packet.payload as Uint8Array,
+      Date.now(),
+      packet.dup,
+    );
+    this.#apply(events, packet.topic, ack);
   }
 
-  #apply(events: PipelineEvent[], topic?: string): void {
+  /**
+   * Carries out the pipeline's events. `ack` acknowledges the message they
+   * came from; it is called once the publications are accepted by the outbox,
+   * or — for a packet of an incomplete split reading — once the reading is
+   * complete or given up.
+   */
+  #apply(events: PipelineEvent[], topic?: string, ack: () => void = () => {}): void {
+    const publications: Publication[] = [];
+    const meterStates = new Map<string, string>();
+    // A packet held for a split reading is acknowledged with the reading, not now.
+    let own: (() => void) | undefined = ack;
+    const released: (() => void)[] = [];
     for (const event of events) {
       switch (event.type) {
-        case "publish":
-          this.#publish(event.topic, event.payload, event.retain, () => this.stats.published());
+        case "publish": {
+          publications.push({ topic: event.topic, payload: event.payload, retain: event.retain });
+          const state = this.#pipeline.meterState(event.id);
+          if (state !== undefined) meterStates.set(event.id, state);
           break;
+        }
         case "announce":
-          this.#publish(event.topic, JSON.stringify(event.announcement), true, () => {
-            this.stats.announced();
-            log.info("New meter {id} ({model}) announced", event.announcement);
+          publications.push({
+            topic: event.topic,
+            payload: JSON.stringify(event.announcement),
+            retain: true,
           });
+          log.info("New meter {id} ({model}) found", event.announcement);
+          break;
+        case "held": {
+          const held = this.#held.get(event.key);
+          if (held === undefined) this.#held.set(event.key, [ack]);
+          else held.push(ack);
+          own = undefined;
+          break;
+        }
+        case "released":
+          released.push(...this.#held.get(event.key) ?? []);
+          this.#held.delete(event.key);
           break;
         case "rejected":
           this.stats.rejected(event.code);
@@ -180,6 +284,9 @@ export class Proxy {
           break;
         case "incomplete":
           this.stats.incomplete();
+          // Given up: its packets are done with and must not be delivered again.
+          this.#held.get(event.key)?.forEach((heldAck) => heldAck());
+          this.#held.delete(event.key);
           this.#warnLimited(
             "incomplete",
             "Gave up split {level} reading of {id} at {time} after {packets} packets ({cause})",
@@ -203,6 +310,52 @@ export class Proxy {
           event satisfies never;
       }
     }
+    const acks = own === undefined ? released : [own, ...released];
+    if (publications.length === 0) {
+      acks.forEach((a) => a());
+      return;
+    }
+    this.#outbox.accept(publications, meterStates, () => acks.forEach((a) => a()));
+  }
+
+  #onOutboxDropped(count: number, cause: "full" | "expired"): void {
+    const { outbox } = this.#config;
+    const status = this.#outbox.status();
+    log.warn(
+      cause === "full"
+        ? "Outbox full: dropped the {count} oldest readings (outbox.max_entries {maxEntries}, " +
+          "max_megabytes {maxMegabytes}); {dropped} dropped since start. Is the central broker " +
+          "reachable?"
+        : "Outbox: dropped {count} readings older than outbox.max_age_hours {maxAgeHours}; " +
+          "{dropped} dropped since start",
+      {
+        count,
+        maxEntries: outbox.max_entries,
+        maxMegabytes: outbox.max_megabytes,
+        maxAgeHours: outbox.max_age_hours,
+        dropped: status.dropped,
+      },
+    );
+  }
+
+  /** Publishes `<root>/bridge/outbox` (retained) when the outbox changed. */
+  #publishOutboxStatus(): void {
+    if (!this.#central.connected) return;
+    const { entries, bytes, dropped, oldest } = this.#outbox.status();
+    const payload = JSON.stringify({
+      depth: entries,
+      bytes,
+      dropped,
+      oldest: oldest === undefined ? null : new Date(oldest).toISOString(),
+      durable: this.#outbox.durable,
+    });
+    if (payload === this.#publishedOutboxStatus) return;
+    this.#publishedOutboxStatus = payload;
+    this.#central.client.publish(
+      outboxStatusTopic(this.#config.topics.root),
+      payload,
+      { qos: 0, retain: true },
+    );
   }
 
   /** Applies a new configuration's meter settings; broker changes need a restart. */
@@ -220,47 +373,41 @@ export class Proxy {
     });
   }
 
-  #publish(topic: string, payload: string, retain: boolean, onAck: () => void): void {
-    this.#inFlight++;
-    this.#central.client.publish(topic, payload, { qos: 1, retain }, (error) => {
-      if (error) {
-        this.stats.publishFailed();
-        log.warn("Publishing {topic} failed: {error}", { topic, error: error.message });
-      } else {
-        onAck();
-      }
-      if (--this.#inFlight === 0) this.#drained?.();
-    });
-  }
-
   #logStats(): void {
     log.info("Stats: {stats}", { stats: this.statsSnapshot() });
   }
 
   /** Counters plus current gauges. */
-  statsSnapshot(): ProxyStatsSnapshot & { pending_split_readings: number; meters: number } {
+  statsSnapshot(): ProxyStatsSnapshot & {
+    pending_split_readings: number;
+    meters: number;
+    outbox: OutboxStatus;
+  } {
     return {
       ...this.stats.snapshot(),
       pending_split_readings: this.#pipeline.pendingReadings,
       meters: this.#pipeline.announcedMeters,
+      outbox: this.#outbox.status(),
     };
   }
 
   /**
-   * Stops intake, waits (bounded) for in-flight publishes, publishes
-   * `offline` and disconnects cleanly.
+   * Stops intake, acknowledges what the outbox accepted, waits (bounded) for
+   * in-flight publishes, publishes `offline` and disconnects cleanly. What is
+   * not delivered stays in the outbox (or, without a durable outbox, with the
+   * internal broker) for the next start.
    */
   async stop(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#outbox.flush();
     await this.#internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });
-    if (this.#inFlight > 0 && this.#central.connected) {
-      await Promise.race([
-        new Promise<void>((resolve) => this.#drained = resolve),
-        new Promise((resolve) => setTimeout(resolve, Math.max(0, (deadline - Date.now()) / 2))),
-      ]);
+    const halfway = Date.now() + Math.max(0, (deadline - Date.now()) / 2);
+    while (this.#outbox.inFlight > 0 && this.#central.connected && Date.now() < halfway) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    this.#outbox.close();
     if (this.#central.connected) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - Date.now() - 500));

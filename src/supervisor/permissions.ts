@@ -21,14 +21,22 @@ const NOTHING = {
 /** The config sender: both brokers and its state directory, nothing else. */
 export function configSenderPermissions(config: Config): Deno.PermissionOptionsObject {
   return {
-    ...proxyPermissions(config),
+    ...brokersOnly(config),
     read: [config.state_dir],
     write: [config.state_dir],
   };
 }
 
-/** The proxy: both brokers, nothing else. */
+/**
+ * The proxy: both brokers and, for the durable outbox, the state directory;
+ * nothing else.
+ */
 export function proxyPermissions(config: Config): Deno.PermissionOptionsObject {
+  if (!config.outbox.enabled) return brokersOnly(config);
+  return { ...brokersOnly(config), read: [config.state_dir], write: [config.state_dir] };
+}
+
+function brokersOnly(config: Config): Deno.PermissionOptionsObject {
   return {
     ...NOTHING,
     net: [

@@ -496,3 +496,23 @@ Deno.test("an embedded broker must listen where the bridge connects, and not on 
     )
   );
 });
+
+Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => {
+  assert.deepEqual(parseConfig("", FILE, noEnv).outbox, {
+    enabled: true,
+    max_entries: 1_000_000,
+    max_megabytes: 256,
+    max_age_hours: 168,
+    drain_rate_per_second: 1000,
+  });
+  const off = parseConfig("outbox: { enabled: false, drain_rate_per_second: 0 }", FILE, noEnv);
+  assert.equal(off.outbox.enabled, false);
+  assert.equal(off.outbox.drain_rate_per_second, 0);
+  const tooFew = parseError("outbox:\n  max_entries: 10\n");
+  assert.deepEqual(tooFew.problems, [{
+    location: "config.yaml:2:16",
+    path: "outbox.max_entries",
+    message: "must be at least 100 (got 10)",
+  }]);
+  assert.equal(parseError("outbox:\n  size: 5\n").problems[0].path, "outbox.size");
+});

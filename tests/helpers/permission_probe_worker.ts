@@ -6,6 +6,7 @@
  */
 import "../../src/runtime/empty_process_env.ts";
 import mqtt from "mqtt";
+import { SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
 import { attempt } from "./attempt.ts";
 
 declare const self: {
@@ -28,6 +29,7 @@ self.onmessage = async ({ data }) => {
       Deno.rename(`${stateDir}/probe.json`, `${stateDir}/probe-renamed.json`)
     ),
     readState: await attempt(() => Deno.readTextFile(`${stateDir}/probe-renamed.json`)),
+    openOutbox: await attempt(() => new SqliteOutboxStore(`${stateDir}/outbox.sqlite`).close()),
   };
   self.postMessage({
     ...inStateDir,
@@ -38,6 +40,14 @@ self.onmessage = async ({ data }) => {
     readFile: await attempt(() => Deno.readTextFile("/etc/hostname")),
     readConfig: await attempt(() => Deno.readTextFile("config.yaml")),
     writeFile: await attempt(() => Deno.writeTextFile("/tmp/kpm33b-probe", "x")),
+    // The store wraps the error; its cause tells why.
+    openOutboxElsewhere: await attempt(() => {
+      try {
+        new SqliteOutboxStore("/tmp/kpm33b-probe.sqlite").close();
+      } catch (error) {
+        throw (error as Error).cause ?? error;
+      }
+    }),
     runSubprocess: await attempt(() => new Deno.Command("true").output()),
     env: await attempt(() => Deno.env.get("HOME")),
     ffi: await attempt(() => Deno.dlopen("libc.so.6", {})),

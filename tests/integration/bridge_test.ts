@@ -134,6 +134,11 @@ Deno.test("replaying the real short capture: no zero reading, energy never decre
   sentinel.id = "33B9999999999";
   await env.meter.publish("MQTT_ENY_NOW", JSON.stringify(sentinel));
   await env.consumer.waitFor((r) => r.some((m) => m.topic.includes("33B9999999999/")), "sentinel");
+  // Order is kept per meter, not across meters: the sentinel may overtake the last readings.
+  await env.consumer.waitFor(
+    () => readings(env.consumer, "minutes").length >= 5,
+    "the capture's four distinct readings",
+  );
 
   const published = readings(env.consumer, "minutes").filter((r) => r.id !== "33B9999999999");
   assert.ok(published.every((r) => r.active_energy !== 0), "no zero reading reaches central");
@@ -146,10 +151,10 @@ Deno.test("replaying the real short capture: no zero reading, energy never decre
   // Distinct real readings of the capture: 028 (31.057), 027 (163.486), and 029 at its
   // (wrong) 2005 clock twice: the second copy has zszsz 252.647 instead of 252.646.
   assert.deepEqual(
-    published.map((r) => [r.id, r.time, r.active_energy]),
+    published.map((r) => [r.id, r.time, r.active_energy]).sort(),
     [
-      ["33B1225950028", "20260117211500", 31.057],
       ["33B1225950027", "20260117211500", 163.486],
+      ["33B1225950028", "20260117211500", 31.057],
       ["33B1225950029", "20050118211500", 168.878],
       ["33B1225950029", "20050118211500", 168.878],
     ],
@@ -177,7 +182,7 @@ Deno.test("hostile payloads never crash the bridge or reach central; each is cou
   await env.consumer.waitFor((r) => r.some((m) => m.topic.endsWith("/seconds")), "valid reading");
 
   const topics = env.consumer.received.map((m) => m.topic).filter((t) =>
-    t !== "kpm33b/bridge/state"
+    !t.startsWith("kpm33b/bridge/")
   );
   assert.deepEqual(topics, [
     "kpm33b/discovery/33B1225950027",

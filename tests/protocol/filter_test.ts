@@ -384,3 +384,45 @@ Deno.test("ENERGY_TAGS registers are exactly the cumulative ones with energy uni
     );
   }
 });
+
+Deno.test("a redelivered reading not newer than the last forwarded one is a duplicate", () => {
+  const filter = liveFilter();
+  const more = { ...ENY_TAGS, zygsz: ENY_TAGS.zygsz + 1 };
+  assert.deepEqual(filter.check(eny(A, time(1))), PUBLISH);
+  assert.deepEqual(filter.check(eny(A, time(2), more)), PUBLISH);
+  assertDropped(
+    filter.check(eny(A, time(1)), true),
+    "duplicate",
+    `redelivered reading at ${time(1)}; ${time(2)} was already forwarded`,
+  );
+  assertDropped(filter.check(eny(A, time(2), more), true), "duplicate");
+  // Without the DUP flag the older time is not judged by time (a clock may have been set back) …
+  const same = filter.check(eny(A, time(1), more));
+  assert.deepEqual(same, PUBLISH);
+  // … and a redelivered reading newer than the last one is new to the bridge.
+  assert.deepEqual(filter.check(eny(A, time(3), more), true), PUBLISH);
+});
+
+Deno.test("a meter's history survives export and restore, registers without a value included", () => {
+  const filter = liveFilter();
+  const withGap = { ...ENY_TAGS, zygsz: 100 };
+  const published = eny(A, time(1), withGap);
+  assert.ok(published.values.some(Number.isNaN), "the fixture leaves some registers without value");
+  assert.deepEqual(filter.check(published), PUBLISH);
+  const exported = filter.exportMeter(A);
+  assert.ok(exported !== undefined);
+  assert.equal(filter.exportMeter(B), undefined);
+
+  const restored = new ReadingFilter(OPTIONS);
+  restored.restoreMeter(A, exported);
+  assert.equal(restored.exportMeter(A), exported);
+  assertDropped(restored.check(eny(A, time(2), { ...withGap, zygsz: 99 })), "energy_regression");
+  assertDropped(restored.check(published, true), "duplicate");
+  // Live: a zero energy reading after real ones is a burst, as before the restart.
+  assertDropped(restored.check(zeroEny(A, time(3))), "zero_burst");
+
+  restored.restoreMeter(B, "{not json");
+  restored.restoreMeter(C, JSON.stringify({ live: "yes" }));
+  assert.equal(restored.exportMeter(B), undefined);
+  assert.equal(restored.exportMeter(C), undefined);
+});

@@ -17,12 +17,24 @@ Deno.test("brokerAddress gives host:port with scheme default ports", () => {
   assert.equal(brokerAddress({ url: "mqtt://user:pw@[::1]:1884" }), "[::1]:1884");
 });
 
-Deno.test("proxy permissions name both brokers and grant nothing else", () => {
+Deno.test("proxy permissions name both brokers and the outbox's state_dir, nothing else", () => {
   const config = Config.parse({
     internal_broker: { url: "mqtt://10.0.0.5:11883" },
     central_broker: { url: "mqtt://ha.local:1883" },
+    state_dir: "/var/lib/kpm33b",
   });
   assert.deepEqual(proxyPermissions(config), {
+    net: ["10.0.0.5:11883", "ha.local:1883"],
+    read: ["/var/lib/kpm33b"],
+    write: ["/var/lib/kpm33b"],
+    run: false,
+    ffi: false,
+    env: false,
+    sys: false,
+    import: false,
+  });
+  const memoryOnly = Config.parse({ ...config, outbox: { enabled: false } });
+  assert.deepEqual(proxyPermissions(memoryOnly), {
     net: ["10.0.0.5:11883", "ha.local:1883"],
     read: false,
     write: false,
@@ -58,27 +70,39 @@ async function probe(
   }
 }
 
-Deno.test("a worker with the proxy's permissions reaches its broker and is denied everything else", async () => {
+Deno.test("a worker with the proxy's permissions reaches its broker and its outbox, and is denied everything else", async () => {
   await using broker = await startMosquitto();
-  const config = Config.parse({
-    internal_broker: { url: broker.url },
-    central_broker: { url: broker.url },
-  });
-  const result = await probe(proxyPermissions(config), {
-    allowedPort: broker.port,
-    deniedPort: freePort(),
-  });
-  assert.deepEqual(result, {
-    mqttToBroker: "allowed",
-    netOtherPort: "NotCapable",
-    readFile: "NotCapable",
-    readConfig: "NotCapable",
-    writeFile: "NotCapable",
-    runSubprocess: "NotCapable",
-    env: "NotCapable",
-    ffi: "NotCapable",
-    sys: "NotCapable",
-  });
+  const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
+  try {
+    const config = Config.parse({
+      internal_broker: { url: broker.url },
+      central_broker: { url: broker.url },
+      state_dir: stateDir,
+    });
+    const result = await probe(proxyPermissions(config), {
+      allowedPort: broker.port,
+      deniedPort: freePort(),
+      stateDir,
+    });
+    assert.deepEqual(result, {
+      writeState: "allowed",
+      renameInState: "allowed",
+      readState: "allowed",
+      openOutbox: "allowed",
+      mqttToBroker: "allowed",
+      netOtherPort: "NotCapable",
+      readFile: "NotCapable",
+      readConfig: "NotCapable",
+      writeFile: "NotCapable",
+      openOutboxElsewhere: "NotCapable",
+      runSubprocess: "NotCapable",
+      env: "NotCapable",
+      ffi: "NotCapable",
+      sys: "NotCapable",
+    });
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
 });
 
 Deno.test("a worker with the config sender's permissions may use state_dir and nothing else on disk", async () => {
@@ -104,11 +128,13 @@ Deno.test("a worker with the config sender's permissions may use state_dir and n
       writeState: "allowed",
       renameInState: "allowed",
       readState: "allowed",
+      openOutbox: "allowed",
       mqttToBroker: "allowed",
       netOtherPort: "NotCapable",
       readFile: "NotCapable",
       readConfig: "NotCapable",
       writeFile: "NotCapable",
+      openOutboxElsewhere: "NotCapable",
       runSubprocess: "NotCapable",
       env: "NotCapable",
       ffi: "NotCapable",

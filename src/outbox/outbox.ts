@@ -1,0 +1,344 @@
+/**
+ * The outbox: every publication for the central broker passes through it, in
+ * arrival order, and leaves it only once the central broker acknowledged it.
+ *
+ * Guarantees, with a durable store:
+ * - at least once: a publication is reported accepted (and its reading is
+ *   acknowledged to the internal broker) only after it is stored;
+ * - order per topic, even across crashes: a topic has at most one
+ *   publication in flight, and the next one is sent only after the removal of
+ *   the previous one is stored. After a crash the only publication that can
+ *   reach central twice is therefore the latest one of its topic — a repeat,
+ *   never an older value after a newer one;
+ * - bounded: beyond `maxEntries`, `maxBytes` or `maxAgeMs` the oldest entries
+ *   are dropped and counted; at most {@link WINDOW} entries are held in memory,
+ *   the rest stays in the store;
+ * - a backlog built while central was away is delivered at
+ *   `drainRatePerSecond` at most, so a broker that just came back is not
+ *   flooded.
+ *
+ * Writes are batched: everything accepted or acknowledged while the event loop
+ * is busy becomes one store transaction (`setImmediate`), so the cost of a
+ * commit is shared by many readings.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import type { OutboxEntry, OutboxSize, OutboxStore, Publication } from "./outbox_store.ts";
+
+/** Most entries held in memory for delivery; the rest is read from the store as needed. */
+export const WINDOW = 2000;
+
+/** Pause before a publish that failed while connected is tried again. */
+const RETRY_MS = 1000;
+
+/** Bounds and pace of the outbox. */
+export interface OutboxOptions {
+  readonly store: OutboxStore;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly maxAgeMs: number;
+  /** Backlog publications per second; 0 is unlimited. */
+  readonly drainRatePerSecond: number;
+  /** Sends one publication to central; `done` is called on its acknowledgement or failure. */
+  readonly publish: (entry: OutboxEntry, done: (error?: Error) => void) => void;
+  /** Called when entries are dropped to stay within the bounds. */
+  readonly onDropped?: (count: number, cause: "full" | "expired") => void;
+  /** Called for each publication central acknowledged. */
+  readonly onDelivered?: (entry: OutboxEntry) => void;
+  readonly now?: () => number;
+}
+
+/** What the outbox holds and has done; published as the bridge's outbox status. */
+export interface OutboxStatus extends OutboxSize {
+  /** Entries dropped since start because a bound was reached. */
+  readonly dropped: number;
+  /** Acceptance time of the oldest entry held, epoch ms. */
+  readonly oldest: number | undefined;
+}
+
+interface Acceptance {
+  remaining: number;
+  readonly onAccepted: () => void;
+}
+
+/** Delivers publications to central in order, durably and within bounds. */
+export class Outbox {
+  readonly #options: OutboxOptions;
+  readonly #now: () => number;
+  // Not yet written.
+  #append: Publication[] = [];
+  #appendAcceptances: Acceptance[] = [];
+  #acceptances: Acceptance[] = [];
+  #states = new Map<string, string>();
+  #removals: number[] = [];
+  #flushScheduled = false;
+  // Entries in memory, in sequence order, and the same entries per topic.
+  readonly #window = new Map<number, OutboxEntry>();
+  readonly #topics = new Map<string, OutboxEntry[]>();
+  /** Topics whose head is in flight or whose removal is not yet written. */
+  readonly #busy = new Set<string>();
+  /** Topics whose head may be sent now. */
+  readonly #ready = new Set<string>();
+  readonly #inFlight = new Set<number>();
+  /** For a store that is not durable: whose reading an entry belongs to. */
+  readonly #owners = new Map<number, Acceptance>();
+  /** Highest sequence number moved into the window (or dropped before it got there). */
+  #loadedUpTo = 0;
+  /** Whether the store holds entries beyond `#loadedUpTo`. */
+  #more: boolean;
+  #connectedAt: number | undefined;
+  #generation = 0;
+  #tokens = 0;
+  #tokensAt = 0;
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  #dropped = 0;
+  #closed = false;
+
+  constructor(options: OutboxOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#more = options.store.size().entries > 0;
+    this.#refill();
+  }
+
+  /** Whether a crash keeps what was accepted. */
+  get durable(): boolean {
+    return this.#options.store.durable;
+  }
+
+  /**
+   * Accepts the publications of one reading. `onAccepted` is called once they
+   * are stored durably, or — with a store that is not durable — once central
+   * has acknowledged all of them (or they were dropped).
+   */
+  accept(
+    publications: readonly Publication[],
+    meterStates: ReadonlyMap<string, string>,
+    onAccepted: () => void,
+  ): void {
+    if (this.#closed) return;
+    const acceptance = { remaining: publications.length, onAccepted };
+    for (const publication of publications) {
+      this.#append.push(publication);
+      this.#appendAcceptances.push(acceptance);
+    }
+    for (const [id, state] of meterStates) this.#states.set(id, state);
+    if (this.durable || publications.length === 0) this.#acceptances.push(acceptance);
+    this.#scheduleFlush();
+  }
+
+  /** Central connected (`true`) or lost (`false`). */
+  setConnected(connected: boolean): void {
+    if (connected) {
+      this.#connectedAt = this.#now();
+      this.#tokens = 0;
+      this.#tokensAt = this.#connectedAt;
+      this.#pump();
+      return;
+    }
+    this.#connectedAt = undefined;
+    // Whatever was in flight is sent again on the next connection.
+    this.#generation++;
+    for (const seq of this.#inFlight) {
+      const entry = this.#window.get(seq);
+      if (entry === undefined) continue;
+      this.#busy.delete(entry.topic);
+      this.#ready.add(entry.topic);
+    }
+    this.#inFlight.clear();
+    clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = undefined;
+  }
+
+  /** Size, drops and age of the backlog. */
+  status(): OutboxStatus {
+    const size = this.#options.store.size();
+    const pending = this.#append.length;
+    return {
+      entries: size.entries + pending,
+      bytes: size.bytes,
+      dropped: this.#dropped,
+      oldest: this.#window.values().next().value?.enqueuedAt,
+    };
+  }
+
+  /** Publications sent to central and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Drops entries older than `maxAgeMs`; called periodically. */
+  expire(): void {
+    this.#trim("expired");
+  }
+
+  /** Writes everything pending now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    const append = this.#append;
+    const appendAcceptances = this.#appendAcceptances;
+    const acceptances = this.#acceptances;
+    const removals = this.#removals;
+    const states = this.#states;
+    if (append.length === 0 && removals.length === 0 && acceptances.length === 0) return;
+    this.#append = [];
+    this.#appendAcceptances = [];
+    this.#acceptances = [];
+    this.#removals = [];
+    this.#states = new Map();
+    const appended = this.#options.store.write({
+      append,
+      remove: removals,
+      meterStates: states,
+      now: this.#now(),
+    });
+    for (const seq of removals) this.#removed(seq);
+    appended.forEach((entry, i) => {
+      if (!this.durable) this.#owners.set(entry.seq, appendAcceptances[i]);
+      if (this.#more || this.#window.size >= WINDOW) {
+        this.#more = true;
+      } else {
+        this.#load(entry);
+      }
+    });
+    const size = this.#options.store.size();
+    if (size.entries > this.#options.maxEntries || size.bytes > this.#options.maxBytes) {
+      this.#trim("full");
+    }
+    for (const acceptance of acceptances) acceptance.onAccepted();
+    this.#pump();
+  }
+
+  /** Writes what is pending and releases the store. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    clearTimeout(this.#pumpTimer);
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#options.store.close();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  #load(entry: OutboxEntry): void {
+    this.#window.set(entry.seq, entry);
+    this.#loadedUpTo = entry.seq;
+    const queue = this.#topics.get(entry.topic);
+    if (queue === undefined) {
+      this.#topics.set(entry.topic, [entry]);
+      this.#ready.add(entry.topic);
+    } else {
+      queue.push(entry);
+    }
+  }
+
+  /** Moves entries from the store into the window while there is room. */
+  #refill(): void {
+    if (!this.#more || this.#window.size > WINDOW / 2) return;
+    const room = WINDOW - this.#window.size;
+    const entries = this.#options.store.read(this.#loadedUpTo, room);
+    for (const entry of entries) this.#load(entry);
+    if (entries.length < room) this.#more = false;
+  }
+
+  /** Forgets an entry that left the store (delivered or dropped). */
+  #removed(seq: number): void {
+    const owner = this.#owners.get(seq);
+    if (owner !== undefined) {
+      this.#owners.delete(seq);
+      if (--owner.remaining === 0) owner.onAccepted();
+    }
+    const entry = this.#window.get(seq);
+    if (entry === undefined) return;
+    this.#window.delete(seq);
+    this.#inFlight.delete(seq);
+    const queue = this.#topics.get(entry.topic)!;
+    const index = queue.indexOf(entry);
+    queue.splice(index, 1);
+    if (index !== 0) return;
+    this.#busy.delete(entry.topic);
+    if (queue.length === 0) {
+      this.#topics.delete(entry.topic);
+      this.#ready.delete(entry.topic);
+    } else {
+      this.#ready.add(entry.topic);
+    }
+  }
+
+  #trim(cause: "full" | "expired"): void {
+    const dropped = this.#options.store.trim({
+      maxEntries: this.#options.maxEntries,
+      maxBytes: this.#options.maxBytes,
+      notBefore: this.#now() - this.#options.maxAgeMs,
+    }, this.#inFlight);
+    if (dropped.length === 0) return;
+    for (const seq of dropped) {
+      this.#removed(seq);
+      if (seq > this.#loadedUpTo) this.#loadedUpTo = seq;
+    }
+    this.#dropped += dropped.length;
+    this.#options.onDropped?.(dropped.length, cause);
+    this.#refill();
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#closed || this.#connectedAt === undefined) return;
+    this.#refill();
+    const rate = this.#options.drainRatePerSecond;
+    const generation = this.#generation;
+    for (const topic of this.#ready) {
+      const entry = this.#topics.get(topic)![0];
+      if (rate > 0 && entry.enqueuedAt < this.#connectedAt && !this.#takeToken(rate)) {
+        this.#pumpTimer ??= setTimeout(() => {
+          this.#pumpTimer = undefined;
+          this.#pump();
+        }, Math.ceil(1000 / rate));
+        continue;
+      }
+      this.#ready.delete(topic);
+      this.#busy.add(topic);
+      this.#inFlight.add(entry.seq);
+      this.#options.publish(entry, (error) => {
+        if (generation !== this.#generation || !this.#inFlight.has(entry.seq)) return;
+        this.#inFlight.delete(entry.seq);
+        if (error !== undefined) {
+          this.#busy.delete(topic);
+          this.#retryLater(topic);
+          return;
+        }
+        this.#options.onDelivered?.(entry);
+        this.#removals.push(entry.seq);
+        this.#scheduleFlush();
+      });
+    }
+  }
+
+  /** A publish central refused while connected is tried again after a pause, not in a loop. */
+  #retryLater(topic: string): void {
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (this.#busy.has(topic) || !this.#topics.has(topic)) return;
+      this.#ready.add(topic);
+      this.#pump();
+    }, RETRY_MS);
+    this.#retryTimers.add(timer);
+  }
+
+  #takeToken(rate: number): boolean {
+    const now = this.#now();
+    this.#tokens = Math.min(rate, this.#tokens + (now - this.#tokensAt) * rate / 1000);
+    this.#tokensAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Where the outbox keeps publications not yet acknowledged by the central
+ * broker. Two implementations pass the same contract suite
+ * (tests/outbox/outbox_store_contract.ts): {@link SqliteOutboxStore}, durable,
+ * and {@link MemoryOutboxStore}, for `outbox.enabled: false`.
+ *
+ * @module
+ */
+
+/** A publication to make on the central broker. */
+export interface Publication {
+  readonly topic: string;
+  readonly payload: string;
+  readonly retain: boolean;
+}
+
+/** A stored publication with its place in the outbox. */
+export interface OutboxEntry extends Publication {
+  /** Position in arrival order; increasing, never reused. */
+  readonly seq: number;
+  /** When it was accepted, epoch ms. */
+  readonly enqueuedAt: number;
+}
+
+/** One atomic change of the store. */
+export interface OutboxWrite {
+  /** Publications accepted, in order; they get increasing sequence numbers. */
+  readonly append: readonly Publication[];
+  /** Sequence numbers acknowledged by the central broker. */
+  readonly remove: readonly number[];
+  /** Meter states to keep with the entries (meter id → opaque JSON). */
+  readonly meterStates: ReadonlyMap<string, string>;
+  /** Acceptance time of the appended entries, epoch ms. */
+  readonly now: number;
+}
+
+/** Size of the stored backlog. */
+export interface OutboxSize {
+  readonly entries: number;
+  /** Payload bytes (UTF-8 length of topic and payload). */
+  readonly bytes: number;
+}
+
+/** A store for the outbox. Every method is synchronous and atomic. */
+export interface OutboxStore {
+  /** Whether written entries survive a crash of the process. */
+  readonly durable: boolean;
+  /** Applies one write atomically; returns the appended entries. */
+  write(change: OutboxWrite): OutboxEntry[];
+  /** Up to `limit` entries with `seq > afterSeq`, in order. */
+  read(afterSeq: number, limit: number): OutboxEntry[];
+  /**
+   * Deletes the oldest entries until the store holds at most `maxEntries`
+   * entries and `maxBytes` bytes, and every entry accepted before
+   * `notBefore`; entries in `keep` are never deleted. Returns the deleted
+   * sequence numbers.
+   */
+  trim(
+    bounds: { maxEntries: number; maxBytes: number; notBefore: number },
+    keep: ReadonlySet<number>,
+  ): number[];
+  /** Current size. */
+  size(): OutboxSize;
+  /** The meter states written so far. */
+  meterStates(): Map<string, string>;
+  /** Releases the store. */
+  close(): void;
+}
+
+const encoder = new TextEncoder();
+
+/** Bytes an entry counts against `outbox.max_megabytes`. */
+export function entryBytes(publication: Publication): number {
+  return encoder.encode(publication.topic).length + encoder.encode(publication.payload).length;
+}

@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { Outbox, type OutboxOptions, WINDOW } from "../../src/outbox/outbox.ts";
+import { MemoryOutboxStore } from "../../src/outbox/memory_outbox_store.ts";
+import type { OutboxEntry, OutboxStore, Publication } from "../../src/outbox/outbox_store.ts";
+import { SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
+import { sleep, until } from "../helpers/wait.ts";
+
+/** A central broker stand-in: records publishes and acknowledges them on request. */
+class FakeCentral {
+  readonly sent: { entry: OutboxEntry; done: (error?: Error) => void }[] = [];
+  readonly publish: OutboxOptions["publish"] = (entry, done) => this.sent.push({ entry, done });
+  /** Payloads sent so far. */
+  payloads(): string[] {
+    return this.sent.map((s) => s.entry.payload);
+  }
+  /** Acknowledges every publish not acknowledged yet. */
+  ackAll(): void {
+    for (const s of this.sent.splice(0)) s.done();
+  }
+}
+
+function reading(topic: string, payload: string): Publication {
+  return { topic, payload, retain: false };
+}
+
+async function sqliteStore(): Promise<{ store: SqliteOutboxStore; path: string }> {
+  const path = `${await Deno.makeTempDir({ prefix: "kpm33b-outbox-" })}/outbox.sqlite`;
+  return { store: new SqliteOutboxStore(path), path };
+}
+
+function outbox(store: OutboxStore, central: FakeCentral, options: Partial<OutboxOptions> = {}) {
+  return new Outbox({
+    store,
+    maxEntries: 1_000_000,
+    maxBytes: 1e12,
+    maxAgeMs: 1e12,
+    drainRatePerSecond: 0,
+    publish: central.publish,
+    ...options,
+  });
+}
+
+/** Lets a scheduled write (setImmediate) run. */
+const settle = () => sleep(5);
+
+Deno.test("one publication per topic in flight; the next only after the previous left the store", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  box.setConnected(true);
+  for (const p of ["a1", "a2", "a3"]) box.accept([reading("t/a", p)], new Map(), () => {});
+  box.accept([reading("t/b", "b1")], new Map(), () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["a1", "b1"]);
+  central.ackAll();
+  assert.equal(store.size().entries, 4, "removal is written before the next is sent");
+  await settle();
+  assert.equal(store.size().entries, 2);
+  assert.deepEqual(central.payloads(), ["a2"]);
+  central.ackAll();
+  await settle();
+  central.ackAll();
+  await settle();
+  assert.deepEqual(box.status().entries, 0);
+  box.close();
+});
+
+Deno.test("durable store: a reading is accepted once written, before central has it", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  let accepted = 0;
+  box.accept([reading("t/a", "a1"), reading("t/discovery", "d")], new Map(), () => accepted++);
+  assert.equal(accepted, 0, "not before the write");
+  await settle();
+  assert.equal(accepted, 1);
+  assert.equal(store.size().entries, 2);
+  assert.deepEqual(central.payloads(), [], "central is not connected");
+  box.close();
+});
+
+Deno.test("memory store: a reading is accepted only once central acknowledged all its publications", async () => {
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central);
+  box.setConnected(true);
+  let accepted = 0;
+  box.accept([reading("t/a", "a1"), reading("t/b", "b1")], new Map(), () => accepted++);
+  await settle();
+  central.sent[0].done();
+  await settle();
+  assert.equal(accepted, 0);
+  central.ackAll();
+  await settle();
+  assert.equal(accepted, 1);
+  box.close();
+});
+
+Deno.test("a disconnect sends in-flight publications again on reconnect; late callbacks are ignored", async () => {
+  const central = new FakeCentral();
+  const delivered: string[] = [];
+  const box = outbox(new MemoryOutboxStore(), central, {
+    onDelivered: (entry) => delivered.push(entry.payload),
+  });
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], new Map(), () => {});
+  box.accept([reading("t/a", "a2")], new Map(), () => {});
+  await settle();
+  const stale = central.sent.splice(0);
+  assert.deepEqual(stale.map((s) => s.entry.payload), ["a1"]);
+  box.setConnected(false);
+  stale[0].done();
+  await settle();
+  assert.deepEqual(delivered, [], "an acknowledgement from the old connection is not trusted");
+  box.setConnected(true);
+  assert.deepEqual(central.payloads(), ["a1"]);
+  central.ackAll();
+  await settle();
+  central.ackAll();
+  await settle();
+  assert.deepEqual(delivered, ["a1", "a2"]);
+  box.close();
+});
+
+Deno.test("a publish refused while connected is retried after a pause, not in a loop", async () => {
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], new Map(), () => {});
+  await settle();
+  central.sent.splice(0)[0].done(new Error("refused"));
+  await settle();
+  assert.equal(central.sent.length, 0);
+  await until(() => central.sent.length === 1, "the retry", 3000);
+  central.ackAll();
+  await settle();
+  assert.equal(box.status().entries, 0);
+  box.close();
+});
+
+Deno.test("a backlog is delivered at drainRatePerSecond; live readings are not held back by the rate", async () => {
+  let now = 0;
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central, {
+    drainRatePerSecond: 100,
+    now: () => now,
+  });
+  for (let i = 0; i < 5; i++) box.accept([reading(`t/${i}`, `old${i}`)], new Map(), () => {});
+  await settle();
+  now = 1000;
+  box.setConnected(true);
+  assert.deepEqual(central.payloads(), [], "no tokens yet");
+  now = 1030; // 3 tokens at 100/s
+  await until(() => central.sent.length === 3, "three backlog publications", 3000);
+  await sleep(50);
+  assert.equal(central.sent.length, 3, "no more until time passes");
+  box.accept([reading("t/live", "live")], new Map(), () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["old0", "old1", "old2", "live"]);
+  now = 2000;
+  await until(() => central.sent.length === 6, "the rest of the backlog", 3000);
+  assert.deepEqual(central.payloads().slice(4), ["old3", "old4"]);
+  box.close();
+});
+
+Deno.test("beyond maxEntries the oldest are dropped and counted; the rest is delivered in order", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const drops: [number, string][] = [];
+  const box = outbox(store, central, {
+    maxEntries: 3,
+    onDropped: (count, cause) => drops.push([count, cause]),
+  });
+  for (let i = 1; i <= 5; i++) box.accept([reading("t/a", `a${i}`)], new Map(), () => {});
+  await settle();
+  assert.deepEqual(drops, [[2, "full"]]);
+  assert.deepEqual(box.status().dropped, 2);
+  box.setConnected(true);
+  const seen: string[] = [];
+  while (seen.length < 3) {
+    await until(() => central.sent.length > 0, "next publication", 3000);
+    seen.push(...central.payloads());
+    central.ackAll();
+    await settle();
+  }
+  assert.deepEqual(seen, ["a3", "a4", "a5"]);
+  box.close();
+});
+
+Deno.test("entries older than maxAgeMs are dropped on expire()", async () => {
+  let now = 0;
+  const central = new FakeCentral();
+  const drops: [number, string][] = [];
+  const box = outbox(new MemoryOutboxStore(), central, {
+    maxAgeMs: 1000,
+    now: () => now,
+    onDropped: (count, cause) => drops.push([count, cause]),
+  });
+  box.accept([reading("t/a", "old")], new Map(), () => {});
+  await settle();
+  now = 1500;
+  box.accept([reading("t/a", "young")], new Map(), () => {});
+  await settle();
+  box.expire();
+  assert.deepEqual(drops, [[1, "expired"]]);
+  box.setConnected(true);
+  assert.deepEqual(central.payloads(), ["young"]);
+  box.close();
+});
+
+Deno.test("after a restart the stored backlog is delivered first, in order, beyond the memory window", async () => {
+  const { store, path } = await sqliteStore();
+  const before = outbox(store, new FakeCentral());
+  const count = WINDOW + 500;
+  for (let i = 0; i < count; i++) {
+    before.accept([reading(`t/${i % 2}`, String(i))], new Map(), () => {});
+  }
+  await settle();
+  before.close();
+
+  const central = new FakeCentral();
+  const after = outbox(new SqliteOutboxStore(path), central);
+  assert.equal(after.status().entries, count);
+  after.accept([reading("t/0", "new")], new Map(), () => {});
+  after.setConnected(true);
+  const seen: string[] = [];
+  while (seen.length < count + 1) {
+    await until(() => central.sent.length > 0, `publication ${seen.length}`, 3000);
+    seen.push(...central.payloads());
+    central.ackAll();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const topic0 = seen.filter((p) => p === "new" || Number(p) % 2 === 0);
+  assert.deepEqual(
+    topic0,
+    [...Array.from({ length: count / 2 }, (_, i) => String(i * 2)), "new"],
+  );
+  assert.equal(new Set(seen).size, count + 1);
+  after.close();
+});
