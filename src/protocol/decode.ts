@@ -131,7 +131,8 @@ function plainValues(
     const i = index.get(key);
     if (i === undefined) continue;
     const value = payload[key];
-    if (typeof value === "number") values[i] = value;
+    // JSON like 1e999 parses to Infinity: left to the schema, which rejects it.
+    if (typeof value === "number" && Number.isFinite(value)) values[i] = value;
     else if (value !== null) return undefined;
     count++;
   }

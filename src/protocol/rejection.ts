@@ -33,7 +33,9 @@ const MAX_QUOTED = 40;
 export function quote(value: unknown): string {
   let text: string;
   try {
-    text = value === undefined ? "undefined" : JSON.stringify(value) ?? String(value);
+    text = value === undefined || (typeof value === "number" && !Number.isFinite(value))
+      ? String(value)
+      : JSON.stringify(value) ?? String(value);
   } catch {
     text = String(value);
   }

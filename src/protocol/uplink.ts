@@ -14,15 +14,19 @@ import { DAY_TAGS, ENERGY_TAGS, INSTANT_TAGS } from "./tags.ts";
 
 const NUMERIC_STRING = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
 const MEASUREMENT_ERROR = "expected a number or a numeric string";
+const FINITE_ERROR = "expected a finite number (this one overflows a 64-bit float)";
 
 /**
  * A measured value: a JSON number, or a decimal string coerced to a number.
  * `null` means the meter reported no value and stays distinguishable from 0.
+ * A string like `"1e999"` is numeric but not finite: JSON cannot carry the
+ * result, and as an energy register it would block every later reading.
  */
 export const Measurement = z.union([
-  z.number(),
+  // Any number here, so that Infinity (JSON 1e999) gets the finite-number message below.
+  z.custom<number>((value) => typeof value === "number" && !Number.isNaN(value)),
   z.string().regex(NUMERIC_STRING).transform(Number),
-], { error: MEASUREMENT_ERROR }).nullable();
+], { error: MEASUREMENT_ERROR }).refine(Number.isFinite, { error: FINITE_ERROR }).nullable();
 
 /** `isend`: "0" on every packet of a split reading but the last, which has "1". */
 export const IsEnd = z.enum(["0", "1"], { error: 'isend must be "0" or "1"' });

@@ -3,6 +3,8 @@
 /** A running bridge process. */
 export interface BridgeProcess extends AsyncDisposable {
   readonly pid: number;
+  /** The bridge's own pid (from its first log line), once it has logged it. */
+  bridgePid(): number | undefined;
   /** The configuration file the bridge runs with (watched for changes). */
   readonly configPath: string;
   /** Everything the bridge wrote to stdout and stderr so far. */
@@ -89,6 +91,7 @@ export async function startBridge(
     })();
   return {
     pid: child.pid,
+    bridgePid,
     configPath,
     output: () => text,
     logLines,

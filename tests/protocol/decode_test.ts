@@ -616,3 +616,13 @@ Deno.test("property: decodeReading agrees with the topic's schema", () => {
     { numRuns: 500 },
   );
 });
+
+Deno.test("decodeReading: a JSON number too large for a float (1e999) is rejected, not read as Infinity", () => {
+  for (const literal of ["1e999", "-1e999"]) {
+    const text = `{"id":"33B1225950027","time":"20260112163900","zyggl":${literal},"ua":230.1}`;
+    const decoded = decodeReading("MQTT_RT_DATA", new TextEncoder().encode(text), 65536);
+    assert.ok("ok" in decoded, `${literal} was accepted`);
+    assert.equal(decoded.code, "invalid_payload");
+    assert.match(decoded.reason, /tag "zyggl": expected a finite number/);
+  }
+});

@@ -259,6 +259,18 @@ Deno.test("Measurement: numbers, numeric strings, null", () => {
   assert.equal(Measurement.safeParse(Number.NaN).success, false);
 });
 
+Deno.test("Measurement: a numeric string too large for a float is rejected, not turned into Infinity", () => {
+  for (const text of ["1e999", "-1e309", "9".repeat(400)]) {
+    const result = Measurement.safeParse(text);
+    assert.equal(result.success, false, text);
+    assert.equal(
+      result.error!.issues[0].message,
+      "expected a finite number (this one overflows a 64-bit float)",
+    );
+  }
+  assert.equal(Measurement.parse("1.7976931348623157e308"), Number.MAX_VALUE);
+});
+
 Deno.test("property: the decimal text of any finite number is coerced back to that number", () => {
   fc.assert(
     fc.property(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e15, max: 1e15 }), (n) => {
