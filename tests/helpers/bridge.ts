@@ -3,7 +3,7 @@
 /** A running bridge process. */
 export interface BridgeProcess extends AsyncDisposable {
   readonly pid: number;
-  /** The bridge's own pid (from its first log line), once it has logged it. */
+  /** The bridge's own pid (from its first log line, else the runner's child), once it runs. */
   bridgePid(): number | undefined;
   /** The configuration file the bridge runs with (watched for changes). */
   readonly configPath: string;
@@ -71,7 +71,12 @@ export async function startBridge(
     if (line !== undefined) return line.pid as number;
     // Text logs: "… starting with <file> (pid 1234)".
     const match = text.match(/starting with .* \(pid (\d+)\)/);
-    return match ? Number(match[1]) : undefined;
+    if (match) return Number(match[1]);
+    // Quiet log levels do not log the pid: the bridge is the runner's child.
+    const { stdout } = new Deno.Command("pgrep", { args: ["-P", String(child.pid)] })
+      .outputSync();
+    const pid = Number(new TextDecoder().decode(stdout).split("\n")[0]);
+    return pid > 0 ? pid : undefined;
   };
   let exit: Promise<{ code: number; elapsedMs: number }> | undefined;
   const stop = (signal: Deno.Signal = "SIGTERM") =>
