@@ -44,6 +44,11 @@ export interface OutboxOptions {
   readonly publish: (entry: OutboxEntry, done: (error?: Error) => void) => void;
   /** Called when entries are dropped to stay within the bounds. */
   readonly onDropped?: (count: number, cause: "full" | "expired") => void;
+  /**
+   * The state to store with a meter's publications (see {@link Outbox.accept});
+   * read when the batch is written, once per meter however many readings it has.
+   */
+  readonly meterState?: (id: string) => string | undefined;
   /** Called for each publication central acknowledged. */
   readonly onDelivered?: (entry: OutboxEntry) => void;
   readonly now?: () => number;
@@ -70,7 +75,7 @@ export class Outbox {
   #append: Publication[] = [];
   #appendAcceptances: Acceptance[] = [];
   #acceptances: Acceptance[] = [];
-  #states = new Map<string, string>();
+  #meters = new Set<string>();
   #removals: number[] = [];
   #flushScheduled = false;
   // Entries in memory, in sequence order, and the same entries per topic.
@@ -109,13 +114,14 @@ export class Outbox {
   }
 
   /**
-   * Accepts the publications of one reading. `onAccepted` is called once they
-   * are stored durably, or — with a store that is not durable — once central
-   * has acknowledged all of them (or they were dropped).
+   * Accepts the publications of one reading of the meters `meterIds`, whose
+   * state is stored with them. `onAccepted` is called once they are stored
+   * durably, or — with a store that is not durable — once central has
+   * acknowledged all of them (or they were dropped).
    */
   accept(
     publications: readonly Publication[],
-    meterStates: ReadonlyMap<string, string>,
+    meterIds: Iterable<string>,
     onAccepted: () => void,
   ): void {
     if (this.#closed) return;
@@ -124,7 +130,7 @@ export class Outbox {
       this.#append.push(publication);
       this.#appendAcceptances.push(acceptance);
     }
-    for (const [id, state] of meterStates) this.#states.set(id, state);
+    for (const id of meterIds) this.#meters.add(id);
     if (this.durable || publications.length === 0) this.#acceptances.push(acceptance);
     this.#scheduleFlush();
   }
@@ -182,17 +188,22 @@ export class Outbox {
     const appendAcceptances = this.#appendAcceptances;
     const acceptances = this.#acceptances;
     const removals = this.#removals;
-    const states = this.#states;
+    const meters = this.#meters;
     if (append.length === 0 && removals.length === 0 && acceptances.length === 0) return;
     this.#append = [];
     this.#appendAcceptances = [];
     this.#acceptances = [];
     this.#removals = [];
-    this.#states = new Map();
+    this.#meters = new Set();
+    const meterStates = new Map<string, string>();
+    for (const id of meters) {
+      const state = this.#options.meterState?.(id);
+      if (state !== undefined) meterStates.set(id, state);
+    }
     const appended = this.#options.store.write({
       append,
       remove: removals,
-      meterStates: states,
+      meterStates,
       now: this.#now(),
     });
     for (const seq of removals) this.#removed(seq);

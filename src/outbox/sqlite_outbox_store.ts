@@ -84,7 +84,10 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#insert = this.#db.prepare(
       "INSERT INTO outbox (topic, payload, retain, enqueued_at, bytes) VALUES (?, ?, ?, ?, ?)",
     );
-    this.#delete = this.#db.prepare("DELETE FROM outbox WHERE seq = ? RETURNING bytes");
+    // One statement for a whole batch of acknowledged entries.
+    this.#delete = this.#db.prepare(
+      "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes",
+    );
     this.#upsertState = this.#db.prepare(
       "INSERT INTO meter_state (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state",
     );
@@ -103,7 +106,7 @@ export class SqliteOutboxStore implements OutboxStore {
 
   write(change: OutboxWrite): OutboxEntry[] {
     return this.#transaction(() => {
-      for (const seq of change.remove) this.#deleteOne(seq);
+      this.#deleteAll(change.remove);
       const appended = change.append.map((publication) => {
         const bytes = entryBytes(publication);
         const { lastInsertRowid } = this.#insert.run(
@@ -144,20 +147,31 @@ export class SqliteOutboxStore implements OutboxStore {
   ): number[] {
     const deleted: number[] = [];
     let after = 0;
+    let entries = this.#entries;
+    let bytes = this.#bytes;
     this.#transaction(() => {
       while (true) {
         const rows = this.#oldest.all(after, TRIM_CHUNK) as {
           seq: number;
           enqueued_at: number;
+          bytes: number;
         }[];
+        const chunk: number[] = [];
+        let done = rows.length < TRIM_CHUNK;
         for (const row of rows) {
-          const over = this.#entries > bounds.maxEntries || this.#bytes > bounds.maxBytes;
-          if (!over && row.enqueued_at >= bounds.notBefore) return;
+          const over = entries > bounds.maxEntries || bytes > bounds.maxBytes;
+          if (!over && row.enqueued_at >= bounds.notBefore) {
+            done = true;
+            break;
+          }
           if (keep.has(row.seq)) continue;
-          this.#deleteOne(row.seq);
-          deleted.push(row.seq);
+          chunk.push(row.seq);
+          entries--;
+          bytes -= row.bytes;
         }
-        if (rows.length < TRIM_CHUNK) return;
+        this.#deleteAll(chunk);
+        deleted.push(...chunk);
+        if (done) return;
         after = rows[rows.length - 1].seq;
       }
     });
@@ -180,11 +194,13 @@ export class SqliteOutboxStore implements OutboxStore {
     if (this.#db.isOpen) this.#db.close();
   }
 
-  #deleteOne(seq: number): void {
-    const row = this.#delete.get(seq) as { bytes: number } | undefined;
-    if (row === undefined) return;
-    this.#entries--;
-    this.#bytes -= row.bytes;
+  #deleteAll(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    const rows = this.#delete.all(JSON.stringify(seqs)) as { bytes: number }[];
+    for (const row of rows) {
+      this.#entries--;
+      this.#bytes -= row.bytes;
+    }
   }
 
   #transaction<T>(body: () => T): T {

@@ -25,6 +25,7 @@ import {
   MeterAnnouncement,
 } from "../protocol/topics.ts";
 import { READING_TOPICS } from "../protocol/uplink.ts";
+import type { MeterId } from "../protocol/meter_id.ts";
 import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
 import type { OutboxStore, Publication } from "../outbox/outbox_store.ts";
@@ -108,6 +109,7 @@ export class Proxy {
           ? this.stats.announced()
           : this.stats.published(),
       onDropped: (count, cause) => this.#onOutboxDropped(count, cause),
+      meterState: (id) => this.#pipeline.meterState(id as MeterId),
     });
     const backlog = this.#outbox.status();
     if (backlog.entries > 0) {
@@ -235,7 +237,7 @@ export class Proxy {
    */
   #apply(events: PipelineEvent[], topic?: string, ack: () => void = () => {}): void {
     const publications: Publication[] = [];
-    const meterStates = new Map<string, string>();
+    const meterIds = new Set<string>();
     // A packet held for a split reading is acknowledged with the reading, not now.
     let own: (() => void) | undefined = ack;
     const released: (() => void)[] = [];
@@ -243,8 +245,7 @@ export class Proxy {
       switch (event.type) {
         case "publish": {
           publications.push({ topic: event.topic, payload: event.payload, retain: event.retain });
-          const state = this.#pipeline.meterState(event.id);
-          if (state !== undefined) meterStates.set(event.id, state);
+          meterIds.add(event.id);
           break;
         }
         case "announce":
@@ -315,7 +316,7 @@ export class Proxy {
       acks.forEach((a) => a());
       return;
     }
-    this.#outbox.accept(publications, meterStates, () => acks.forEach((a) => a()));
+    this.#outbox.accept(publications, meterIds, () => acks.forEach((a) => a()));
   }
 
   #onOutboxDropped(count: number, cause: "full" | "expired"): void {

@@ -48,8 +48,8 @@ Deno.test("one publication per topic in flight; the next only after the previous
   const central = new FakeCentral();
   const box = outbox(store, central);
   box.setConnected(true);
-  for (const p of ["a1", "a2", "a3"]) box.accept([reading("t/a", p)], new Map(), () => {});
-  box.accept([reading("t/b", "b1")], new Map(), () => {});
+  for (const p of ["a1", "a2", "a3"]) box.accept([reading("t/a", p)], [], () => {});
+  box.accept([reading("t/b", "b1")], [], () => {});
   await settle();
   assert.deepEqual(central.payloads(), ["a1", "b1"]);
   central.ackAll();
@@ -70,7 +70,7 @@ Deno.test("durable store: a reading is accepted once written, before central has
   const central = new FakeCentral();
   const box = outbox(store, central);
   let accepted = 0;
-  box.accept([reading("t/a", "a1"), reading("t/discovery", "d")], new Map(), () => accepted++);
+  box.accept([reading("t/a", "a1"), reading("t/discovery", "d")], [], () => accepted++);
   assert.equal(accepted, 0, "not before the write");
   await settle();
   assert.equal(accepted, 1);
@@ -84,7 +84,7 @@ Deno.test("memory store: a reading is accepted only once central acknowledged al
   const box = outbox(new MemoryOutboxStore(), central);
   box.setConnected(true);
   let accepted = 0;
-  box.accept([reading("t/a", "a1"), reading("t/b", "b1")], new Map(), () => accepted++);
+  box.accept([reading("t/a", "a1"), reading("t/b", "b1")], [], () => accepted++);
   await settle();
   central.sent[0].done();
   await settle();
@@ -102,8 +102,8 @@ Deno.test("a disconnect sends in-flight publications again on reconnect; late ca
     onDelivered: (entry) => delivered.push(entry.payload),
   });
   box.setConnected(true);
-  box.accept([reading("t/a", "a1")], new Map(), () => {});
-  box.accept([reading("t/a", "a2")], new Map(), () => {});
+  box.accept([reading("t/a", "a1")], [], () => {});
+  box.accept([reading("t/a", "a2")], [], () => {});
   await settle();
   const stale = central.sent.splice(0);
   assert.deepEqual(stale.map((s) => s.entry.payload), ["a1"]);
@@ -125,7 +125,7 @@ Deno.test("a publish refused while connected is retried after a pause, not in a 
   const central = new FakeCentral();
   const box = outbox(new MemoryOutboxStore(), central);
   box.setConnected(true);
-  box.accept([reading("t/a", "a1")], new Map(), () => {});
+  box.accept([reading("t/a", "a1")], [], () => {});
   await settle();
   central.sent.splice(0)[0].done(new Error("refused"));
   await settle();
@@ -144,7 +144,7 @@ Deno.test("a backlog is delivered at drainRatePerSecond; live readings are not h
     drainRatePerSecond: 100,
     now: () => now,
   });
-  for (let i = 0; i < 5; i++) box.accept([reading(`t/${i}`, `old${i}`)], new Map(), () => {});
+  for (let i = 0; i < 5; i++) box.accept([reading(`t/${i}`, `old${i}`)], [], () => {});
   await settle();
   now = 1000;
   box.setConnected(true);
@@ -153,7 +153,7 @@ Deno.test("a backlog is delivered at drainRatePerSecond; live readings are not h
   await until(() => central.sent.length === 3, "three backlog publications", 3000);
   await sleep(50);
   assert.equal(central.sent.length, 3, "no more until time passes");
-  box.accept([reading("t/live", "live")], new Map(), () => {});
+  box.accept([reading("t/live", "live")], [], () => {});
   await settle();
   assert.deepEqual(central.payloads(), ["old0", "old1", "old2", "live"]);
   now = 2000;
@@ -170,7 +170,7 @@ Deno.test("beyond maxEntries the oldest are dropped and counted; the rest is del
     maxEntries: 3,
     onDropped: (count, cause) => drops.push([count, cause]),
   });
-  for (let i = 1; i <= 5; i++) box.accept([reading("t/a", `a${i}`)], new Map(), () => {});
+  for (let i = 1; i <= 5; i++) box.accept([reading("t/a", `a${i}`)], [], () => {});
   await settle();
   assert.deepEqual(drops, [[2, "full"]]);
   assert.deepEqual(box.status().dropped, 2);
@@ -195,10 +195,10 @@ Deno.test("entries older than maxAgeMs are dropped on expire()", async () => {
     now: () => now,
     onDropped: (count, cause) => drops.push([count, cause]),
   });
-  box.accept([reading("t/a", "old")], new Map(), () => {});
+  box.accept([reading("t/a", "old")], [], () => {});
   await settle();
   now = 1500;
-  box.accept([reading("t/a", "young")], new Map(), () => {});
+  box.accept([reading("t/a", "young")], [], () => {});
   await settle();
   box.expire();
   assert.deepEqual(drops, [[1, "expired"]]);
@@ -212,7 +212,7 @@ Deno.test("after a restart the stored backlog is delivered first, in order, beyo
   const before = outbox(store, new FakeCentral());
   const count = WINDOW + 500;
   for (let i = 0; i < count; i++) {
-    before.accept([reading(`t/${i % 2}`, String(i))], new Map(), () => {});
+    before.accept([reading(`t/${i % 2}`, String(i))], [], () => {});
   }
   await settle();
   before.close();
@@ -220,7 +220,7 @@ Deno.test("after a restart the stored backlog is delivered first, in order, beyo
   const central = new FakeCentral();
   const after = outbox(new SqliteOutboxStore(path), central);
   assert.equal(after.status().entries, count);
-  after.accept([reading("t/0", "new")], new Map(), () => {});
+  after.accept([reading("t/0", "new")], [], () => {});
   after.setConnected(true);
   const seen: string[] = [];
   while (seen.length < count + 1) {
@@ -236,4 +236,25 @@ Deno.test("after a restart the stored backlog is delivered first, in order, beyo
   );
   assert.equal(new Set(seen).size, count + 1);
   after.close();
+});
+
+Deno.test("meter states are read once per meter per write and stored with the entries", async () => {
+  const { store, path } = await sqliteStore();
+  const asked: string[] = [];
+  let version = 0;
+  const box = outbox(store, new FakeCentral(), {
+    meterState: (id) => {
+      asked.push(id);
+      return id === "none" ? undefined : `${id}@${++version}`;
+    },
+  });
+  box.accept([reading("t/a", "1")], ["a"], () => {});
+  box.accept([reading("t/a", "2"), reading("t/b", "1")], ["a", "b"], () => {});
+  box.accept([reading("t/c", "1")], ["none"], () => {});
+  await settle();
+  assert.deepEqual(asked.sort(), ["a", "b", "none"]);
+  box.close();
+  const reopened = new SqliteOutboxStore(path);
+  assert.deepEqual(reopened.meterStates(), new Map([["a", "a@1"], ["b", "b@2"]]));
+  reopened.close();
 });
