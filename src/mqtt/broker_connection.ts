@@ -30,7 +30,7 @@ export interface BrokerConnectionOptions {
   /**
    * Whether QoS 1 publishes not acknowledged before a disconnect are sent
    * again after the reconnect (default true). Off for a caller that resends
-   * them itself.
+   * them itself, in its own order.
    */
   readonly resendAfterReconnect?: boolean;
   readonly will?: IClientOptions["will"];
@@ -116,6 +116,10 @@ export class BrokerConnection {
       this.#retry = undefined;
       if (this.#stopping) return;
       if (this.#options.resendAfterReconnect === false) {
+        // Forget what mqtt.js kept for resending (its callbacks fail with "Connection
+        // closed"), or a stale copy could follow a newer message, and end() would wait
+        // for its acknowledgement forever.
+        (this.client as unknown as { _flush(): void })._flush();
         this.#stores.outgoingStore = new mqtt.Store();
       }
       this.client.reconnect(this.#stores);

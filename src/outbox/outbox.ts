@@ -34,9 +34,13 @@ const RETRY_MS = 1000;
 
 /** Bounds and pace of the outbox. */
 export interface OutboxOptions {
+  /** Where entries are kept; a durable store lets a reading be acknowledged once stored. */
   readonly store: OutboxStore;
+  /** Most entries held; beyond it the oldest are dropped. */
   readonly maxEntries: number;
+  /** Most payload bytes held; beyond it the oldest are dropped. */
   readonly maxBytes: number;
+  /** Entries older than this are dropped by {@link Outbox.expire}. */
   readonly maxAgeMs: number;
   /** Backlog publications per second; 0 is unlimited. */
   readonly drainRatePerSecond: number;
@@ -51,6 +55,7 @@ export interface OutboxOptions {
   readonly meterState?: (id: string) => string | undefined;
   /** Called for each publication central acknowledged. */
   readonly onDelivered?: (entry: OutboxEntry) => void;
+  /** The clock, epoch ms (tests set it). */
   readonly now?: () => number;
 }
 
@@ -71,7 +76,7 @@ interface Acceptance {
 export class Outbox {
   readonly #options: OutboxOptions;
   readonly #now: () => number;
-  // Not yet written.
+  // Accepted or acknowledged since the last write: the next batch.
   #append: Publication[] = [];
   #appendAcceptances: Acceptance[] = [];
   #acceptances: Acceptance[] = [];
@@ -98,6 +103,15 @@ export class Outbox {
   #tokensAt = 0;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * Memory store only: acknowledgements of readings without publications
+   * (dropped, rejected), released once every entry accepted before them has
+   * left — a redelivered duplicate must not be acknowledged while its first
+   * copy exists only in this process.
+   */
+  readonly #barriers: { readonly afterSeq: number; readonly onAccepted: () => void }[] = [];
+  /** Highest sequence number written. */
+  #lastSeq = 0;
   #dropped = 0;
   #closed = false;
 
@@ -208,6 +222,7 @@ export class Outbox {
     });
     for (const seq of removals) this.#removed(seq);
     appended.forEach((entry, i) => {
+      this.#lastSeq = entry.seq;
       if (!this.durable) this.#owners.set(entry.seq, appendAcceptances[i]);
       if (this.#more || this.#window.size >= WINDOW) {
         this.#more = true;
@@ -219,13 +234,30 @@ export class Outbox {
     if (size.entries > this.#options.maxEntries || size.bytes > this.#options.maxBytes) {
       this.#trim("full");
     }
-    for (const acceptance of acceptances) acceptance.onAccepted();
+    for (const acceptance of acceptances) {
+      if (this.durable) acceptance.onAccepted();
+      else this.#barriers.push({ afterSeq: this.#lastSeq, onAccepted: acceptance.onAccepted });
+    }
+    this.#releaseBarriers();
     this.#pump();
   }
 
-  /** Writes what is pending and releases the store. */
+  #releaseBarriers(): void {
+    const oldest = this.#window.keys().next().value ??
+      (this.#more ? this.#loadedUpTo + 1 : Infinity);
+    while (this.#barriers.length > 0 && this.#barriers[0].afterSeq < oldest) {
+      this.#barriers.shift()!.onAccepted();
+    }
+  }
+
+  /**
+   * Writes what is pending and releases the store. Nothing more is sent;
+   * acknowledgements arriving later are ignored (those entries are sent again
+   * after the next start).
+   */
   close(): void {
     if (this.#closed) return;
+    this.setConnected(false);
     this.flush();
     this.#closed = true;
     clearTimeout(this.#pumpTimer);
@@ -285,11 +317,13 @@ export class Outbox {
   }
 
   #trim(cause: "full" | "expired"): void {
+    // Entries central has but whose removal is not written yet were delivered, not dropped.
+    const keep = new Set([...this.#inFlight, ...this.#removals]);
     const dropped = this.#options.store.trim({
       maxEntries: this.#options.maxEntries,
       maxBytes: this.#options.maxBytes,
       notBefore: this.#now() - this.#options.maxAgeMs,
-    }, this.#inFlight);
+    }, keep);
     if (dropped.length === 0) return;
     for (const seq of dropped) {
       this.#removed(seq);
@@ -298,6 +332,7 @@ export class Outbox {
     this.#dropped += dropped.length;
     this.#options.onDropped?.(dropped.length, cause);
     this.#refill();
+    this.#releaseBarriers();
     this.#pump();
   }
 
@@ -335,6 +370,7 @@ export class Outbox {
 
   /** A publish central refused while connected is tried again after a pause, not in a loop. */
   #retryLater(topic: string): void {
+    if (this.#closed) return;
     const timer = setTimeout(() => {
       this.#retryTimers.delete(timer);
       if (this.#busy.has(topic) || !this.#topics.has(topic)) return;

@@ -11,8 +11,8 @@
  *
  * Durability: WAL with `synchronous = NORMAL`. A committed write survives the
  * bridge being killed at any point (the WAL is in the OS's page cache); after
- * a power loss or kernel crash the last writes before the most recent
- * checkpoint may be rolled back. `FULL` would fsync every write and cap
+ * a power loss or kernel crash the writes since the last sync of the WAL
+ * (at a checkpoint) may be rolled back. `FULL` would fsync every write and cap
  * throughput at the disk's sync rate — an SD card on a gateway manages a few
  * hundred per second. Writes are batched by the caller, so one transaction
  * carries many readings.
@@ -212,10 +212,18 @@ export class SqliteOutboxStore implements OutboxStore {
       this.#db.exec("COMMIT");
       return result;
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      // On some errors (a full disk) SQLite has already rolled back by itself.
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       this.#entries = entries;
       this.#bytes = bytes;
-      throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new OutboxStoreError(
+        `writing the outbox ${this.path} failed: ${reason}` +
+          (/full/i.test(reason)
+            ? "; free space on the disk of state_dir, or lower outbox.max_megabytes"
+            : ""),
+        { cause: error },
+      );
     }
   }
 }

@@ -40,11 +40,6 @@ export interface ReassemblyStep {
 
 const NONE: readonly ExpiredReading[] = Object.freeze([]);
 
-/** The key that joins the packets of one split reading. */
-export function reassemblyKey(packet: Reading): string {
-  return `${packet.level}|${packet.id}|${packet.time}`;
-}
-
 /** Merges split packets by (level, id, time). Pure: the caller passes the time. */
 export class Reassembler {
   readonly #pending = new Map<string, Pending>();
@@ -59,7 +54,7 @@ export class Reassembler {
   /** Adds a packet received at `now` (epoch ms). */
   add(packet: Reading, now: number): ReassemblyStep {
     const expired = this.#pending.size > 0 ? this.expire(now) : NONE;
-    const key = reassemblyKey(packet);
+    const key = `${packet.level}|${packet.id}|${packet.time}`;
     const pending = this.#pending.get(key);
     if (pending === undefined) {
       if (packet.final) return { complete: packet, expired };

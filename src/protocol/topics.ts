@@ -59,3 +59,8 @@ export function announcementFilter(root: string): string {
 export function bridgeStateTopic(root: string): string {
   return `${root}/bridge/state`;
 }
+
+/** `<root>/bridge/outbox`: depth, size and drops of the outbox (retained JSON). */
+export function outboxStatusTopic(root: string): string {
+  return `${root}/bridge/outbox`;
+}

@@ -12,7 +12,7 @@ import { type DropCode, ReadingFilter } from "../protocol/filter.ts";
 import type { MeterClock } from "../protocol/meter_time.ts";
 import { type MeterId, modelOf } from "../protocol/meter_id.ts";
 import type { Reading } from "../protocol/reading.ts";
-import { type ExpiredReading, Reassembler, reassemblyKey } from "../protocol/reassembly.ts";
+import { type ExpiredReading, Reassembler } from "../protocol/reassembly.ts";
 import type { RejectionCode } from "../protocol/rejection.ts";
 import { announcementTopic, type MeterAnnouncement, readingTopic } from "../protocol/topics.ts";
 import { encodeReadingPayload, type PayloadFields, payloadFields } from "../protocol/transform.ts";
@@ -46,10 +46,6 @@ export type PipelineEvent =
     readonly announcement: MeterAnnouncement;
   }
   | { readonly type: "rejected"; readonly code: RejectionCode; readonly reason: string }
-  /** A packet of a split reading is kept until the reading is complete. */
-  | { readonly type: "held"; readonly key: string }
-  /** The split reading `key` is complete: its packets are done with. */
-  | { readonly type: "released"; readonly key: string }
   | {
     readonly type: "dropped";
     readonly code: DropCode;
@@ -59,7 +55,6 @@ export type PipelineEvent =
   }
   | {
     readonly type: "incomplete";
-    readonly key: string;
     readonly id: MeterId;
     readonly level: ReadingLevel;
     readonly time: string;
@@ -128,14 +123,7 @@ export class ReadingPipeline {
     if ("ok" in decoded) return [{ type: "rejected", code: decoded.code, reason: decoded.reason }];
     const step = this.#reassembler.add(decoded, now);
     const events: PipelineEvent[] = step.expired.map(incomplete);
-    if (step.complete === undefined) {
-      events.push({ type: "held", key: reassemblyKey(decoded) });
-    } else {
-      if (step.complete !== decoded) {
-        events.push({ type: "released", key: reassemblyKey(decoded) });
-      }
-      this.#complete(step.complete, now, events, redelivered);
-    }
+    if (step.complete !== undefined) this.#complete(step.complete, now, events, redelivered);
     return events;
   }
 
@@ -228,7 +216,6 @@ function filterOptions(options: PipelineOptions) {
 function incomplete(expired: ExpiredReading): PipelineEvent {
   return {
     type: "incomplete",
-    key: reassemblyKey(expired.reading),
     id: expired.reading.id,
     level: expired.reading.level,
     time: expired.reading.time,

@@ -23,14 +23,14 @@ import {
   type BridgeState,
   bridgeStateTopic,
   MeterAnnouncement,
+  outboxStatusTopic,
 } from "../protocol/topics.ts";
 import { READING_TOPICS } from "../protocol/uplink.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
 import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
-import type { OutboxStore, Publication } from "../outbox/outbox_store.ts";
-import { MemoryOutboxStore } from "../outbox/memory_outbox_store.ts";
-import { SqliteOutboxStore } from "../outbox/sqlite_outbox_store.ts";
+import type { Publication } from "../outbox/outbox_store.ts";
+import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
@@ -56,18 +56,6 @@ const OUTBOX_EXPIRY_CHECK_MS = 60_000;
 /** How often `<root>/bridge/outbox` is refreshed when the outbox changed. */
 const OUTBOX_STATUS_MS = 1000;
 
-/** Opens the outbox store configured in `outbox`. */
-export function openOutboxStore(config: Config): OutboxStore {
-  if (!config.outbox.enabled) return new MemoryOutboxStore();
-  Deno.mkdirSync(config.state_dir, { recursive: true });
-  return new SqliteOutboxStore(`${config.state_dir}/outbox.sqlite`);
-}
-
-/** The topic of the outbox status. */
-export function outboxStatusTopic(root: string): string {
-  return `${root}/bridge/outbox`;
-}
-
 /** Moves readings from the internal to the central broker. */
 export class Proxy {
   readonly stats: ProxyStats = new ProxyStats();
@@ -80,8 +68,6 @@ export class Proxy {
   #internalSubscribed = false;
   #publishedState: BridgeState | undefined;
   readonly #outbox: Outbox;
-  /** Acknowledgements of split-reading packets, released when the reading completes. */
-  readonly #held = new Map<string, (() => void)[]>();
   #publishedOutboxStatus = "";
   #stopping = false;
 
@@ -122,6 +108,7 @@ export class Proxy {
       broker: config.central_broker,
       clientId: `${config.central_broker.client_id}-proxy-central`,
       will: { topic: stateTopic, payload: "offline", qos: 1, retain: true },
+      // The outbox sends again what was in flight, keeping each meter's order.
       resendAfterReconnect: false,
       log,
     });
@@ -231,16 +218,15 @@ export class Proxy {
 
   /**
    * Carries out the pipeline's events. `ack` acknowledges the message they
-   * came from; it is called once the publications are accepted by the outbox,
-   * or — for a packet of an incomplete split reading — once the reading is
-   * complete or given up.
+   * came from; it is called once its publications are accepted by the outbox.
+   * A packet of a split reading that is not complete yet is acknowledged at
+   * once: holding it would hold a slot of the internal broker's in-flight
+   * window (20 by default) for up to `limits.reassembly_max_age_seconds`, and
+   * enough of them would stop the flow.
    */
-  #apply(events: PipelineEvent[], topic?: string, ack: () => void = () => {}): void {
+  #apply(events: PipelineEvent[], topic?: string, ack?: () => void): void {
     const publications: Publication[] = [];
     const meterIds = new Set<string>();
-    // A packet held for a split reading is acknowledged with the reading, not now.
-    let own: (() => void) | undefined = ack;
-    const released: (() => void)[] = [];
     for (const event of events) {
       switch (event.type) {
         case "publish": {
@@ -255,17 +241,6 @@ export class Proxy {
             retain: true,
           });
           log.info("New meter {id} ({model}) found", event.announcement);
-          break;
-        case "held": {
-          const held = this.#held.get(event.key);
-          if (held === undefined) this.#held.set(event.key, [ack]);
-          else held.push(ack);
-          own = undefined;
-          break;
-        }
-        case "released":
-          released.push(...this.#held.get(event.key) ?? []);
-          this.#held.delete(event.key);
           break;
         case "rejected":
           this.stats.rejected(event.code);
@@ -285,9 +260,6 @@ export class Proxy {
           break;
         case "incomplete":
           this.stats.incomplete();
-          // Given up: its packets are done with and must not be delivered again.
-          this.#held.get(event.key)?.forEach((heldAck) => heldAck());
-          this.#held.delete(event.key);
           this.#warnLimited(
             "incomplete",
             "Gave up split {level} reading of {id} at {time} after {packets} packets ({cause})",
@@ -311,12 +283,9 @@ export class Proxy {
           event satisfies never;
       }
     }
-    const acks = own === undefined ? released : [own, ...released];
-    if (publications.length === 0) {
-      acks.forEach((a) => a());
-      return;
+    if (publications.length > 0 || ack !== undefined) {
+      this.#outbox.accept(publications, meterIds, ack ?? (() => {}));
     }
-    this.#outbox.accept(publications, meterIds, () => acks.forEach((a) => a()));
   }
 
   #onOutboxDropped(count: number, cause: "full" | "expired"): void {

@@ -71,3 +71,38 @@ Deno.test("keeps retrying with capped backoff while the broker is down, and stop
   await new Promise((resolve) => setTimeout(resolve, 600));
   assert.equal(attempts.length, count, "no retries after stop");
 });
+
+Deno.test("without resend after reconnect, a publish in flight at a disconnect fails and stop() still ends at once", async () => {
+  let broker = await startMosquitto();
+  const port = broker.port;
+  const conn = new BrokerConnection({
+    name: "test",
+    broker: Config.parse({ central_broker: { url: broker.url } }).central_broker,
+    clientId: `conn-${crypto.randomUUID().slice(0, 8)}`,
+    resendAfterReconnect: false,
+    log,
+    reconnectInitialMs: 100,
+    reconnectMaxMs: 400,
+  });
+  try {
+    await until(() => conn.connected, "first connect");
+    // A frozen broker never acknowledges: the publish is in flight when the link drops.
+    Deno.kill(broker.pid, "SIGSTOP");
+    let failure: Error | undefined | null = null;
+    conn.client.publish("t", "in flight", { qos: 1 }, (error) => failure = error);
+    Deno.kill(broker.pid, "SIGKILL");
+    await broker.stop();
+    await until(() => !conn.connected, "disconnect");
+    broker = await startMosquitto("", port);
+    await until(() => conn.connected, "reconnect", 5000);
+    assert.equal((failure as Error | null)?.message, "Connection closed", "the caller resends it");
+    let acked = false;
+    conn.client.publish("t", "after the reconnect", { qos: 1 }, () => acked = true);
+    await until(() => acked, "PUBACK on the new connection");
+    const started = Date.now();
+    await conn.stop({ timeoutMs: 3000 });
+    assert.ok(Date.now() - started < 1000, "stop() waited for the stale publish");
+  } finally {
+    await broker.stop();
+  }
+});

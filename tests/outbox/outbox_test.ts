@@ -258,3 +258,87 @@ Deno.test("meter states are read once per meter per write and stored with the en
   assert.deepEqual(reopened.meterStates(), new Map([["a", "a@1"], ["b", "b@2"]]));
   reopened.close();
 });
+
+Deno.test("an entry delivered by central is not also counted as dropped by expire()", async () => {
+  let now = 0;
+  const central = new FakeCentral();
+  const delivered: string[] = [];
+  const drops: [number, string][] = [];
+  const box = outbox(new MemoryOutboxStore(), central, {
+    maxAgeMs: 1000,
+    now: () => now,
+    onDelivered: (entry) => delivered.push(entry.payload),
+    onDropped: (count, cause) => drops.push([count, cause]),
+  });
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  box.setConnected(true);
+  now = 5000;
+  central.sent[0].done(); // delivered; its removal waits for the next write
+  box.expire(); // the periodic expiry runs before that write
+  await settle();
+  try {
+    assert.deepEqual(delivered, ["a1"]);
+    assert.deepEqual(drops, [], "a1 was delivered, yet reported dropped as expired");
+    assert.equal(box.status().dropped, 0);
+  } finally {
+    box.close();
+  }
+});
+
+Deno.test("close() sends no new publication; what was in flight is sent after the next start", async () => {
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  box.accept([reading("t/a", "a2")], [], () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["a1"]);
+  central.sent.splice(0)[0].done(); // a1 acknowledged, its removal not yet written
+  box.close();
+  assert.deepEqual(central.payloads(), [], "close() published a2 to central while closing");
+});
+
+Deno.test("a publish failing after close() leaves no timer running", async () => {
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  box.close();
+  const original = globalThis.setTimeout;
+  const started: number[] = [];
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    started.push(ms ?? 0);
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    // e.g. mqtt.js failing its outgoing callbacks with "Connection closed"
+    central.sent[0].done(new Error("Connection closed"));
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  assert.deepEqual(started, [], "a retry timer was started after close()");
+});
+
+Deno.test("memory store: a reading without publications is accepted only after everything accepted before it left", async () => {
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central);
+  box.setConnected(true);
+  const accepted: string[] = [];
+  box.accept([reading("t/a", "a1")], [], () => accepted.push("a1"));
+  box.accept([], [], () => accepted.push("duplicate of a1"));
+  await settle();
+  assert.equal(
+    accepted.length,
+    0,
+    "a1 exists only in memory: its duplicate is not acknowledged yet",
+  );
+  central.ackAll();
+  await settle();
+  assert.deepEqual(accepted, ["a1", "duplicate of a1"]);
+  box.accept([], [], () => accepted.push("nothing pending"));
+  await settle();
+  assert.deepEqual(accepted.at(-1), "nothing pending");
+  box.close();
+});

@@ -7,6 +7,7 @@ import {
   BridgeState,
   bridgeStateTopic,
   MeterAnnouncement,
+  outboxStatusTopic,
   readingTopic,
   TopicRoot,
 } from "../../src/protocol/topics.ts";
@@ -74,6 +75,7 @@ Deno.test("topic builders produce the documented strings", () => {
   assert.equal(announcementFilter("site1/kpm33b"), "site1/kpm33b/discovery/+");
   assert.equal(bridgeStateTopic("kpm33b"), "kpm33b/bridge/state");
   assert.equal(bridgeStateTopic("site1/kpm33b"), "site1/kpm33b/bridge/state");
+  assert.equal(outboxStatusTopic("site1/kpm33b"), "site1/kpm33b/bridge/outbox");
 });
 
 Deno.test("BridgeState and MeterAnnouncement", () => {
