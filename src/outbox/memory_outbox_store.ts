@@ -32,7 +32,11 @@ export class MemoryOutboxStore implements OutboxStore {
       this.#bytes += bytes;
       return entry;
     });
-    for (const [id, state] of change.meterStates) this.#meterStates.set(id, state);
+    for (const [id, state] of change.meterStates) {
+      // Re-inserted, so the map's order is least recently written first.
+      this.#meterStates.delete(id);
+      this.#meterStates.set(id, state);
+    }
     return appended;
   }
 
@@ -66,6 +70,16 @@ export class MemoryOutboxStore implements OutboxStore {
 
   meterStates(): Map<string, string> {
     return new Map(this.#meterStates);
+  }
+
+  pruneMeterStates(keep: number): number {
+    let pruned = 0;
+    for (const id of this.#meterStates.keys()) {
+      if (this.#meterStates.size <= keep) break;
+      this.#meterStates.delete(id);
+      pruned++;
+    }
+    return pruned;
   }
 
   close(): void {}

@@ -42,6 +42,8 @@ export interface OutboxOptions {
   readonly maxBytes: number;
   /** Entries older than this are dropped by {@link Outbox.expire}. */
   readonly maxAgeMs: number;
+  /** Most meter states kept; {@link Outbox.expire} forgets the least recently written. */
+  readonly maxMeterStates: number;
   /** Backlog publications per second; 0 is unlimited. */
   readonly drainRatePerSecond: number;
   /** Sends one publication to central; `done` is called on its acknowledgement or failure. */
@@ -119,6 +121,7 @@ export class Outbox {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#more = options.store.size().entries > 0;
+    options.store.pruneMeterStates(options.maxMeterStates);
     this.#refill();
   }
 
@@ -189,9 +192,13 @@ export class Outbox {
     return this.#inFlight.size;
   }
 
-  /** Drops entries older than `maxAgeMs`; called periodically. */
+  /**
+   * Drops entries older than `maxAgeMs` and meter states beyond
+   * `maxMeterStates`; called periodically.
+   */
   expire(): void {
     this.#trim("expired");
+    this.#options.store.pruneMeterStates(this.#options.maxMeterStates);
   }
 
   /** Writes everything pending now. */

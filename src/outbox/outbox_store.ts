@@ -61,8 +61,14 @@ export interface OutboxStore {
   ): number[];
   /** Current size. */
   size(): OutboxSize;
-  /** The meter states written so far. */
+  /** The meter states written so far, the least recently written first. */
   meterStates(): Map<string, string>;
+  /**
+   * Forgets all but the `keep` most recently written meter states, so ids
+   * that stopped reporting cannot grow the store without bound. Returns how
+   * many were forgotten.
+   */
+  pruneMeterStates(keep: number): number;
   /** Releases the store. */
   close(): void;
 }

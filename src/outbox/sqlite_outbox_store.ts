@@ -45,7 +45,12 @@ const SCHEMA = `
     enqueued_at INTEGER NOT NULL,
     bytes INTEGER NOT NULL
   );
-  CREATE TABLE IF NOT EXISTS meter_state (id TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS meter_state (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    written INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS meter_state_written ON meter_state (written);
 `;
 
 /** How many rows one trim step looks at. */
@@ -62,6 +67,8 @@ export class SqliteOutboxStore implements OutboxStore {
   readonly #oldest: StatementSync;
   #entries: number;
   #bytes: number;
+  /** Order in which meter states were written; continues across restarts. */
+  #written: number;
 
   /** Opens (creating if needed) the outbox at `path`. */
   constructor(readonly path: string) {
@@ -89,7 +96,8 @@ export class SqliteOutboxStore implements OutboxStore {
       "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes",
     );
     this.#upsertState = this.#db.prepare(
-      "INSERT INTO meter_state (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+      "INSERT INTO meter_state (id, state, written) VALUES (?, ?, ?) " +
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, written = excluded.written",
     );
     this.#readAfter = this.#db.prepare(
       "SELECT seq, topic, payload, retain, enqueued_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -102,6 +110,9 @@ export class SqliteOutboxStore implements OutboxStore {
     ).get() as { entries: number; bytes: number };
     this.#entries = size.entries;
     this.#bytes = size.bytes;
+    this.#written =
+      (this.#db.prepare("SELECT COALESCE(MAX(written), 0) AS written FROM meter_state")
+        .get() as { written: number }).written;
   }
 
   write(change: OutboxWrite): OutboxEntry[] {
@@ -120,7 +131,9 @@ export class SqliteOutboxStore implements OutboxStore {
         this.#bytes += bytes;
         return { ...publication, seq: Number(lastInsertRowid), enqueuedAt: change.now };
       });
-      for (const [id, state] of change.meterStates) this.#upsertState.run(id, state);
+      for (const [id, state] of change.meterStates) {
+        this.#upsertState.run(id, state, ++this.#written);
+      }
       return appended;
     });
   }
@@ -183,11 +196,22 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   meterStates(): Map<string, string> {
-    const rows = this.#db.prepare("SELECT id, state FROM meter_state").all() as {
+    const rows = this.#db.prepare("SELECT id, state FROM meter_state ORDER BY written").all() as {
       id: string;
       state: string;
     }[];
     return new Map(rows.map((row) => [row.id, row.state]));
+  }
+
+  pruneMeterStates(keep: number): number {
+    return this.#transaction(() =>
+      Number(
+        this.#db.prepare(
+          "DELETE FROM meter_state WHERE id IN " +
+            "(SELECT id FROM meter_state ORDER BY written DESC LIMIT -1 OFFSET ?)",
+        ).run(keep).changes,
+      )
+    );
   }
 
   close(): void {

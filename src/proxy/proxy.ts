@@ -82,6 +82,7 @@ export class Proxy {
       maxEntries: config.outbox.max_entries,
       maxBytes: config.outbox.max_megabytes * 1024 * 1024,
       maxAgeMs: config.outbox.max_age_hours * 3_600_000,
+      maxMeterStates: config.limits.max_meters,
       drainRatePerSecond: config.outbox.drain_rate_per_second,
       publish: (entry, done) =>
         this.#central.client.publish(

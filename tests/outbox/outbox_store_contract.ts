@@ -90,17 +90,18 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     }
   });
 
-  Deno.test(`${name}: meter states are kept, the latest per meter`, async () => {
+  Deno.test(`${name}: meter states are kept, the latest per meter, least recently written first`, async () => {
     const store = await factory.open();
     try {
-      store.write({
-        append: [],
-        remove: [],
-        meterStates: new Map([["a", "1"], ["b", "2"]]),
-        now: 0,
-      });
-      store.write({ append: [], remove: [], meterStates: new Map([["a", "3"]]), now: 0 });
-      assert.deepEqual(store.meterStates(), new Map([["a", "3"], ["b", "2"]]));
+      const states = (entries: [string, string][]) =>
+        store.write({ append: [], remove: [], meterStates: new Map(entries), now: 0 });
+      states([["a", "1"], ["b", "2"]]);
+      states([["a", "3"]]);
+      assert.deepEqual([...store.meterStates()], [["b", "2"], ["a", "3"]]);
+      states([["c", "4"]]);
+      assert.equal(store.pruneMeterStates(2), 1);
+      assert.deepEqual([...store.meterStates()], [["a", "3"], ["c", "4"]]);
+      assert.equal(store.pruneMeterStates(2), 0);
     } finally {
       store.close();
     }

@@ -34,6 +34,7 @@ function outbox(store: OutboxStore, central: FakeCentral, options: Partial<Outbo
     maxEntries: 1_000_000,
     maxBytes: 1e12,
     maxAgeMs: 1e12,
+    maxMeterStates: 1_000_000,
     drainRatePerSecond: 0,
     publish: central.publish,
     ...options,
@@ -340,5 +341,21 @@ Deno.test("memory store: a reading without publications is accepted only after e
   box.accept([], [], () => accepted.push("nothing pending"));
   await settle();
   assert.deepEqual(accepted.at(-1), "nothing pending");
+  box.close();
+});
+
+Deno.test("expire() forgets the least recently written meter states beyond maxMeterStates", async () => {
+  const { store } = await sqliteStore();
+  let n = 0;
+  const box = outbox(store, new FakeCentral(), {
+    maxMeterStates: 2,
+    meterState: (id) => `${id}@${++n}`,
+  });
+  for (const id of ["a", "b", "c", "a"]) {
+    box.accept([reading(`t/${id}`, "1")], [id], () => {});
+    await settle();
+  }
+  box.expire();
+  assert.deepEqual(store.meterStates(), new Map([["c", "c@3"], ["a", "a@4"]]));
   box.close();
 });
