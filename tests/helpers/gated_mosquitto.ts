@@ -11,25 +11,9 @@
  * directory and files are made readable for it.
  */
 import { mosquittoPasswordHash } from "../../src/broker/mosquitto_files.ts";
+import { mosquittoBinary, terminate } from "./mosquitto.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
-const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"];
-
-function mosquittoBinary(): string {
-  const fromEnv = Deno.env.get("MOSQUITTO_BIN");
-  if (fromEnv) return fromEnv;
-  for (const path of CANDIDATES) {
-    try {
-      Deno.statSync(path);
-      return path;
-    } catch {
-      continue;
-    }
-  }
-  throw new Error("mosquitto not found: apt-get install -y mosquitto (or set MOSQUITTO_BIN)");
-}
-
-/** A login. */
 export interface Account {
   readonly username: string;
   readonly password: string;
@@ -149,20 +133,7 @@ export class GatedMosquitto implements AsyncDisposable {
   async #halt(signal: Deno.Signal): Promise<void> {
     const child = this.#child;
     if (child === undefined) return;
-    try {
-      child.kill(signal);
-    } catch {
-      // already exited
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-    }, 3000);
-    await child.status;
-    clearTimeout(timer);
+    await terminate(child, signal);
     await this.#drained;
     this.#child = undefined;
   }

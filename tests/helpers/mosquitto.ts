@@ -5,7 +5,8 @@ import { freePort, waitForPort } from "./ports.ts";
 
 const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"];
 
-function mosquittoBinary(): string {
+/** The Mosquitto executable: `MOSQUITTO_BIN`, or the usual install paths. */
+export function mosquittoBinary(): string {
   const fromEnv = Deno.env.get("MOSQUITTO_BIN");
   if (fromEnv) return fromEnv;
   for (const path of CANDIDATES) {
@@ -17,6 +18,24 @@ function mosquittoBinary(): string {
     }
   }
   throw new Error("mosquitto not found: apt-get install -y mosquitto (or set MOSQUITTO_BIN)");
+}
+
+/** Sends `signal` (SIGKILL after 3 s if it is still running) and waits for the exit. */
+export async function terminate(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal = "SIGTERM",
+): Promise<void> {
+  const kill = (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
+    }
+  };
+  kill(signal);
+  const timer = setTimeout(() => kill("SIGKILL"), 3000);
+  await child.status;
+  clearTimeout(timer);
 }
 
 /** A running Mosquitto. */
@@ -70,20 +89,7 @@ export async function runMosquitto(configText: string, port: number): Promise<Mo
   let stopped: Promise<void> | undefined;
   const stop = () =>
     stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already exited
-        }
-      }, 3000);
-      await child.status;
-      clearTimeout(timer);
+      await terminate(child);
       await drained;
       await Deno.remove(dir, { recursive: true });
     })();

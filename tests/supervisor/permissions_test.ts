@@ -33,6 +33,7 @@ Deno.test("proxy permissions name both brokers and the outbox's state_dir, nothi
     sys: false,
     import: false,
   });
+  assert.deepEqual(configSenderPermissions(config), proxyPermissions(config));
   const memoryOnly = Config.parse({ ...config, outbox: { enabled: false } });
   assert.deepEqual(proxyPermissions(memoryOnly), {
     net: ["10.0.0.5:11883", "ha.local:1883"],
@@ -70,80 +71,47 @@ async function probe(
   }
 }
 
-Deno.test("a worker with the proxy's permissions reaches its broker and its outbox, and is denied everything else", async () => {
-  await using broker = await startMosquitto();
-  const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
-  try {
-    const config = Config.parse({
-      internal_broker: { url: broker.url },
-      central_broker: { url: broker.url },
-      state_dir: stateDir,
-    });
-    const result = await probe(proxyPermissions(config), {
-      allowedPort: broker.port,
-      deniedPort: freePort(),
-      stateDir,
-    });
-    assert.deepEqual(result, {
-      writeState: "allowed",
-      renameInState: "allowed",
-      readState: "allowed",
-      openOutbox: "allowed",
-      mqttToBroker: "allowed",
-      netOtherPort: "NotCapable",
-      readFile: "NotCapable",
-      readConfig: "NotCapable",
-      writeFile: "NotCapable",
-      openOutboxElsewhere: "NotCapable",
-      runSubprocess: "NotCapable",
-      env: "NotCapable",
-      ffi: "NotCapable",
-      sys: "NotCapable",
-    });
-  } finally {
-    await Deno.remove(stateDir, { recursive: true });
-  }
-});
-
-Deno.test("a worker with the config sender's permissions may use state_dir and nothing else on disk", async () => {
-  await using broker = await startMosquitto();
-  const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
-  try {
-    const config = Config.parse({
-      internal_broker: { url: broker.url },
-      central_broker: { url: broker.url },
-      state_dir: stateDir,
-    });
-    assert.deepEqual(configSenderPermissions(config), {
-      ...proxyPermissions(config),
-      read: [stateDir],
-      write: [stateDir],
-    });
-    const result = await probe(configSenderPermissions(config), {
-      allowedPort: broker.port,
-      deniedPort: freePort(),
-      stateDir,
-    });
-    assert.deepEqual(result, {
-      writeState: "allowed",
-      renameInState: "allowed",
-      readState: "allowed",
-      openOutbox: "allowed",
-      mqttToBroker: "allowed",
-      netOtherPort: "NotCapable",
-      readFile: "NotCapable",
-      readConfig: "NotCapable",
-      writeFile: "NotCapable",
-      openOutboxElsewhere: "NotCapable",
-      runSubprocess: "NotCapable",
-      env: "NotCapable",
-      ffi: "NotCapable",
-      sys: "NotCapable",
-    });
-  } finally {
-    await Deno.remove(stateDir, { recursive: true });
-  }
-});
+for (
+  const [worker, permissionsOf] of [
+    ["proxy", proxyPermissions],
+    ["config sender", configSenderPermissions],
+  ] as const
+) {
+  Deno.test(`a worker with the ${worker}'s permissions reaches its broker and state_dir, and is denied everything else`, async () => {
+    await using broker = await startMosquitto();
+    const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
+    try {
+      const config = Config.parse({
+        internal_broker: { url: broker.url },
+        central_broker: { url: broker.url },
+        state_dir: stateDir,
+      });
+      const result = await probe(permissionsOf(config), {
+        allowedPort: broker.port,
+        deniedPort: freePort(),
+        stateDir,
+      });
+      assert.deepEqual(result, {
+        writeState: "allowed",
+        renameInState: "allowed",
+        readState: "allowed",
+        openOutbox: "allowed",
+        mqttToBroker: "allowed",
+        netOtherPort: "NotCapable",
+        readFile: "NotCapable",
+        readConfig: "NotCapable",
+        writeFile: "NotCapable",
+        openOutboxElsewhere: "NotCapable",
+        runSubprocess: "NotCapable",
+        env: "NotCapable",
+        ffi: "NotCapable",
+        sys: "NotCapable",
+      });
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("an embedded broker's worker may listen on its own port and do nothing else", async () => {
   const port = freePort();
