@@ -142,10 +142,15 @@ export class Outbox {
     onAccepted: () => void,
   ): void {
     if (this.#closed) return;
+    if (this.durable && publications.length === 0) {
+      // Nothing to store, and nothing earlier exists only in memory.
+      onAccepted();
+      return;
+    }
     const acceptance = { remaining: publications.length, onAccepted };
     for (const publication of publications) {
       this.#append.push(publication);
-      this.#appendAcceptances.push(acceptance);
+      if (!this.durable) this.#appendAcceptances.push(acceptance);
     }
     for (const id of meterIds) this.#meters.add(id);
     if (this.durable || publications.length === 0) this.#acceptances.push(acceptance);
@@ -178,9 +183,8 @@ export class Outbox {
   /** Size, drops and age of the backlog. */
   status(): OutboxStatus {
     const size = this.#options.store.size();
-    const pending = this.#append.length;
     return {
-      entries: size.entries + pending,
+      entries: size.entries,
       bytes: size.bytes,
       dropped: this.#dropped,
       oldest: this.#window.values().next().value?.enqueuedAt,
@@ -221,12 +225,9 @@ export class Outbox {
       const state = this.#options.meterState?.(id);
       if (state !== undefined) meterStates.set(id, state);
     }
-    const appended = this.#options.store.write({
-      append,
-      remove: removals,
-      meterStates,
-      now: this.#now(),
-    });
+    const appended = append.length > 0 || removals.length > 0 || meterStates.size > 0
+      ? this.#options.store.write({ append, remove: removals, meterStates, now: this.#now() })
+      : [];
     for (const seq of removals) this.#removed(seq);
     appended.forEach((entry, i) => {
       this.#lastSeq = entry.seq;

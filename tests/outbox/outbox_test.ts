@@ -77,6 +77,9 @@ Deno.test("durable store: a reading is accepted once written, before central has
   assert.equal(accepted, 1);
   assert.equal(store.size().entries, 2);
   assert.deepEqual(central.payloads(), [], "central is not connected");
+  // A reading without publications (dropped, rejected) has nothing to store: accepted at once.
+  box.accept([], [], () => accepted++);
+  assert.equal(accepted, 2);
   box.close();
 });
 
