@@ -15,6 +15,7 @@ import { redactUrl } from "./src/logging/redact.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
 import { banner } from "./src/banner.ts";
 import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
+import type { RequestResult } from "./src/supervisor/messages.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { workerSpecs } from "./src/supervisor/workers.ts";
 
@@ -23,7 +24,13 @@ const EXIT_CONFIG = 78;
 /** Exit code when an embedded broker cannot start (sysexits EX_UNAVAILABLE). */
 const EXIT_UNAVAILABLE = 69;
 /** Keys whose change needs new worker permissions or connections: applied on restart. */
-const RESTART_KEYS = ["internal_broker", "central_broker", "state_dir"] as const;
+const RESTART_KEYS = [
+  "internal_broker",
+  "central_broker",
+  "state_dir",
+  "http",
+  "homeassistant",
+] as const;
 
 const env: EnvLookup = (name) => Deno.env.get(name);
 
@@ -81,7 +88,16 @@ async function main(args: readonly string[]): Promise<number> {
   let loaded = config;
   config = withBridgeCredentials(config);
   for (const line of banner(config)) log.info("{line}", { line });
-  const supervisor = new Supervisor(workerSpecs(config), config);
+  let reloadNow: () => Promise<RequestResult> = () =>
+    Promise.resolve({ ok: false, error: "the bridge is still starting" });
+  const supervisor: Supervisor = new Supervisor(workerSpecs(config), config, {
+    onBridgeEvent: (_from, event) => {
+      if (event.type !== "reload_request") return;
+      reloadNow().then((result) =>
+        supervisor.broadcast({ type: "reload_result", request: event.request, result })
+      );
+    },
+  });
   const failed = await supervisor.start();
   if (failed.length > 0) {
     // Without its embedded broker the bridge could end up talking to whatever holds the port.
@@ -90,7 +106,8 @@ async function main(args: readonly string[]): Promise<number> {
     await closeLogging();
     return EXIT_UNAVAILABLE;
   }
-  const stopWatching = watchConfig(command.configPath, config, env, (next) => {
+  // Compared with the file as loaded: generated credentials are not a change of the file.
+  const watcher = watchConfig(command.configPath, loaded, env, (next) => {
     const restartOnly = RESTART_KEYS.filter((key) =>
       JSON.stringify(next[key]) !== JSON.stringify(loaded[key])
     );
@@ -104,6 +121,7 @@ async function main(args: readonly string[]): Promise<number> {
     log.info("Configuration reloaded from {path}", { path: command.configPath });
     supervisor.reconfigure(config);
   });
+  reloadNow = watcher.reload;
 
   const signal = await new Promise<Deno.Signal>((resolve) => {
     for (const name of ["SIGINT", "SIGTERM"] as const) {
@@ -111,7 +129,7 @@ async function main(args: readonly string[]): Promise<number> {
     }
   });
   log.info("Received {signal}; shutting down", { signal });
-  stopWatching();
+  watcher.stop();
   await supervisor.stop(SHUTDOWN_BUDGET_MS);
   log.info("Stopped");
   await closeLogging();

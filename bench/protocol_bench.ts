@@ -7,6 +7,9 @@ import { Config } from "../src/config/schema.ts";
 import { MeterClock } from "../src/protocol/meter_time.ts";
 import { ReadingPipeline } from "../src/proxy/pipeline.ts";
 import { decodeReading } from "../src/protocol/decode.ts";
+import { meterSettings } from "../src/config/meter_settings.ts";
+import type { MeterId } from "../src/protocol/meter_id.ts";
+import { MeterRegistry } from "../src/proxy/meter_registry.ts";
 
 const config = Config.parse({ meters: { timezone: "Europe/Vienna" } });
 const sample = JSON.parse(
@@ -38,6 +41,23 @@ let i = 0;
 let t = 0;
 Deno.bench("full pipeline, RT sample (new reading each time)", { baseline: true }, () => {
   p.handle("MQTT_RT_DATA", messages[i++ % messages.length], t += 1);
+});
+
+// What the proxy adds per reading for availability and status (no I/O).
+const tracked = pipeline();
+const settings = new Map<MeterId, ReturnType<typeof meterSettings>>();
+const registry = new MeterRegistry(config.limits.max_meters, (id) => {
+  let found = settings.get(id);
+  if (found === undefined) settings.set(id, found = meterSettings(config.meters, id));
+  return found;
+});
+let j = 0;
+Deno.bench("full pipeline + meter registry (availability, status)", () => {
+  for (const event of tracked.handle("MQTT_RT_DATA", messages[j++ % messages.length], t += 1)) {
+    if (event.type !== "publish") continue;
+    registry.published(event.id, event.level, event.payload, event.driftSeconds, t);
+    registry.seen(event.id, t);
+  }
 });
 
 const dup = pipeline();

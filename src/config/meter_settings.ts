@@ -13,16 +13,24 @@ export interface MeterSettings extends OutputShape {
   readonly uploadIntervalMinutes: number;
   /** Display name from `meters.names`, if any. */
   readonly name: string | undefined;
+  /** Seconds without a reading after which the meter is offline. */
+  readonly availabilityTimeoutSeconds: number;
+  /** Whether its relay may be switched (`meters.relay_control`). */
+  readonly relayControl: boolean;
 }
 
 /** Resolves the settings of one meter. */
 export function meterSettings(meters: MetersConfig, id: MeterId): MeterSettings {
   const override = meters.overrides[id] ?? {};
+  const uploadIntervalSeconds = override.upload_interval_seconds ?? meters.upload_interval_seconds;
   return {
     profile: override.profile ?? meters.profile,
     fields: override.fields ?? meters.fields,
-    uploadIntervalSeconds: override.upload_interval_seconds ?? meters.upload_interval_seconds,
+    uploadIntervalSeconds,
     uploadIntervalMinutes: override.upload_interval_minutes ?? meters.upload_interval_minutes,
     name: meters.names[id],
+    availabilityTimeoutSeconds: meters.availability_timeout_seconds ??
+      Math.ceil(uploadIntervalSeconds * meters.availability_factor),
+    relayControl: meters.relay_control.includes(id),
   };
 }

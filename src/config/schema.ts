@@ -174,6 +174,16 @@ export const MetersConfig = z.strictObject({
     max_drift_seconds: integer(5, 86_400).default(120),
     min_interval_seconds: integer(60, 86_400).default(3600),
   }).prefault({}),
+  /** A meter is offline after this many seconds-level upload intervals without a reading. */
+  availability_factor: configNumber(
+    z.number().min(1, { error: "must be at least 1" }).max(100, { error: "must be at most 100" }),
+  ).default(2.5),
+  /** Fixed offline timeout in seconds instead of interval × `availability_factor`. */
+  availability_timeout_seconds: integer(1, 86_400 * 7).optional(),
+  /** Meters whose relay (DO1) may be switched over MQTT; switching can cut power. */
+  relay_control: z.array(MeterId).default([]),
+  /** How often each meter's `<root>/<id>/status` is refreshed when it changed. */
+  status_interval_seconds: integer(1, 86_400).default(60),
 });
 /** The `meters` section. */
 export type MetersConfig = z.infer<typeof MetersConfig>;
@@ -216,6 +226,26 @@ export const LoggingConfig = z.strictObject({
 /** The `logging` section. */
 export type LoggingConfig = z.infer<typeof LoggingConfig>;
 
+/** Home Assistant MQTT discovery. */
+export const HomeAssistantConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  discovery_prefix: TopicRoot.default("homeassistant"),
+  /** Where Home Assistant announces itself (`online` after its start): discovery is re-sent. */
+  status_topic: TopicRoot.default("homeassistant/status"),
+});
+/** The `homeassistant` section. */
+export type HomeAssistantConfig = z.infer<typeof HomeAssistantConfig>;
+
+/** The HTTP endpoint: `/metrics`, `/healthz`, `/readyz` and the status page. */
+export const HttpConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Listen address: all interfaces by default (read-only, no secrets); 127.0.0.1 for local only. */
+  host: z.string().min(1).default("0.0.0.0"),
+  port: Port.default(8080),
+});
+/** The `http` section. */
+export type HttpConfig = z.infer<typeof HttpConfig>;
+
 /** The whole `config.yaml`. */
 export const Config = z.strictObject({
   internal_broker: InternalBrokerConfig.prefault({ url: "mqtt://127.0.0.1:11883" }),
@@ -229,6 +259,8 @@ export const Config = z.strictObject({
   limits: LimitsConfig.prefault({}),
   outbox: OutboxConfig.prefault({}),
   logging: LoggingConfig.prefault({}),
+  homeassistant: HomeAssistantConfig.prefault({}),
+  http: HttpConfig.prefault({}),
 }).superRefine((config, ctx) => {
   for (const key of ["internal_broker", "central_broker"] as const) {
     const { url, embedded } = config[key];

@@ -13,7 +13,14 @@ import { Backoff } from "../runtime/backoff.ts";
 
 /** How a command ended. */
 export type CommandResult =
-  | { readonly ok: true; readonly attempts: number }
+  | {
+    readonly ok: true;
+    readonly attempts: number;
+    /** The meter's reply (read commands carry their value in it). */
+    readonly reply: CommandReply;
+    /** Milliseconds from the last attempt's send to the reply. */
+    readonly latencyMs: number;
+  }
   | { readonly ok: false; readonly attempts: number; readonly reason: string };
 
 /** Limits of a dispatcher, changeable while it runs. */
@@ -39,6 +46,7 @@ export interface DispatcherOptions extends DispatcherLimits {
 interface Outstanding {
   command: MeterCommand;
   attempts: number;
+  sentAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   readonly backoff: Backoff;
 }
@@ -78,20 +86,23 @@ export class CommandDispatcher {
     return count;
   }
 
-  /** Whether a command of this kind is queued or outstanding for the meter. */
+  /** Whether a configuration-flow command of this kind is queued or outstanding for the meter. */
   has(id: MeterId, kind: CommandKind): boolean {
-    return this.#outstanding.get(id)?.command.kind === kind ||
-      (this.#queues.get(id) ?? []).some((c) => c.kind === kind);
+    const outstanding = this.#outstanding.get(id)?.command;
+    return (outstanding?.kind === kind && outstanding.request === undefined) ||
+      (this.#queues.get(id) ?? []).some((c) => c.kind === kind && c.request === undefined);
   }
 
   /**
    * Queues commands for their meters. A queued (not yet sent) command of the
-   * same kind for the same meter is replaced: only the newest value matters.
+   * same kind for the same meter and the same request (or none) is replaced:
+   * only the newest value matters. A request's command never replaces the
+   * configuration flow's, nor the other way round.
    */
   enqueue(commands: readonly MeterCommand[]): void {
     for (const command of commands) {
       const queue = this.#queues.get(command.id) ?? [];
-      const same = queue.findIndex((c) => c.kind === command.kind);
+      const same = queue.findIndex((c) => c.kind === command.kind && c.request === command.request);
       if (same >= 0) queue[same] = command;
       else queue.push(command);
       this.#queues.set(command.id, queue);
@@ -107,7 +118,12 @@ export class CommandDispatcher {
     const outcome = matchReply(outstanding.command, topic, reply);
     if (outcome === "unrelated") return false;
     if (outcome === "success") {
-      this.#finish(outstanding, { ok: true, attempts: outstanding.attempts });
+      this.#finish(outstanding, {
+        ok: true,
+        attempts: outstanding.attempts,
+        reply,
+        latencyMs: Math.max(0, performance.now() - outstanding.sentAt),
+      });
     } else {
       const detail = reply.msg ? `: ${reply.msg}` : "";
       this.#finish(outstanding, {
@@ -143,6 +159,7 @@ export class CommandDispatcher {
       const outstanding: Outstanding = {
         command,
         attempts: 0,
+        sentAt: 0,
         timer: undefined,
         backoff: new Backoff({
           initialMs: this.options.retryDelayMs ?? 1000,
@@ -156,6 +173,7 @@ export class CommandDispatcher {
 
   #attempt(outstanding: Outstanding): void {
     outstanding.attempts++;
+    outstanding.sentAt = performance.now();
     outstanding.command = this.options.send(outstanding.command);
     outstanding.timer = setTimeout(() => this.#timedOut(outstanding), this.#limits.ackTimeoutMs);
   }

@@ -14,20 +14,26 @@ import { meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { BrokerConnection } from "../mqtt/broker_connection.ts";
+import type { MeterCommandRequest } from "../protocol/bridge_api.ts";
 import {
   clockCommand,
   COMMAND_REPLY_TOPICS,
   type CommandKind,
+  intervalReadCommand,
   isCommandReplyTopic,
   type MeterCommand,
   minutesIntervalCommand,
+  relayCommand,
   secondsIntervalCommand,
 } from "../protocol/commands.ts";
+import type { MeterConfigSummary } from "../protocol/meter_status.ts";
+import { IntervalReadReplyPayload, RelayReplyPayload } from "../protocol/uplink.ts";
 import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
 import { announcementFilter, MeterAnnouncement } from "../protocol/topics.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { BridgeEvent, RequestResult } from "../supervisor/messages.ts";
+import type { EmitEvent } from "../supervisor/worker_runtime.ts";
 import {
   CommandDispatcher,
   type CommandResult,
@@ -70,6 +76,19 @@ interface Batch {
   failed: boolean;
 }
 
+/** A request waiting for the results of its commands. */
+interface RequestJob {
+  readonly request: string;
+  readonly action: MeterCommandRequest["action"];
+  /** Kinds of the request's commands not settled yet. */
+  readonly pending: Set<CommandKind>;
+  readonly data: Record<string, unknown>;
+  readonly errors: string[];
+}
+
+/** Requests carried out at once; more are refused until some finish. */
+const MAX_REQUESTS = 1000;
+
 function randomOprid(): string {
   return crypto.randomUUID().replaceAll("-", "");
 }
@@ -90,10 +109,20 @@ export class ConfigSender {
   readonly #now: () => number;
   readonly #newOprid: () => string;
   readonly #retryDelayMs: number | undefined;
+  readonly #emit: EmitEvent;
+  /** Requests by meter; each waits for the next result of its command kinds. */
+  readonly #jobs = new Map<MeterId, RequestJob[]>();
+  #jobCount = 0;
+  /** Per meter: latency of the last acknowledged command, last request-only failure. */
+  readonly #lastAckMs = new Map<MeterId, number>();
+  readonly #lastRequestError = new Map<MeterId, string>();
+  /** Intervals acknowledged since start (a request may set others than config.yaml). */
+  readonly #acknowledged = new Map<MeterId, { seconds?: number; minutes?: number }>();
   #dailyTimer: ReturnType<typeof setInterval> | undefined;
   #ready: Promise<void>;
 
-  constructor(config: Config, options: ConfigSenderOptions = {}) {
+  constructor(config: Config, options: ConfigSenderOptions = {}, emit: EmitEvent = () => {}) {
+    this.#emit = emit;
     this.#config = config;
     this.#clock = new MeterClock(config.meters.timezone);
     this.#now = options.now ?? Date.now;
@@ -166,7 +195,10 @@ export class ConfigSender {
   #send(queued: MeterCommand): MeterCommand {
     // A clock command carries the time it is sent, not when it was queued (queues and retries delay it).
     const command = queued.kind === "clock"
-      ? clockCommand(queued.id, this.#clock.meterTimeAt(this.#now()), queued.oprid)
+      ? {
+        ...clockCommand(queued.id, this.#clock.meterTimeAt(this.#now()), queued.oprid),
+        request: queued.request,
+      }
       : queued;
     log.info("Sending {summary} to {id} on {topic} (oprid {oprid})", { ...command });
     this.#internal.client.publish(command.topic, command.payload, { qos: 1 }, (error) => {
@@ -212,12 +244,16 @@ export class ConfigSender {
       }
       this.#known.add(id);
       this.#check(id, "discovered");
+      this.#report(id);
     });
   }
 
   #forget(id: MeterId): void {
     this.#known.delete(id);
     this.#clockSentAt.delete(id);
+    this.#acknowledged.delete(id);
+    this.#lastAckMs.delete(id);
+    this.#lastRequestError.delete(id);
     if (this.#state?.meters[id] === undefined) return;
     delete this.#state.meters[id];
     log.info("Meter {id} removed (announcement cleared); its configuration state is dropped", {
@@ -288,6 +324,7 @@ export class ConfigSender {
       failed: false,
     });
     this.#dispatcher.enqueue(commands);
+    this.#report(id);
   }
 
   #onResult(command: MeterCommand, result: CommandResult): void {
@@ -297,13 +334,35 @@ export class ConfigSender {
     const meter = state.meters[id] ??= {};
     const at = new Date(this.#now()).toISOString();
     const batch = this.#batches.get(id);
-    const inBatch = batch !== undefined && batch.pending.delete(command.kind);
+    const fromRequest = command.request !== undefined;
+    const inBatch = !fromRequest && batch !== undefined && batch.pending.delete(command.kind);
+    this.#settleJobs(command, result);
     if (result.ok) {
-      log.info("{id} acknowledged {summary} (oprid {oprid})", { ...command });
+      log.info("{id} acknowledged {summary} (oprid {oprid}) after {ms} ms", {
+        ...command,
+        ms: Math.round(result.latencyMs),
+      });
+      this.#lastAckMs.set(id, result.latencyMs);
+      if (command.kind === "interval_seconds" || command.kind === "interval_minutes") {
+        const value = Number(JSON.parse(command.payload).value);
+        const acknowledged = this.#acknowledged.get(id) ?? {};
+        if (command.kind === "interval_seconds") acknowledged.seconds = value;
+        else acknowledged.minutes = value;
+        if (this.#acknowledged.size < this.#config.limits.max_meters) {
+          this.#acknowledged.set(id, acknowledged);
+        }
+      }
+      this.#emit({ type: "ack_latency", seconds: result.latencyMs / 1000 });
       if (command.kind === "clock") {
         meter.clock_set_at = at;
         this.#clockSentAt.delete(id);
       }
+    } else if (fromRequest) {
+      log.error("ALERT meter {id}: {summary} failed (oprid {oprid}): {reason}", {
+        ...command,
+        reason: result.reason,
+      });
+      this.#lastRequestError.set(id, `${command.summary}: ${result.reason}`);
     } else {
       log.error(
         "ALERT meter {id}: {summary} failed (oprid {oprid}, command {kind}): {reason}",
@@ -338,11 +397,127 @@ export class ConfigSender {
         this.#check(id, "configuration changed");
       }
     }
-    this.#store.save(state);
+    if (!fromRequest || command.kind === "clock") this.#store.save(state);
+    this.#report(id);
+  }
+
+  /** Tells the proxy where a meter's configuration stands. */
+  #report(id: MeterId): void {
+    this.#emit({ type: "meter_config", id, summary: this.summary(id) });
+  }
+
+  /** The configuration flow's view of one meter. */
+  summary(id: MeterId): MeterConfigSummary {
+    const meter = this.#state?.meters[id];
+    const configured = meter?.configured;
+    const failure = meter?.last_failure;
+    const failedLast = failure !== undefined &&
+      (configured === undefined || failure.at > configured.at);
+    const requestError = this.#lastRequestError.get(id);
+    const acknowledged = this.#acknowledged.get(id);
+    return {
+      configuration: this.#config.meters.exclude.includes(id)
+        ? "excluded"
+        : this.#batches.has(id)
+        ? "configuring"
+        : failedLast
+        ? "failed"
+        : configured !== undefined
+        ? "configured"
+        : "pending",
+      intervals: {
+        seconds: acknowledged?.seconds ?? configured?.settings.upload_interval_seconds ?? null,
+        minutes: acknowledged?.minutes ?? configured?.settings.upload_interval_minutes ?? null,
+      },
+      clock_set_at: meter?.clock_set_at ?? null,
+      last_ack_latency_ms: this.#lastAckMs.has(id) ? Math.round(this.#lastAckMs.get(id)!) : null,
+      last_error: requestError ??
+        (failure === undefined ? null : `${failure.command}: ${failure.reason}`),
+    };
+  }
+
+  /**
+   * Carries out a command request of the bridge API or the relay switch and
+   * reports its result with a `command_result` event.
+   */
+  #onCommandRequest(request: string, command: MeterCommandRequest): void {
+    const answer = (result: RequestResult) =>
+      this.#emit({ type: "command_result", request, result });
+    if (this.#jobCount >= MAX_REQUESTS) {
+      answer({ ok: false, error: `${MAX_REQUESTS} requests are in progress; try again later` });
+      return;
+    }
+    const { id } = command;
+    const commands: MeterCommand[] = [];
+    switch (command.action) {
+      case "sync_time":
+        commands.push(clockCommand(id, this.#clock.meterTimeAt(this.#now()), this.#newOprid()));
+        break;
+      case "read_interval":
+        commands.push(
+          intervalReadCommand(id, "seconds", this.#newOprid()),
+          intervalReadCommand(id, "minutes", this.#newOprid()),
+        );
+        break;
+      case "set_interval":
+        if (command.seconds !== undefined) {
+          commands.push(secondsIntervalCommand(id, command.seconds, this.#newOprid()));
+        }
+        if (command.minutes !== undefined) {
+          commands.push(minutesIntervalCommand(id, command.minutes, this.#newOprid()));
+        }
+        break;
+      case "relay":
+        commands.push(relayCommand(id, command.on, this.#newOprid()));
+        break;
+      default:
+        command satisfies never;
+    }
+    const tagged = commands.map((c): MeterCommand => ({ ...c, request }));
+    const job: RequestJob = {
+      request,
+      action: command.action,
+      pending: new Set(tagged.map((c) => c.kind)),
+      data: { id },
+      errors: [],
+    };
+    const jobs = this.#jobs.get(id) ?? [];
+    jobs.push(job);
+    this.#jobs.set(id, jobs);
+    this.#jobCount++;
+    log.info("Request {request}: {action} for {id}", { request, action: command.action, id });
+    this.#dispatcher.enqueue(tagged);
+  }
+
+  /** Gives each request waiting for this command kind its share of the result. */
+  #settleJobs(command: MeterCommand, result: CommandResult): void {
+    const jobs = this.#jobs.get(command.id);
+    if (jobs === undefined) return;
+    for (const job of jobs) {
+      if (job.request !== command.request || !job.pending.delete(command.kind)) continue;
+      if (!result.ok) job.errors.push(`${command.summary}: ${result.reason}`);
+      else Object.assign(job.data, resultData(command, result.reply));
+      if (job.pending.size > 0) continue;
+      this.#jobCount--;
+      this.#emit({
+        type: "command_result",
+        request: job.request,
+        result: job.errors.length === 0
+          ? { ok: true, data: job.data }
+          : { ok: false, error: job.errors.join("; ") },
+      });
+    }
+    const open = jobs.filter((job) => job.pending.size > 0);
+    if (open.length === 0) this.#jobs.delete(command.id);
+    else this.#jobs.set(command.id, open);
   }
 
   /** Sets a drifting meter's clock, at most once per `time_sync.min_interval_seconds`. */
   onEvent(event: BridgeEvent): void {
+    if (event.type === "command_request") {
+      this.#ready.then(() => this.#onCommandRequest(event.request, event.command));
+      return;
+    }
     if (event.type !== "clock_drift" || !isMeterId(event.id)) return;
     const id = event.id;
     this.#ready.then(() => {
@@ -366,18 +541,54 @@ export class ConfigSender {
     this.#config = config;
     this.#clock = new MeterClock(config.meters.timezone);
     this.#dispatcher.setLimits(this.#limits(config));
-    this.#ready.then(() => this.#checkAll("configuration changed"));
+    this.#ready.then(() => {
+      this.#checkAll("configuration changed");
+      for (const id of this.#known) this.#report(id);
+    });
   }
 
-  /** Stops sending; the state is saved. */
+  /** Stops sending; the state is saved. Open requests are answered with an error. */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#dailyTimer);
     this.#dispatcher.stop();
+    for (const job of [...this.#jobs.values()].flat()) {
+      this.#emit({
+        type: "command_result",
+        request: job.request,
+        result: { ok: false, error: "the bridge is stopping" },
+      });
+    }
+    this.#jobs.clear();
     if (this.#state !== undefined) await this.#store.save(this.#state);
     const each = Math.max(100, timeoutMs / 2);
     await Promise.all([
       this.#internal.stop({ timeoutMs: each }),
       this.#central.stop({ timeoutMs: each }),
     ]);
+  }
+}
+
+/** What a successful command adds to its request's response data. */
+function resultData(command: MeterCommand, reply: unknown): Record<string, unknown> {
+  switch (command.kind) {
+    case "clock":
+      return { time: JSON.parse(command.payload).time };
+    case "interval_seconds":
+      return { seconds: Number(JSON.parse(command.payload).value) };
+    case "interval_minutes":
+      return { minutes: Number(JSON.parse(command.payload).value) };
+    case "read_interval_seconds":
+    case "read_interval_minutes": {
+      const read = IntervalReadReplyPayload.safeParse(reply);
+      const key = command.kind === "read_interval_seconds" ? "seconds" : "minutes";
+      return { [key]: read.success ? Number(read.data.value) : null };
+    }
+    case "relay": {
+      const relay = RelayReplyPayload.safeParse(reply);
+      const on = relay.success && relay.data.do1 !== undefined
+        ? relay.data.do1 === "1"
+        : JSON.parse(command.payload).do1 === "1";
+      return { state: on ? "ON" : "OFF" };
+    }
   }
 }

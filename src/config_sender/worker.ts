@@ -8,8 +8,8 @@ import "../runtime/empty_process_env.ts";
 import { runWorker } from "../supervisor/worker_runtime.ts";
 import { ConfigSender } from "./config_sender.ts";
 
-runWorker("config_sender", async (config) => {
-  const sender = new ConfigSender(config);
+runWorker("config_sender", async (config, emit) => {
+  const sender = new ConfigSender(config, {}, emit);
   await sender.ready();
   return sender;
 });

@@ -20,7 +20,13 @@ export const Oprid = z.string().regex(/^[0-9a-f]{32}$/, {
 export type Oprid = z.infer<typeof Oprid>;
 
 /** What a command sets. */
-export type CommandKind = "interval_seconds" | "interval_minutes" | "clock";
+export type CommandKind =
+  | "interval_seconds"
+  | "interval_minutes"
+  | "clock"
+  | "read_interval_seconds"
+  | "read_interval_minutes"
+  | "relay";
 
 /** A command ready to publish, with what its reply looks like. */
 export interface MeterCommand {
@@ -33,10 +39,17 @@ export interface MeterCommand {
   readonly replyTopic: CommandReplyTopic;
   /** Human-readable summary for logs, e.g. `seconds interval 60`. */
   readonly summary: string;
+  /** The bridge API or relay request this command carries out; none for the configuration flow. */
+  readonly request?: string;
 }
 
 /** Uplink topics that carry replies to the commands built here. */
-export const COMMAND_REPLY_TOPICS = ["MQTT_COMMOD_SET_REP", "MQTT_METER_TIME_REP"] as const;
+export const COMMAND_REPLY_TOPICS = [
+  "MQTT_COMMOD_SET_REP",
+  "MQTT_METER_TIME_REP",
+  "MQTT_COMMOD_READ_REP",
+  "MQTT_TELECTRL_REP",
+] as const;
 
 /** An uplink topic carrying replies to the commands built here. */
 export type CommandReplyTopic = (typeof COMMAND_REPLY_TOPICS)[number];
@@ -94,6 +107,36 @@ export function clockCommand(id: MeterId, time: string, oprid: Oprid): MeterComm
     payload: JSON.stringify({ oprid, time }),
     replyTopic: "MQTT_METER_TIME_REP",
     summary: `clock ${time}`,
+  };
+}
+
+/** Reads an upload interval: `Cmd` "0000" the seconds level, "0001" the minutes level. */
+export function intervalReadCommand(
+  id: MeterId,
+  level: "seconds" | "minutes",
+  oprid: Oprid,
+): MeterCommand {
+  return {
+    kind: level === "seconds" ? "read_interval_seconds" : "read_interval_minutes",
+    id,
+    oprid,
+    topic: `MQTT_COMMOD_READ_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, Cmd: level === "seconds" ? "0000" : "0001", types: "1" }),
+    replyTopic: "MQTT_COMMOD_READ_REP",
+    summary: `read ${level} interval`,
+  };
+}
+
+/** Switches the relay output DO1 (KPM33B has only DO1). */
+export function relayCommand(id: MeterId, on: boolean, oprid: Oprid): MeterCommand {
+  return {
+    kind: "relay",
+    id,
+    oprid,
+    topic: `MQTT_TELECTRL_${commandSuffix(id)}`,
+    payload: JSON.stringify({ oprid, do1: on ? "1" : "0" }),
+    replyTopic: "MQTT_TELECTRL_REP",
+    summary: `relay DO1 ${on ? "on" : "off"}`,
   };
 }
 

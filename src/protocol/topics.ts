@@ -6,6 +6,8 @@
  */
 import { z } from "zod";
 import { MeterId } from "./meter_id.ts";
+import type { ApiResponse } from "./bridge_api.ts";
+import type { Availability, MeterStatus, RelayState } from "./meter_status.ts";
 import type { ReadingPayload } from "./transform.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
@@ -36,8 +38,57 @@ export interface CentralPayloads {
   "<id>/seconds": ReadingPayload;
   "<id>/minutes": ReadingPayload;
   "<id>/day": ReadingPayload;
+  "<id>/availability": Availability;
+  "<id>/status": MeterStatus;
+  "<id>/io": IoPayload;
+  "<id>/relay": RelayState;
+  "<id>/relay/set": RelayState;
+  "<id>/relay/result": ApiResponse;
   "discovery/<id>": MeterAnnouncement;
   "bridge/state": BridgeState;
+  "bridge/info": BridgeInfo;
+  "bridge/meters": MeterStatus[];
+  "bridge/request/<action>": Record<string, unknown>;
+  "bridge/response/<action>": ApiResponse;
+}
+
+/** Payload of `<root>/<id>/io`: digital inputs and outputs as `ON` / `OFF`. */
+export const IoPayload = z.object({
+  di1: z.enum(["ON", "OFF"]),
+  di2: z.enum(["ON", "OFF"]),
+  do1: z.enum(["ON", "OFF"]),
+  do2: z.enum(["ON", "OFF"]),
+  /** Raw `DI@DO` bit masks as the meter sent them. */
+  raw: z.string(),
+});
+/** Payload of `<root>/<id>/io`. */
+export type IoPayload = z.infer<typeof IoPayload>;
+
+/** Payload of `<root>/bridge/info` (retained). */
+export const BridgeInfo = z.object({
+  version: z.string(),
+  started_at: z.iso.datetime(),
+  uptime_seconds: z.number().int(),
+  meters: z.number().int(),
+  /** The running configuration without credentials. */
+  config: z.record(z.string(), z.unknown()),
+});
+/** Payload of `<root>/bridge/info`. */
+export type BridgeInfo = z.infer<typeof BridgeInfo>;
+
+/** `<root>/<id>/<leaf>`: a per-meter topic other than readings, e.g. `availability`. */
+export function meterTopic(root: string, id: MeterId, leaf: string): string {
+  return `${root}/${id}/${leaf}`;
+}
+
+/** `<root>/+/relay/set`: relay switch commands of every meter. */
+export function relaySetFilter(root: string): string {
+  return `${root}/+/relay/set`;
+}
+
+/** `<root>/bridge/<leaf>`: a bridge topic, e.g. `info` or `meters`. */
+export function bridgeTopic(root: string, leaf: string): string {
+  return `${root}/bridge/${leaf}`;
 }
 
 /** `<root>/<id>/<level>`: a meter's readings. */

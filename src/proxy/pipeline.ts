@@ -39,6 +39,8 @@ export type PipelineEvent =
     readonly topic: string;
     readonly payload: string;
     readonly retain: boolean;
+    /** Meter clock minus gateway clock at this reading, in seconds. */
+    readonly driftSeconds: number;
   }
   | {
     readonly type: "announce";
@@ -103,6 +105,21 @@ export class ReadingPipeline {
   /** Meters announced so far (by this process or found retained on central). */
   get announcedMeters(): number {
     return this.#announced.size;
+  }
+
+  /** Whether the meter is announced (by this process or retained on central). */
+  isAnnounced(id: MeterId): boolean {
+    return this.#announced.has(id);
+  }
+
+  /** Ids of the announced meters. */
+  announcedIds(): IterableIterator<MeterId> {
+    return this.#announced.keys();
+  }
+
+  /** Forgets a meter whose announcement was cleared: it is announced again if it reports. */
+  forgetAnnouncement(id: MeterId): void {
+    this.#announced.delete(id);
   }
 
   /**
@@ -172,6 +189,7 @@ export class ReadingPipeline {
       this.options.clock.isoTimestamp(reading.time),
       this.#fieldsOf(reading.id, reading.level),
     );
+    const driftMs = this.options.clock.instantOf(reading.time) - now;
     events.push({
       type: "publish",
       id: reading.id,
@@ -179,12 +197,12 @@ export class ReadingPipeline {
       topic: readingTopic(root, reading.id, reading.level),
       payload,
       retain: this.options.retainReadings,
+      driftSeconds: Math.round(driftMs / 1000),
     });
-    this.#checkDrift(reading, now, events);
+    this.#checkDrift(reading, driftMs, now, events);
   }
 
-  #checkDrift(reading: Reading, now: number, events: PipelineEvent[]): void {
-    const driftMs = this.options.clock.instantOf(reading.time) - now;
+  #checkDrift(reading: Reading, driftMs: number, now: number, events: PipelineEvent[]): void {
     if (Math.abs(driftMs) <= this.options.meters.time_sync.max_drift_seconds * 1000) return;
     const reported = this.#driftReported.get(reading.id);
     if (reported !== undefined && now - reported < DRIFT_REPORT_INTERVAL_MS) return;

@@ -13,6 +13,8 @@
  * @module
  */
 import type { IPublishPacket } from "mqtt";
+import denoJson from "../../deno.json" with { type: "json" };
+import { type MeterSettings, meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
@@ -22,11 +24,29 @@ import {
   announcementFilter,
   type BridgeState,
   bridgeStateTopic,
+  bridgeTopic,
   MeterAnnouncement,
+  meterTopic,
   outboxStatusTopic,
+  relaySetFilter,
 } from "../protocol/topics.ts";
+import { requestFilter } from "../protocol/bridge_api.ts";
+import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
+import { type DiscoveryContext, discoveryFilter } from "../protocol/home_assistant.ts";
+import { ioPayload } from "../protocol/io_state.ts";
 import { READING_TOPICS } from "../protocol/uplink.ts";
-import type { MeterId } from "../protocol/meter_id.ts";
+import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
+import type { MeterStatus, RelayState } from "../protocol/meter_status.ts";
+import type { BridgeEvent } from "../supervisor/messages.ts";
+import {
+  ACK_LATENCY_BUCKETS,
+  type BridgeSnapshot,
+  type WorkerState,
+} from "../status/bridge_snapshot.ts";
+import { bridgeInfo } from "./bridge_info.ts";
+import { DiscoveryPublisher } from "./discovery_publisher.ts";
+import { type AvailabilityChange, MeterRegistry } from "./meter_registry.ts";
+import { RequestHandler } from "./request_handler.ts";
 import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
@@ -56,6 +76,26 @@ const OUTBOX_EXPIRY_CHECK_MS = 60_000;
 /** How often `<root>/bridge/outbox` is refreshed when the outbox changed. */
 const OUTBOX_STATUS_MS = 1000;
 
+/** How often meters are checked for silence (availability). */
+const AVAILABILITY_CHECK_MS = 1000;
+
+/** How often the HTTP worker gets a new snapshot. */
+const SNAPSHOT_MS = 2000;
+
+/** Uplink topics the proxy takes from the internal broker: readings and digital I/O. */
+const INTERNAL_TOPICS = [...Object.keys(READING_TOPICS), "MQTT_TELEIND"];
+
+const LEVELS: ReadonlySet<string> = new Set(["seconds", "minutes", "day"]);
+
+function discoveryContext(config: Config): DiscoveryContext {
+  return {
+    root: config.topics.root,
+    prefix: config.homeassistant.discovery_prefix,
+    version: denoJson.version,
+    availabilityFactor: config.meters.availability_factor,
+  };
+}
+
 /** Moves readings from the internal to the central broker. */
 export class Proxy {
   readonly stats: ProxyStats = new ProxyStats();
@@ -70,10 +110,44 @@ export class Proxy {
   readonly #outbox: Outbox;
   #publishedOutboxStatus = "";
   #stopping = false;
+  readonly #startedAt = Date.now();
+  readonly #registry: MeterRegistry;
+  readonly #discovery: DiscoveryPublisher;
+  readonly #requests: RequestHandler;
+  readonly #settings = new Map<MeterId, MeterSettings>();
+  readonly #ackLatency = { counts: ACK_LATENCY_BUCKETS.map(() => 0).concat(0), sum: 0, count: 0 };
+  #workers: Readonly<Record<string, WorkerState>> = {};
+  #publishedMeters = "";
+  #statusTimer: ReturnType<typeof setInterval>;
 
   constructor(config: Config, readonly emit: EmitEvent = () => {}) {
     this.#config = config;
     this.#pipeline = new ReadingPipeline(pipelineOptions(config));
+    this.#registry = new MeterRegistry(config.limits.max_meters, (id) => this.#settingsOf(id));
+    this.#discovery = new DiscoveryPublisher(
+      discoveryContext(config),
+      {
+        meters: () => this.#pipeline.announcedIds(),
+        known: (id) => this.#pipeline.isAnnounced(id),
+        excluded: (id) => this.#config.meters.exclude.includes(id),
+        settings: (id) => this.#settingsOf(id),
+        io: (id) => this.#registry.hasIo(id),
+      },
+      (topic, payload) => this.#publishDirect(topic, payload, true),
+      config.limits.max_meters,
+    );
+    this.#requests = new RequestHandler({
+      config: () => this.#config,
+      known: (id) => this.#pipeline.isAnnounced(id),
+      health: () => this.#health(),
+      emit: (event) => this.emit(event),
+      publish: (topic, payload) => this.#publishDirect(topic, payload, false),
+      relaySwitched: (id, state) => this.#relaySwitched(id, state),
+      outcome: (kind, response) => {
+        if (response.status === "ok") log.info("Request {kind} answered", { kind });
+        else log.warn("Request {kind} failed: {error}", { kind, error: response.error });
+      },
+    });
     const stateTopic = bridgeStateTopic(config.topics.root);
     const store = openOutboxStore(config);
     this.#pipeline.restoreMeterStates(store.meterStates());
@@ -91,10 +165,7 @@ export class Proxy {
           { qos: 1, retain: entry.retain },
           (error) => done(error ?? undefined),
         ),
-      onDelivered: (entry) =>
-        entry.topic.startsWith(`${this.#config.topics.root}/discovery/`)
-          ? this.stats.announced()
-          : this.stats.published(),
+      onDelivered: (entry) => this.#delivered(entry.topic),
       onDropped: (count, cause) => this.#onOutboxDropped(count, cause),
       meterState: (id) => this.#pipeline.meterState(id as MeterId),
     });
@@ -127,7 +198,10 @@ export class Proxy {
       this.#publishedOutboxStatus = "";
       this.#outbox.setConnected(false);
     });
-    this.#central.client.on("message", (topic, payload) => this.#onAnnouncement(topic, payload));
+    this.#central.client.on(
+      "message",
+      (topic, payload, packet) => this.#onCentralMessage(topic, payload, packet.retain),
+    );
     this.#internal.client.on("connect", () => this.#onInternalConnect());
     this.#internal.client.on("close", () => {
       this.#internalSubscribed = false;
@@ -138,6 +212,12 @@ export class Proxy {
       setInterval(() => this.#apply(this.#pipeline.expire(Date.now())), EXPIRY_CHECK_MS),
       setInterval(() => this.#outbox.expire(), OUTBOX_EXPIRY_CHECK_MS),
       setInterval(() => this.#publishOutboxStatus(), OUTBOX_STATUS_MS),
+      setInterval(() => this.#checkAvailability(), AVAILABILITY_CHECK_MS),
+      setInterval(() => this.emit({ type: "snapshot", snapshot: this.snapshot() }), SNAPSHOT_MS),
+    );
+    this.#statusTimer = setInterval(
+      () => this.#publishStatuses(),
+      config.meters.status_interval_seconds * 1000,
     );
     const statsSeconds = config.logging.stats_interval_seconds;
     if (statsSeconds > 0) {
@@ -146,19 +226,224 @@ export class Proxy {
   }
 
   #onCentralConnect(): void {
-    const filter = announcementFilter(this.#config.topics.root);
-    this.#central.client.subscribe(filter, { qos: 1 }, (error) => {
-      if (error) {
-        log.error("Subscribing to {filter} failed: {error}", { filter, error: error.message });
+    const { root } = this.#config.topics;
+    const { homeassistant } = this.#config;
+    // Announcements first: discovery configurations retained on central are only
+    // matched against meters already known.
+    this.#subscribe([announcementFilter(root)], () => {
+      this.#subscribe([requestFilter(root), relaySetFilter(root)]);
+      if (homeassistant.enabled) {
+        this.#subscribe([
+          discoveryFilter(homeassistant.discovery_prefix),
+          homeassistant.status_topic,
+        ]);
       }
     });
     this.#outbox.setConnected(true);
     this.#updateState();
     this.#publishOutboxStatus();
+    // The central broker may have lost retained state (restarted without persistence).
+    for (const change of this.#registry.availabilities()) this.#publishAvailability(change);
+    if (homeassistant.enabled) this.#discovery.publishAll(true);
+    this.#publishInfo();
+    this.#publishedMeters = "";
+  }
+
+  #subscribe(filters: string[], then?: () => void): void {
+    this.#central.client.subscribe(filters, { qos: 1 }, (error, granted) => {
+      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+      if (error || refused.length > 0) {
+        log.error("Central broker refused subscriptions {filters}: {error}", {
+          filters: refused.length > 0 ? refused : filters,
+          error: error?.message ?? "not authorized",
+        });
+      }
+      then?.();
+    });
+  }
+
+  #onCentralMessage(topic: string, payload: Uint8Array, retained: boolean): void {
+    const { root } = this.#config.topics;
+    const { homeassistant } = this.#config;
+    if (topic.startsWith(`${root}/discovery/`)) {
+      this.#onAnnouncement(topic, payload);
+    } else if (topic.startsWith(`${root}/bridge/request/`)) {
+      if (!retained) this.#requests.onRequest(topic, payload);
+    } else if (topic.startsWith(`${root}/`) && topic.endsWith("/relay/set")) {
+      // A retained switch command would switch the relay again at every restart.
+      if (retained) {
+        log.warn("Ignoring a retained {topic}: publish relay commands without retain", { topic });
+      } else {
+        this.#requests.onRelaySet(topic, payload);
+      }
+    } else if (topic === homeassistant.status_topic) {
+      if (new TextDecoder().decode(payload).trim() === "online" && homeassistant.enabled) {
+        log.info("Home Assistant is online; publishing discovery again");
+        this.#discovery.publishAll(true);
+        for (const change of this.#registry.availabilities()) this.#publishAvailability(change);
+      }
+    } else if (homeassistant.enabled) {
+      this.#discovery.onConfig(topic, payload);
+    }
+  }
+
+  /** Publishes bridge state directly (not through the outbox): it is re-sent on reconnect. */
+  #publishDirect(topic: string, payload: string, retain: boolean, qos: 0 | 1 = 1): void {
+    if (!this.#central.connected) return;
+    this.#central.client.publish(topic, payload, { qos, retain }, (error) => {
+      if (error) log.warn("Publishing {topic} failed: {error}", { topic, error: error.message });
+    });
+  }
+
+  #delivered(topic: string): void {
+    const { root } = this.#config.topics;
+    if (topic.startsWith(`${root}/discovery/`)) {
+      this.stats.announced();
+      return;
+    }
+    const level = topic.slice(topic.lastIndexOf("/") + 1);
+    if (!LEVELS.has(level)) return;
+    this.stats.published(level);
+    this.#registry.delivered(topic.slice(root.length + 1, root.length + 14) as MeterId);
+  }
+
+  #settingsOf(id: MeterId): MeterSettings {
+    let settings = this.#settings.get(id);
+    if (settings === undefined) {
+      if (this.#settings.size >= this.#config.limits.max_meters) this.#settings.clear();
+      settings = meterSettings(this.#config.meters, id);
+      this.#settings.set(id, settings);
+    }
+    return settings;
+  }
+
+  #publishAvailability(change: AvailabilityChange): void {
+    this.#publishDirect(
+      meterTopic(this.#config.topics.root, change.id, "availability"),
+      change.availability,
+      true,
+    );
+  }
+
+  #checkAvailability(): void {
+    for (const change of this.#registry.expire(Date.now())) {
+      log.info("Meter {id} is offline: no reading for {seconds} s", {
+        id: change.id,
+        seconds: this.#settingsOf(change.id).availabilityTimeoutSeconds,
+      });
+      this.#publishAvailability(change);
+    }
+  }
+
+  #relaySwitched(id: MeterId, state: RelayState): void {
+    this.#registry.relay(id, state, Date.now());
+    this.#publishDirect(meterTopic(this.#config.topics.root, id, "relay"), state, true);
+  }
+
+  /** Publishes the status of meters that changed, `bridge/meters` and `bridge/info`. */
+  #publishStatuses(): void {
+    if (!this.#central.connected) return;
+    const { root } = this.#config.topics;
+    for (const id of this.#registry.takeChanged()) {
+      const status = this.#registry.status(id);
+      if (status !== undefined) {
+        this.#publishDirect(meterTopic(root, id, "status"), JSON.stringify(status), true, 0);
+      }
+    }
+    const meters = JSON.stringify(this.#statuses());
+    if (meters !== this.#publishedMeters) {
+      this.#publishedMeters = meters;
+      this.#publishDirect(bridgeTopic(root, "meters"), meters, true, 0);
+    }
+    this.#publishInfo();
+  }
+
+  #statuses(): MeterStatus[] {
+    if (this.#outbox.status().entries === 0) this.#registry.outboxEmpty();
+    return this.#registry.statuses();
+  }
+
+  #publishInfo(): void {
+    const info = bridgeInfo(
+      this.#config,
+      denoJson.version,
+      this.#startedAt,
+      Date.now(),
+      this.#registry.size,
+    );
+    this.#publishDirect(bridgeTopic(this.#config.topics.root, "info"), JSON.stringify(info), true);
+  }
+
+  #health(): Record<string, unknown> {
+    const brokers = { internal: this.#internalSubscribed, central: this.#central.connected };
+    const workers = this.#workers;
+    const statuses = this.#registry.statuses();
+    return {
+      healthy: brokers.internal && brokers.central &&
+        Object.values(workers).every((state) => state === "running"),
+      brokers,
+      workers,
+      uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      meters: statuses.length,
+      meters_online: statuses.filter((m) => m.availability === "online").length,
+      outbox_depth: this.#outbox.status().entries,
+    };
+  }
+
+  /** Events from the other workers and the supervisor. */
+  onEvent(event: BridgeEvent): void {
+    switch (event.type) {
+      case "command_result":
+      case "reload_result":
+        this.#requests.onEvent(event);
+        break;
+      case "meter_config":
+        if (isMeterId(event.id)) this.#registry.configured(event.id, event.summary);
+        break;
+      case "ack_latency": {
+        const histogram = this.#ackLatency;
+        const bucket = ACK_LATENCY_BUCKETS.findIndex((bound) => event.seconds <= bound);
+        histogram.counts[bucket === -1 ? ACK_LATENCY_BUCKETS.length : bucket]++;
+        histogram.sum += event.seconds;
+        histogram.count++;
+        break;
+      }
+      case "workers":
+        this.#workers = event.workers;
+        break;
+    }
+  }
+
+  /** The whole bridge as the proxy sees it, for the HTTP worker. */
+  snapshot(): BridgeSnapshot {
+    const counts = this.stats.snapshot();
+    const outbox = this.#outbox.status();
+    return {
+      version: denoJson.version,
+      started_at: new Date(this.#startedAt).toISOString(),
+      taken_at: new Date().toISOString(),
+      brokers: { internal: this.#internalSubscribed, central: this.#central.connected },
+      counters: {
+        received: counts.received_by_topic,
+        published: counts.published_by_level,
+        announced: counts.announced,
+        rejected: counts.rejected,
+        dropped: counts.dropped,
+        incomplete: counts.incomplete,
+      },
+      ack_latency: { buckets: ACK_LATENCY_BUCKETS, ...structuredClone(this.#ackLatency) },
+      outbox: {
+        depth: outbox.entries,
+        bytes: outbox.bytes,
+        dropped: outbox.dropped,
+        durable: this.#outbox.durable,
+      },
+      meters: this.#statuses(),
+    };
   }
 
   #onInternalConnect(): void {
-    const topics = Object.keys(READING_TOPICS);
+    const topics = INTERNAL_TOPICS;
     this.#internal.client.subscribe(topics, { qos: 1 }, (error, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
@@ -195,10 +480,25 @@ export class Proxy {
   }
 
   #onAnnouncement(topic: string, payload: Uint8Array): void {
-    if (payload.byteLength === 0) return;
+    if (payload.byteLength === 0) {
+      // Cleared by the user: the meter is removed, with its Home Assistant device.
+      const id = topic.slice(topic.lastIndexOf("/") + 1);
+      if (!isMeterId(id) || !this.#pipeline.isAnnounced(id)) return;
+      if (this.#config.homeassistant.enabled) this.#discovery.remove(id);
+      for (const leaf of ["availability", "status", "io", "relay"]) {
+        this.#publishDirect(meterTopic(this.#config.topics.root, id, leaf), "", true);
+      }
+      this.#pipeline.forgetAnnouncement(id);
+      this.#registry.forget(id);
+      log.info("Meter {id} removed (announcement cleared)", { id });
+      return;
+    }
     try {
       const parsed = MeterAnnouncement.safeParse(JSON.parse(new TextDecoder().decode(payload)));
-      if (parsed.success) this.#pipeline.rememberAnnouncement(parsed.data);
+      if (parsed.success) {
+        this.#pipeline.rememberAnnouncement(parsed.data);
+        this.#registry.remember(parsed.data.id as MeterId, Date.now());
+      }
     } catch {
       log.debug("Ignoring unreadable retained announcement on {topic}", { topic });
     }
@@ -207,7 +507,11 @@ export class Proxy {
   #onReading(packet: IPublishPacket, ack: () => void): void {
     // Not acknowledged: the internal broker sends it again to the next session.
     if (this.#stopping) return;
-    this.stats.received();
+    this.stats.received(packet.topic);
+    if (packet.topic === "MQTT_TELEIND") {
+      this.#onIo(packet.payload as Uint8Array, ack);
+      return;
+    }
     const events = this.#pipeline.handle(
       packet.topic,
       packet.payload as Uint8Array,
@@ -215,6 +519,38 @@ export class Proxy {
       packet.dup,
     );
     this.#apply(events, packet.topic, ack);
+  }
+
+  /** Digital I/O of a meter: published retained on `<root>/<id>/io` and `…/relay`. */
+  #onIo(payload: Uint8Array, ack: () => void): void {
+    const json = parseJsonObject(payload, this.#config.limits.max_payload_bytes);
+    const decoded = json.ok ? validateUplink("MQTT_TELEIND", json.value) : json;
+    if (!decoded.ok) {
+      this.#apply(
+        [{ type: "rejected", code: decoded.code, reason: decoded.reason }],
+        "MQTT_TELEIND",
+        ack,
+      );
+      return;
+    }
+    const id = decoded.payload.id as MeterId;
+    if (this.#config.meters.exclude.includes(id)) {
+      this.stats.dropped("excluded");
+      ack();
+      return;
+    }
+    const io = ioPayload(decoded.payload.value);
+    const first = this.#registry.io(id, io, Date.now());
+    const { root } = this.#config.topics;
+    this.#outbox.accept(
+      [
+        { topic: meterTopic(root, id, "io"), payload: JSON.stringify(io), retain: true },
+        { topic: meterTopic(root, id, "relay"), payload: io.do1, retain: true },
+      ],
+      new Set(),
+      ack,
+    );
+    if (first && this.#config.homeassistant.enabled) this.#discovery.publishMeter(id);
   }
 
   /**
@@ -228,11 +564,15 @@ export class Proxy {
   #apply(events: PipelineEvent[], topic?: string, ack?: () => void): void {
     const publications: Publication[] = [];
     const meterIds = new Set<string>();
+    const now = Date.now();
+    const seen = new Set<MeterId>();
     for (const event of events) {
       switch (event.type) {
         case "publish": {
           publications.push({ topic: event.topic, payload: event.payload, retain: event.retain });
           meterIds.add(event.id);
+          seen.add(event.id);
+          this.#registry.published(event.id, event.level, event.payload, event.driftSeconds, now);
           break;
         }
         case "announce":
@@ -253,6 +593,10 @@ export class Proxy {
           break;
         case "dropped":
           this.stats.dropped(event.code);
+          if (event.code !== "excluded") {
+            seen.add(event.id);
+            this.#registry.dropped(event.id, event.code);
+          }
           if (event.code === "energy_regression") {
             this.#warnLimited(event.code, "Dropped {level} reading of {id}: {reason}", event);
           } else {
@@ -286,6 +630,12 @@ export class Proxy {
     }
     if (publications.length > 0 || ack !== undefined) {
       this.#outbox.accept(publications, meterIds, ack ?? (() => {}));
+    }
+    for (const id of seen) {
+      const change = this.#registry.seen(id, now);
+      if (change === undefined) continue;
+      this.#publishAvailability(change);
+      if (this.#config.homeassistant.enabled) this.#discovery.publishMeter(id);
     }
   }
 
@@ -331,8 +681,22 @@ export class Proxy {
 
   /** Applies a new configuration's meter settings; broker changes need a restart. */
   reconfigure(config: Config): void {
+    const statusSeconds = this.#config.meters.status_interval_seconds;
     this.#config = config;
+    if (config.meters.status_interval_seconds !== statusSeconds) {
+      clearInterval(this.#statusTimer);
+      this.#statusTimer = setInterval(
+        () => this.#publishStatuses(),
+        config.meters.status_interval_seconds * 1000,
+      );
+    }
     this.#pipeline.reconfigure(pipelineOptions(config));
+    this.#settings.clear();
+    this.#registry.maxMeters = config.limits.max_meters;
+    this.#discovery.context = discoveryContext(config);
+    // Changed fields, names or exclusions change entities; unchanged ones are not re-sent.
+    if (config.homeassistant.enabled) this.#discovery.publishAll(false);
+    this.#publishInfo();
   }
 
   #warnLimited(key: string, message: string, properties: Record<string, unknown>): void {
@@ -372,6 +736,8 @@ export class Proxy {
     const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
+    clearInterval(this.#statusTimer);
+    this.#requests.close();
     this.#outbox.flush();
     await this.#internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });
     const halfway = Date.now() + Math.max(0, (deadline - Date.now()) / 2);

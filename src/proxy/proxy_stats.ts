@@ -10,7 +10,11 @@ import type { RejectionCode } from "../protocol/rejection.ts";
 /** A snapshot of the proxy's counters since start. */
 export interface ProxyStatsSnapshot {
   received: number;
+  /** Raw messages by uplink topic. */
+  received_by_topic: Record<string, number>;
   published: number;
+  /** Readings published by level. */
+  published_by_level: Record<string, number>;
   announced: number;
   rejected: Partial<Record<RejectionCode, number>>;
   dropped: Partial<Record<DropCode, number>>;
@@ -22,7 +26,9 @@ export interface ProxyStatsSnapshot {
 export class ProxyStats {
   readonly #counts: ProxyStatsSnapshot = {
     received: 0,
+    received_by_topic: {},
     published: 0,
+    published_by_level: {},
     announced: 0,
     rejected: {},
     dropped: {},
@@ -31,13 +37,17 @@ export class ProxyStats {
   };
 
   /** Counts one received raw message. */
-  received(): void {
+  received(topic: string): void {
     this.#counts.received++;
+    const byTopic = this.#counts.received_by_topic;
+    byTopic[topic] = (byTopic[topic] ?? 0) + 1;
   }
 
-  /** Counts one reading published on central. */
-  published(): void {
+  /** Counts one reading (or meter state) published on central. */
+  published(level: string): void {
     this.#counts.published++;
+    const byLevel = this.#counts.published_by_level;
+    byLevel[level] = (byLevel[level] ?? 0) + 1;
   }
 
   /** Counts one meter announced. */

@@ -63,6 +63,9 @@ export class SimulatedMeter {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #suffix: string;
   #stopping = false;
+  /** Digital input and output bit masks (bit 0 = DI1 / DO1). */
+  inputs = 0;
+  outputs = 0;
 
   private constructor(readonly client: MqttClient, readonly options: SimulatedMeterOptions) {
     this.secondsInterval = options.secondsInterval ?? 300;
@@ -198,6 +201,19 @@ export class SimulatedMeter {
     });
   }
 
+  /** Publishes `MQTT_TELEIND` with the current inputs and outputs. */
+  publishIo(): Promise<void> {
+    const hex = (mask: number) => mask.toString(16).toUpperCase().padStart(8, "0");
+    const payload = {
+      id: this.options.id,
+      value: `${hex(this.inputs)}@${hex(this.outputs)}`,
+      time: this.meterTime(),
+    };
+    return this.client.publishAsync("MQTT_TELEIND", JSON.stringify(payload), { qos: 1 }).then(
+      () => {},
+    );
+  }
+
   async #reply(topic: string, payload: Record<string, unknown>): Promise<boolean> {
     if (this.#dropAcks > 0) {
       this.#dropAcks--;
@@ -251,7 +267,14 @@ export class SimulatedMeter {
       if (ok) this.#clockOffsetMs = this.#clock.instantOf(time) - Date.now();
       answered = await this.#reply("MQTT_METER_TIME_REP", { oprid, code: ok ? "01" : "02" });
     } else if (name === "TELECTRL") {
-      answered = await this.#reply("MQTT_TELECTRL_REP", { oprid, code: "01", do1: payload.do1 });
+      const ok = payload.do1 === "0" || payload.do1 === "1";
+      if (ok) this.outputs = payload.do1 === "1" ? this.outputs | 1 : this.outputs & ~1;
+      answered = await this.#reply(
+        "MQTT_TELECTRL_REP",
+        ok ? { oprid, code: "01", do1: payload.do1 } : { oprid, code: "02" },
+      );
+      // Like a real meter, it reports the changed output state.
+      if (ok) await this.publishIo();
     }
     this.commands.push({ topic, payload, answered });
   }

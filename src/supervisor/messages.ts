@@ -4,11 +4,58 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { MeterCommandRequest } from "../protocol/bridge_api.ts";
+import type { MeterConfigSummary } from "../protocol/meter_status.ts";
+import type { BridgeSnapshot, WorkerState } from "../status/bridge_snapshot.ts";
 
-/** Something one worker tells the others, routed by the supervisor. */
+/** The outcome of a request carried out by another worker or the supervisor. */
+export type RequestResult =
+  | { readonly ok: true; readonly data: Record<string, unknown> }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Something one worker (or the supervisor) tells the others, routed by the
+ * supervisor to every worker but its sender; each takes the types it handles.
+ */
 export type BridgeEvent =
-  /** A meter's clock is off by more than `meters.time_sync.max_drift_seconds`. */
-  { readonly type: "clock_drift"; readonly id: string; readonly drift_seconds: number };
+  /** Proxy: a meter's clock is off by more than `meters.time_sync.max_drift_seconds`. */
+  | { readonly type: "clock_drift"; readonly id: string; readonly drift_seconds: number }
+  /** Proxy → config sender: carry out a meter command (bridge API, relay switch). */
+  | {
+    readonly type: "command_request";
+    readonly request: string;
+    readonly command: MeterCommandRequest;
+  }
+  /** Config sender → proxy: how a `command_request` ended. */
+  | { readonly type: "command_result"; readonly request: string; readonly result: RequestResult }
+  /** Config sender → proxy: a meter's configuration state changed. */
+  | { readonly type: "meter_config"; readonly id: string; readonly summary: MeterConfigSummary }
+  /** Config sender → proxy: a command was acknowledged this many seconds after it was sent. */
+  | { readonly type: "ack_latency"; readonly seconds: number }
+  /** Proxy → supervisor: reload config.yaml now (bridge API `config/reload`). */
+  | { readonly type: "reload_request"; readonly request: string }
+  /** Supervisor → proxy: how a `reload_request` ended. */
+  | { readonly type: "reload_result"; readonly request: string; readonly result: RequestResult }
+  /** Supervisor → all: the state of every worker, sent whenever one changes. */
+  | { readonly type: "workers"; readonly workers: Readonly<Record<string, WorkerState>> }
+  /** Proxy → HTTP worker: the bridge's current picture. */
+  | { readonly type: "snapshot"; readonly snapshot: BridgeSnapshot };
+
+/**
+ * The workers each event type is for; types not listed go to every worker
+ * but the sender. Keeps large events (snapshots) from being copied to
+ * workers that ignore them.
+ */
+export const EVENT_RECIPIENTS: Readonly<Partial<Record<BridgeEvent["type"], readonly string[]>>> = {
+  clock_drift: ["config_sender"],
+  command_request: ["config_sender"],
+  command_result: ["proxy"],
+  meter_config: ["proxy"],
+  ack_latency: ["proxy"],
+  reload_request: [],
+  reload_result: ["proxy"],
+  snapshot: ["http"],
+};
 
 /** Supervisor → worker. */
 export type ToWorker =

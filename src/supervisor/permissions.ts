@@ -52,3 +52,11 @@ export function brokerPermissions(config: Config, role: BrokerRole): Deno.Permis
   const ports = [listener.port, ...(listener.tls ? [listener.tls.port] : [])];
   return { ...NOTHING, net: ports.map((port) => `${listener.host}:${port}`) };
 }
+
+/**
+ * The HTTP endpoint: listening on `http.host`:`http.port`, nothing else; it
+ * learns everything it shows from the other workers' events.
+ */
+export function httpPermissions(config: Config): Deno.PermissionOptionsObject {
+  return { ...NOTHING, net: [`${config.http.host}:${config.http.port}`] };
+}

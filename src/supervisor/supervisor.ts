@@ -7,7 +7,8 @@
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { Backoff } from "../runtime/backoff.ts";
-import type { BridgeEvent, FromWorker, ToWorker } from "./messages.ts";
+import type { WorkerState } from "../status/bridge_snapshot.ts";
+import { type BridgeEvent, EVENT_RECIPIENTS, type FromWorker, type ToWorker } from "./messages.ts";
 
 const log = logger("supervisor");
 
@@ -44,6 +45,8 @@ export interface SupervisorOptions {
   readonly restartMaxMs?: number;
   /** Observes worker life cycles (status reporting, tests). */
   readonly onWorkerEvent?: (event: WorkerEvent) => void;
+  /** Receives every event a worker emits (the supervisor's own requests, tests). */
+  readonly onBridgeEvent?: (from: string, event: BridgeEvent) => void;
 }
 
 /** A worker that ran this long without failing resets its restart backoff. */
@@ -186,16 +189,55 @@ class SupervisedWorker {
 /** Starts and supervises a set of workers. */
 export class Supervisor {
   readonly #workers: SupervisedWorker[];
+  readonly #states: Record<string, WorkerState> = {};
+  readonly #options: SupervisorOptions;
 
   constructor(specs: readonly WorkerSpec[], config: Config, options: SupervisorOptions = {}) {
-    this.#workers = specs.map((spec) =>
-      new SupervisedWorker(spec, config, options, (from, event) => this.#route(from, event))
-    );
+    this.#options = options;
+    const tracked: SupervisorOptions = {
+      ...options,
+      onWorkerEvent: (event) => {
+        this.#setState(
+          event.name,
+          event.type === "started"
+            ? "running"
+            : event.type === "crashed"
+            ? "restarting"
+            : "stopped",
+        );
+        options.onWorkerEvent?.(event);
+      },
+    };
+    this.#workers = specs.map((spec) => {
+      this.#states[spec.name] = "starting";
+      return new SupervisedWorker(spec, config, tracked, (from, event) => this.#route(from, event));
+    });
+  }
+
+  /** The state of every worker. */
+  get states(): Readonly<Record<string, WorkerState>> {
+    return { ...this.#states };
+  }
+
+  #setState(name: string, state: WorkerState): void {
+    this.#states[name] = state;
+    this.broadcast({ type: "workers", workers: this.states });
   }
 
   #route(from: string, event: BridgeEvent): void {
+    this.#options.onBridgeEvent?.(from, event);
+    const recipients = EVENT_RECIPIENTS[event.type];
     for (const worker of this.#workers) {
-      if (worker.spec.name !== from) worker.deliver(event);
+      if (worker.spec.name === from) continue;
+      if (recipients === undefined || recipients.includes(worker.spec.name)) worker.deliver(event);
+    }
+  }
+
+  /** Sends an event of the supervisor's own to the workers it is for. */
+  broadcast(event: BridgeEvent): void {
+    const recipients = EVENT_RECIPIENTS[event.type];
+    for (const worker of this.#workers) {
+      if (recipients === undefined || recipients.includes(worker.spec.name)) worker.deliver(event);
     }
   }
 

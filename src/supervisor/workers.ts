@@ -4,7 +4,12 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { brokerPermissions, configSenderPermissions, proxyPermissions } from "./permissions.ts";
+import {
+  brokerPermissions,
+  configSenderPermissions,
+  httpPermissions,
+  proxyPermissions,
+} from "./permissions.ts";
 import type { WorkerSpec } from "./supervisor.ts";
 
 /** Worker modules, also listed for `deno compile --include`. */
@@ -12,12 +17,14 @@ export const WORKER_MODULES = {
   broker: new URL("../broker/worker.ts", import.meta.url),
   proxy: new URL("../proxy/worker.ts", import.meta.url),
   config_sender: new URL("../config_sender/worker.ts", import.meta.url),
+  http: new URL("../http/worker.ts", import.meta.url),
 } as const;
 
 /**
  * Every worker the bridge runs for a configuration: the embedded brokers that
- * are enabled (started first), the proxy and the config sender. `state_dir` must be an
- * absolute path: permissions are checked against it.
+ * are enabled (started first), the proxy, the config sender and, when
+ * `http.enabled`, the HTTP endpoint. `state_dir` must be an absolute path:
+ * permissions are checked against it.
  */
 export function workerSpecs(config: Config): WorkerSpec[] {
   const brokers = (["internal_broker", "central_broker"] as const)
@@ -36,5 +43,8 @@ export function workerSpecs(config: Config): WorkerSpec[] {
       url: WORKER_MODULES.config_sender,
       permissions: configSenderPermissions(config),
     },
+    ...(config.http.enabled
+      ? [{ name: "http", url: WORKER_MODULES.http, permissions: httpPermissions(config) }]
+      : []),
   ];
 }

@@ -35,6 +35,8 @@ Deno.test("without an override a meter gets the global settings", () => {
     uploadIntervalSeconds: 300,
     uploadIntervalMinutes: 15,
     name: "Heat pump",
+    availabilityTimeoutSeconds: 750,
+    relayControl: false,
   });
 });
 
@@ -45,6 +47,8 @@ Deno.test("override values win over the globals, the rest is inherited", () => {
     uploadIntervalSeconds: 30,
     uploadIntervalMinutes: 15,
     name: "Kitchen",
+    availabilityTimeoutSeconds: 75,
+    relayControl: false,
   });
   assert.deepEqual(meterSettings(CONFIG, B), {
     profile: "default",
@@ -52,6 +56,8 @@ Deno.test("override values win over the globals, the rest is inherited", () => {
     uploadIntervalSeconds: 300,
     uploadIntervalMinutes: 1440,
     name: undefined,
+    availabilityTimeoutSeconds: 750,
+    relayControl: false,
   });
 });
 
@@ -70,7 +76,26 @@ Deno.test("defaults when nothing is configured", () => {
     uploadIntervalSeconds: 60,
     uploadIntervalMinutes: 1,
     name: undefined,
+    availabilityTimeoutSeconds: 150,
+    relayControl: false,
   });
+});
+
+Deno.test("availability timeout: interval × availability_factor, rounded up, or the fixed timeout", () => {
+  assert.equal(
+    meterSettings(meters("meters:\n  availability_factor: 1.01\n"), A).availabilityTimeoutSeconds,
+    61,
+  );
+  const fixed = meters(
+    "meters:\n  availability_timeout_seconds: 7\n  upload_interval_seconds: 300\n",
+  );
+  assert.equal(meterSettings(fixed, A).availabilityTimeoutSeconds, 7);
+});
+
+Deno.test("relay control only for meters on the allow-list", () => {
+  const config = meters("meters:\n  relay_control: [33B1225950027]\n");
+  assert.equal(meterSettings(config, A).relayControl, true);
+  assert.equal(meterSettings(config, B).relayControl, false);
 });
 
 Deno.test("names are looked up by exact id", () => {

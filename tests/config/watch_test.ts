@@ -33,14 +33,15 @@ async function watched(initial: string, env: EnvLookup = noEnv) {
   await Deno.writeTextFile(path, initial);
   const current = await loadConfig(path, env);
   const changes: Config[] = [];
-  const stop = watchConfig(path, current, env, (config) => changes.push(config));
+  const watch = watchConfig(path, current, env, (config) => changes.push(config));
   let stopped = false;
   const stopOnce = () => {
     if (stopped) return;
     stopped = true;
-    stop();
+    watch.stop();
   };
   return {
+    watch,
     dir,
     path,
     current,
@@ -204,4 +205,19 @@ Deno.test("a change still settling when the watcher is stopped is not reported",
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 0);
+});
+
+Deno.test("reload on request applies a changed file and reports changed, unchanged or invalid", async () => {
+  await using w = await watched(configText(60));
+  await Deno.writeTextFile(w.path, configText(300));
+
+  assert.deepEqual(await w.watch.reload(), { ok: true, data: { changed: true } });
+  assert.equal(w.changes.at(-1)?.meters.upload_interval_seconds, 300);
+  assert.deepEqual(await w.watch.reload(), { ok: true, data: { changed: false } });
+
+  await Deno.writeTextFile(w.path, configText(45));
+  const invalid = await w.watch.reload();
+  assert.equal(invalid.ok, false);
+  assert.match(!invalid.ok ? invalid.error : "", /upload_interval_seconds.*45 is not one of/);
+  assert.equal(w.changes.at(-1)?.meters.upload_interval_seconds, 300);
 });

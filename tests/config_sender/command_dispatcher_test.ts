@@ -48,6 +48,13 @@ function reply(command: MeterCommand, code: "01" | "02" = "01", msg?: string): C
   return { id: command.id, oprid: command.oprid, code, ...(msg === undefined ? {} : { msg }) };
 }
 
+/** A settled command without its measured latency, to compare exactly. */
+function withoutLatency({ command, result }: Settled) {
+  if (!result.ok) return { command, result };
+  const { latencyMs: _, ...rest } = result;
+  return { command, result: rest };
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls until the condition holds; fails after a generous limit instead of hanging. */
@@ -68,7 +75,11 @@ Deno.test("a command is sent at once and a matching success reply settles it wit
   assert.equal(dispatcher.queuedCommands, 0);
 
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
-  assert.deepEqual(results, [{ command, result: { ok: true, attempts: 1 } }]);
+  assert.deepEqual(results.map(withoutLatency), [
+    { command, result: { ok: true, attempts: 1, reply: reply(command) } },
+  ]);
+  const result = results[0].result;
+  assert.ok(result.ok && result.latencyMs >= 0 && result.latencyMs < 1000);
   assert.equal(dispatcher.busyMeters, 0);
   dispatcher.stop();
 });
@@ -270,7 +281,9 @@ Deno.test("an acknowledgement of a retried attempt succeeds with the attempt cou
   await until(() => sent.length === 2);
   assert.equal(sent[1].oprid, oprid(3));
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
-  assert.deepEqual(results, [{ command, result: { ok: true, attempts: 2 } }]);
+  assert.deepEqual(results.map(withoutLatency), [
+    { command, result: { ok: true, attempts: 2, reply: reply(command) } },
+  ]);
   await sleep(60);
   assert.equal(sent.length, 2);
   dispatcher.stop();
@@ -466,7 +479,11 @@ Deno.test("a clock command re-stamped by send is what the reply is matched again
   assert.equal(results.length, 1);
   assert.equal(results[0].command, stamped);
   assert.equal(JSON.parse(results[0].command.payload).time, "20260112163907");
-  assert.deepEqual(results[0].result, { ok: true, attempts: 1 });
+  assert.deepEqual(withoutLatency(results[0]).result, {
+    ok: true,
+    attempts: 1,
+    reply: reply(stamped),
+  });
   dispatcher.stop();
 });
 
@@ -511,7 +528,45 @@ Deno.test("a late acknowledgement arriving in the pause before a retry settles t
   assert.equal(sent.length, 1);
   assert.equal(dispatcher.busyMeters, 1);
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
-  assert.deepEqual(results, [{ command, result: { ok: true, attempts: 1 } }]);
+  assert.deepEqual(results.map(withoutLatency), [
+    { command, result: { ok: true, attempts: 1, reply: reply(command) } },
+  ]);
+  const result = results[0].result;
+  assert.ok(result.ok && result.latencyMs >= 0 && result.latencyMs < 1000);
   assert.equal(dispatcher.busyMeters, 0);
+  dispatcher.stop();
+});
+
+Deno.test("the latency of a success is measured from the attempt the meter answered", async () => {
+  const { dispatcher, sent, results } = harness({ ackTimeoutMs: 40, retries: 2, retryDelayMs: 5 });
+  const command = secondsIntervalCommand(A, 60, oprid(1));
+  dispatcher.enqueue([command]);
+  await until(() => sent.length === 2);
+  await sleep(25);
+  assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
+  const result = results[0].result;
+  assert.ok(result.ok);
+  // The second attempt went out at most ~40 ms ago; the first one earlier than that.
+  assert.ok(result.latencyMs >= 20 && result.latencyMs < 45, `latency ${result.latencyMs}`);
+  dispatcher.stop();
+});
+
+Deno.test("a request's command neither replaces nor is replaced by a configuration command", () => {
+  const { dispatcher, sent, results } = harness();
+  const busy = minutesIntervalCommand(A, 15, oprid(1));
+  const daily = secondsIntervalCommand(A, 60, oprid(2));
+  const requested = { ...secondsIntervalCommand(A, 30, oprid(3)), request: "r1" };
+  const newer = { ...secondsIntervalCommand(A, 300, oprid(4)), request: "r1" };
+  dispatcher.enqueue([busy, daily, requested, newer]);
+  assert.equal(dispatcher.queuedCommands, 2);
+  assert.equal(dispatcher.has(A, "interval_seconds"), true);
+  for (const command of [busy, daily, newer]) {
+    assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
+  }
+  assert.deepEqual(sent.map((c) => c.oprid), [oprid(1), oprid(2), oprid(4)]);
+  assert.deepEqual(results.map((r) => r.command.request), [undefined, undefined, "r1"]);
+  // Only configuration-flow commands count for `has`.
+  dispatcher.enqueue([{ ...secondsIntervalCommand(A, 30, oprid(5)), request: "r2" }]);
+  assert.equal(dispatcher.has(A, "interval_seconds"), false);
   dispatcher.stop();
 });

@@ -10,6 +10,7 @@ import { ConfigSender } from "../../src/config_sender/config_sender.ts";
 import type { ConfigSenderState } from "../../src/config_sender/meter_state.ts";
 import { STATE_FILE } from "../../src/config_sender/state_store.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
+import type { BridgeEvent } from "../../src/supervisor/messages.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
 import { type ReceivedCommand, SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
@@ -77,8 +78,9 @@ async function setUp() {
     async sender(
       config: Config,
       options: ConstructorParameters<typeof ConfigSender>[1] = {},
+      emit: ConstructorParameters<typeof ConfigSender>[2] = () => {},
     ): Promise<ConfigSender> {
-      const sender = new ConfigSender(config, { retryDelayMs: 10, ...options });
+      const sender = new ConfigSender(config, { retryDelayMs: 10, ...options }, emit);
       senders.push(sender);
       await sender.ready();
       return sender;
@@ -306,4 +308,83 @@ Deno.test("a cleared announcement forgets the meter; a mismatched one is ignored
   await sleep(500);
   assert.equal(meter.commands.length, 3);
   assert.equal(sender.meterState(METER_B), undefined);
+});
+
+Deno.test("requests: read, set and relay commands answer with their result; summaries follow", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(METER_A);
+  const events: BridgeEvent[] = [];
+  const sender = await env.sender(env.config(), {}, (event) => events.push(event));
+  await env.announce(METER_A);
+  await until(() => meter.commands.length >= 3, "the configuration");
+  const summary = () =>
+    events.findLast((e) => e.type === "meter_config" && e.id === METER_A) as
+      | Extract<BridgeEvent, { type: "meter_config" }>
+      | undefined;
+  await until(() => summary()?.summary.configuration === "configured", "configured summary");
+  assert.deepEqual(summary()!.summary.intervals, { seconds: 60, minutes: 1 });
+  assert.ok(events.some((e) => e.type === "ack_latency" && e.seconds >= 0 && e.seconds < 1));
+
+  const result = (request: string) =>
+    (events.find((e) => e.type === "command_result" && e.request === request) as
+      | Extract<BridgeEvent, { type: "command_result" }>
+      | undefined)?.result;
+  sender.onEvent({
+    type: "command_request",
+    request: "set",
+    command: { action: "set_interval", id: METER_A, seconds: 300 },
+  });
+  await until(() => result("set") !== undefined, "set result");
+  assert.deepEqual(result("set"), { ok: true, data: { id: METER_A, seconds: 300 } });
+  await until(() => summary()!.summary.intervals.seconds === 300, "acknowledged interval");
+
+  sender.onEvent({
+    type: "command_request",
+    request: "read",
+    command: { action: "read_interval", id: METER_A },
+  });
+  await until(() => result("read") !== undefined, "read result");
+  assert.deepEqual(result("read"), { ok: true, data: { id: METER_A, seconds: 300, minutes: 1 } });
+
+  sender.onEvent({
+    type: "command_request",
+    request: "relay",
+    command: { action: "relay", id: METER_A, on: true },
+  });
+  await until(() => result("relay") !== undefined, "relay result");
+  assert.deepEqual(result("relay"), { ok: true, data: { id: METER_A, state: "ON" } });
+  assert.equal(meter.outputs & 1, 1);
+});
+
+Deno.test("a request a meter never acknowledges fails without delaying its configuration", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(METER_A);
+  const events: BridgeEvent[] = [];
+  const sender = await env.sender(env.config({ command_retries: 0 }), {}, (e) => events.push(e));
+  await env.announce(METER_A);
+  await until(() => meter.commands.length >= 3, "the configuration");
+  await env.stateWhere((state) => state.meters[METER_A]?.configured !== undefined);
+  await meter.stop();
+  sender.onEvent({
+    type: "command_request",
+    request: "relay",
+    command: { action: "relay", id: METER_A, on: false },
+  });
+  await until(
+    () => events.some((e) => e.type === "command_result" && e.request === "relay"),
+    "relay result",
+  );
+  const result = events.find((e) => e.type === "command_result" && e.request === "relay");
+  assert.deepEqual(result, {
+    type: "command_result",
+    request: "relay",
+    result: { ok: false, error: "relay DO1 off: no acknowledgement after 1 attempts" },
+  });
+  const last = events.findLast((e) => e.type === "meter_config" && e.id === METER_A);
+  assert.equal(
+    last?.type === "meter_config" ? last.summary.last_error : undefined,
+    "relay DO1 off: no acknowledgement after 1 attempts",
+  );
+  assert.equal(last?.type === "meter_config" ? last.summary.configuration : "", "configured");
+  assert.equal((await env.state()).meters[METER_A].last_failure, undefined);
 });

@@ -33,7 +33,9 @@ function kill(pid: number, signal: Deno.Signal): void {
 
 /**
  * Writes `configYaml` to a temp file and starts the bridge with it. Unless the
- * YAML sets `state_dir`, the state lives in the temp directory too.
+ * YAML sets `state_dir`, the state lives in the temp directory too; unless it
+ * has an `http` section, the HTTP endpoint is off (tests run bridges side by
+ * side, and port 8080 may be taken).
  */
 export async function startBridge(
   configYaml: string,
@@ -42,7 +44,8 @@ export async function startBridge(
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-bridge-" });
   const configPath = `${dir}/config.yaml`;
   const stateDir = /^state_dir:/m.test(configYaml) ? "" : `\nstate_dir: ${dir}/state\n`;
-  await Deno.writeTextFile(configPath, configYaml + stateDir);
+  const http = /^http:/m.test(configYaml) ? "" : "\nhttp: { enabled: false }\n";
+  await Deno.writeTextFile(configPath, configYaml + stateDir + http);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "start", "--config", configPath],
     cwd: PROJECT.pathname,

@@ -16,7 +16,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { METER_ID_PATTERN } from "../../src/protocol/meter_id.ts";
 import { parseMeterTime } from "../../src/protocol/meter_time.ts";
-import { MeterAnnouncement } from "../../src/protocol/topics.ts";
+import { MeterStatus, RelayState } from "../../src/protocol/meter_status.ts";
+import { BridgeInfo, IoPayload, MeterAnnouncement } from "../../src/protocol/topics.ts";
 import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
 import { type Account, GatedMosquitto } from "../helpers/gated_mosquitto.ts";
 import { hostileMessage } from "../helpers/hostile_payloads.ts";
@@ -508,8 +509,11 @@ Deno.test("fault injection: central throttled to 50 KB/s: bounded memory while t
 const ID = METER_ID_PATTERN.source.slice(1, -1);
 /** Every topic the bridge may publish on central (topics.ts with root `kpm33b`). */
 const LAYOUT = new RegExp(
-  `^kpm33b/(bridge/(state|outbox)|discovery/${ID}|${ID}/(seconds|minutes|day))$`,
+  `^(kpm33b/(bridge/(state|outbox|info|meters)|discovery/${ID}|` +
+    `${ID}/(seconds|minutes|day|availability|status|io|relay))|` +
+    `homeassistant/(sensor|binary_sensor|switch)/kpm33b_${ID}/[a-z0-9_]+/config)$`,
 );
+const DISCOVERY_CONFIG = new RegExp(`^homeassistant/[a-z_]+/kpm33b_(${ID})/([a-z0-9_]+)/config$`);
 const READING = new RegExp(`^kpm33b/(${ID})/(seconds|minutes|day)$`);
 
 /** Why a central message breaks the published contract, or undefined. */
@@ -521,9 +525,14 @@ function invalidCentralMessage(topic: string, payload: Uint8Array): string | und
   } catch {
     return `${topic}: payload is not UTF-8`;
   }
-  if (topic === "kpm33b/bridge/state") {
+  if (topic === "kpm33b/bridge/state" || topic.endsWith("/availability")) {
     return ["online", "offline"].includes(text) ? undefined : `${topic}: ${text}`;
   }
+  if (topic.endsWith("/relay")) {
+    return RelayState.safeParse(text).success ? undefined : `${topic}: ${text}`;
+  }
+  const config = DISCOVERY_CONFIG.exec(topic);
+  if (config !== null && text === "") return undefined;
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(text);
@@ -538,6 +547,21 @@ function invalidCentralMessage(topic: string, payload: Uint8Array): string | und
   if (topic.startsWith("kpm33b/discovery/")) {
     const parsed = MeterAnnouncement.safeParse(json);
     return parsed.success && topic.endsWith(`/${parsed.data.id}`) ? undefined : `${topic}: ${text}`;
+  }
+  if (config !== null) {
+    const [, id, key] = config;
+    return json.unique_id === `kpm33b_${id}_${key}` ? undefined : `${topic}: ${text}`;
+  }
+  const schemas = [
+    ["kpm33b/bridge/info", BridgeInfo],
+    ["kpm33b/bridge/meters", MeterStatus.array()],
+    ["/status", MeterStatus],
+    ["/io", IoPayload],
+  ] as const;
+  for (const [suffix, schema] of schemas) {
+    if (!topic.endsWith(suffix)) continue;
+    const parsed = schema.safeParse(json);
+    return parsed.success ? undefined : `${topic}: ${parsed.error.message}`;
   }
   const [, id] = READING.exec(topic)!;
   const { id: payloadId, time, timestamp, ...values } = json;

@@ -3,11 +3,13 @@ import fc from "fast-check";
 import {
   clockCommand,
   COMMAND_REPLY_TOPICS,
+  intervalReadCommand,
   isCommandReplyTopic,
   matchReply,
   type MeterCommand,
   minutesIntervalCommand,
   Oprid,
+  relayCommand,
   secondsIntervalCommand,
 } from "../../src/protocol/commands.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
@@ -110,13 +112,16 @@ Deno.test("Oprid rejects wrong lengths, upper case and non-hex characters", () =
   assert.equal(result.error?.issues[0]?.message, "oprid must be exactly 32 hexadecimal characters");
 });
 
-Deno.test("isCommandReplyTopic recognises exactly the two reply topics", () => {
-  assert.deepEqual([...COMMAND_REPLY_TOPICS], ["MQTT_COMMOD_SET_REP", "MQTT_METER_TIME_REP"]);
-  assert.equal(isCommandReplyTopic("MQTT_COMMOD_SET_REP"), true);
-  assert.equal(isCommandReplyTopic("MQTT_METER_TIME_REP"), true);
+Deno.test("isCommandReplyTopic recognises exactly the reply topics of the commands built here", () => {
+  assert.deepEqual([...COMMAND_REPLY_TOPICS], [
+    "MQTT_COMMOD_SET_REP",
+    "MQTT_METER_TIME_REP",
+    "MQTT_COMMOD_READ_REP",
+    "MQTT_TELECTRL_REP",
+  ]);
+  for (const topic of COMMAND_REPLY_TOPICS) assert.equal(isCommandReplyTopic(topic), true);
   for (
     const topic of [
-      "MQTT_COMMOD_READ_REP",
       "MQTT_SYS_SET_REP",
       "MQTT_COMMOD_SET_25950027",
       "mqtt_commod_set_rep",
@@ -201,4 +206,37 @@ Deno.test("any meter id and supported interval address the last 8 id characters 
       },
     ),
   );
+});
+
+Deno.test("an interval read goes to MQTT_COMMOD_READ_<last 8> and is answered on MQTT_COMMOD_READ_REP", () => {
+  const seconds = intervalReadCommand(A, "seconds", OPRID);
+  assert.deepEqual(seconds, {
+    kind: "read_interval_seconds",
+    id: "33B1225950027",
+    oprid: OPRID,
+    topic: "MQTT_COMMOD_READ_25950027",
+    payload: `{"oprid":"${OPRID}","Cmd":"0000","types":"1"}`,
+    replyTopic: "MQTT_COMMOD_READ_REP",
+    summary: "read seconds interval",
+  });
+  const minutes = intervalReadCommand(A, "minutes", OPRID);
+  assert.equal(minutes.kind, "read_interval_minutes");
+  assert.equal(JSON.parse(minutes.payload).Cmd, "0001");
+  assert.equal(matchReply(seconds, "MQTT_COMMOD_READ_REP", reply(seconds)), "success");
+  assert.equal(matchReply(seconds, "MQTT_COMMOD_SET_REP", reply(seconds)), "unrelated");
+});
+
+Deno.test("a relay command switches DO1 on MQTT_TELECTRL_<last 8>", () => {
+  assert.deepEqual(relayCommand(A, true, OPRID), {
+    kind: "relay",
+    id: "33B1225950027",
+    oprid: OPRID,
+    topic: "MQTT_TELECTRL_25950027",
+    payload: `{"oprid":"${OPRID}","do1":"1"}`,
+    replyTopic: "MQTT_TELECTRL_REP",
+    summary: "relay DO1 on",
+  });
+  const off = relayCommand(A, false, OPRID);
+  assert.equal(off.payload, `{"oprid":"${OPRID}","do1":"0"}`);
+  assert.equal(matchReply(off, "MQTT_TELECTRL_REP", reply(off, "02")), "failure");
 });

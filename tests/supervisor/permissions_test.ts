@@ -4,8 +4,11 @@ import { brokerAddress } from "../../src/mqtt/broker_address.ts";
 import {
   brokerPermissions,
   configSenderPermissions,
+  httpPermissions,
   proxyPermissions,
 } from "../../src/supervisor/permissions.ts";
+import { WORKER_MODULES } from "../../src/supervisor/workers.ts";
+import type { FromWorker, ToWorker } from "../../src/supervisor/messages.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -134,4 +137,63 @@ Deno.test("an embedded broker's worker may listen on its own port and do nothing
     runSubprocess: "NotCapable",
     env: "NotCapable",
   });
+});
+
+Deno.test("the HTTP worker may listen on http.host:http.port and do nothing else", async () => {
+  const port = freePort();
+  const permissions = httpPermissions(Config.parse({ http: { host: "127.0.0.1", port } }));
+  assert.deepEqual(permissions, {
+    net: [`127.0.0.1:${port}`],
+    read: false,
+    write: false,
+    run: false,
+    ffi: false,
+    env: false,
+    sys: false,
+    import: false,
+  });
+  const result = await probe(
+    permissions,
+    { allowedPort: port, deniedPort: freePort() },
+    LISTEN_PROBE,
+  );
+  assert.deepEqual(result, {
+    listenOwnPort: "allowed",
+    listenOtherPort: "NotCapable",
+    connectOut: "NotCapable",
+    readFile: "NotCapable",
+    writeFile: "NotCapable",
+    runSubprocess: "NotCapable",
+    env: "NotCapable",
+  });
+});
+
+Deno.test("the real HTTP worker starts and serves with the HTTP worker's permissions", async () => {
+  const port = freePort();
+  const config = Config.parse({ http: { host: "127.0.0.1", port }, logging: { level: "warning" } });
+  const worker = new Worker(WORKER_MODULES.http, {
+    type: "module",
+    deno: { permissions: httpPermissions(config) },
+  } as WorkerOptions);
+  try {
+    const next = () =>
+      new Promise<FromWorker>((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(event.message));
+        };
+      });
+    const send = (message: ToWorker) => worker.postMessage(message);
+    const started = next();
+    send({ type: "start", config });
+    assert.deepEqual(await started, { type: "started" });
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(await response.text(), "ok\n");
+    const stopped = next();
+    send({ type: "stop", timeoutMs: 1000 });
+    assert.deepEqual(await stopped, { type: "stopped" });
+  } finally {
+    worker.terminate();
+  }
 });

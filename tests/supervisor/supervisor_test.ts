@@ -71,3 +71,52 @@ Deno.test("stop asks each worker to stop and waits for it", async () => {
   );
   assert.equal(events.filter((e) => e.type === "crashed").length, 0);
 });
+
+Deno.test("events reach only the workers they are for; worker states go to all", async () => {
+  const events: WorkerEvent[] = [];
+  const echoed: string[] = [];
+  const supervisor = new Supervisor(
+    ["proxy", "config_sender", "http"].map((name) => ({
+      name,
+      url: new URL("../helpers/echo_worker.ts", import.meta.url),
+      permissions: NOTHING,
+    })),
+    config,
+    {
+      onWorkerEvent: (e) => events.push(e),
+      onBridgeEvent: (_from, event) => {
+        if (event.type === "reload_request") echoed.push(event.request);
+      },
+    },
+  );
+  supervisor.start();
+  await until(events, () => events.filter((e) => e.type === "started").length === 3, "starts");
+  assert.deepEqual(supervisor.states, {
+    proxy: "running",
+    config_sender: "running",
+    http: "running",
+  });
+  const deadline = Date.now() + 5000;
+  const workersSeen = () => new Set(echoed.filter((e) => e.endsWith(":workers")));
+  while (workersSeen().size < 3 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.deepEqual([...workersSeen()].sort(), [
+    "config_sender:workers",
+    "http:workers",
+    "proxy:workers",
+  ]);
+  echoed.length = 0;
+  supervisor.broadcast({
+    type: "command_result",
+    request: "r1",
+    result: { ok: true, data: {} },
+  });
+  supervisor.broadcast({ type: "clock_drift", id: "33B1225950027", drift_seconds: 300 });
+  while (echoed.length < 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.deepEqual(echoed.sort(), ["config_sender:clock_drift", "proxy:command_result"]);
+  await supervisor.stop(2000);
+});

@@ -1,0 +1,48 @@
+/**
+ * `/readyz`: whether the bridge is doing its job right now, and if not, why.
+ * Pure: judges the latest snapshot and worker states.
+ *
+ * @module
+ */
+import type { BridgeSnapshot, WorkerState } from "../status/bridge_snapshot.ts";
+
+/** A snapshot older than this means the proxy is stuck or gone (it sends one every ~2 s). */
+export const MAX_SNAPSHOT_AGE_MS = 10_000;
+
+/** The verdict of {@link readiness}. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why the bridge is not ready, one human-readable sentence each; empty when ready. */
+  readonly reasons: string[];
+}
+
+/**
+ * Ready when a snapshot younger than {@link MAX_SNAPSHOT_AGE_MS} exists, both
+ * brokers are connected and every worker the supervisor reported is running.
+ *
+ * @param now current time in milliseconds since the epoch
+ */
+export function readiness(
+  snapshot: BridgeSnapshot | undefined,
+  workers: Readonly<Record<string, WorkerState>>,
+  now: number,
+): Readiness {
+  const reasons: string[] = [];
+  if (snapshot === undefined) {
+    reasons.push("no status from the proxy yet");
+  } else {
+    const ageMs = now - Date.parse(snapshot.taken_at);
+    if (ageMs >= MAX_SNAPSHOT_AGE_MS) {
+      reasons.push(`no status from the proxy for ${Math.floor(ageMs / 1000)} s`);
+    }
+    for (const broker of ["internal", "central"] as const) {
+      if (!snapshot.brokers[broker]) reasons.push(`${broker} broker not connected`);
+    }
+  }
+  const names = Object.keys(workers).sort();
+  if (names.length === 0) reasons.push("no worker states from the supervisor yet");
+  for (const name of names) {
+    if (workers[name] !== "running") reasons.push(`worker ${name} is ${workers[name]}`);
+  }
+  return { ready: reasons.length === 0, reasons };
+}

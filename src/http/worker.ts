@@ -1,0 +1,12 @@
+/**
+ * Entry point of the HTTP worker. Runs with permission to listen on
+ * `http.host`:`http.port` only: no files, no subprocesses, no environment,
+ * no outgoing connections.
+ *
+ * @module
+ */
+import "../runtime/empty_process_env.ts";
+import { runWorker } from "../supervisor/worker_runtime.ts";
+import { HttpServer } from "./http_server.ts";
+
+runWorker("http", (config) => Promise.resolve(new HttpServer(config)));

@@ -1,0 +1,239 @@
+/**
+ * Home Assistant MQTT discovery: the retained configuration messages that
+ * make each meter a device with its entities. Pure: the proxy publishes what
+ * these functions return.
+ *
+ * Unique ids are `kpm33b_<id>_power`, `kpm33b_<id>_energy` and
+ * `kpm33b_<id>_<field>`, as earlier bridges for these meters used, so an
+ * existing installation keeps its entities and their history.
+ *
+ * @module
+ */
+import type { MeterSettings } from "../config/meter_settings.ts";
+import { type MeterId, modelOf } from "./meter_id.ts";
+import { LAYOUTS } from "./reading.ts";
+import type { Unit } from "./tags.ts";
+import { meterTopic, readingTopic } from "./topics.ts";
+import { payloadFields } from "./transform.ts";
+import type { ReadingLevel } from "./uplink.ts";
+
+/** Entity platforms the bridge creates. */
+export type Component = "sensor" | "binary_sensor" | "switch";
+
+/** Where and for which bridge discovery messages are published. */
+export interface DiscoveryContext {
+  /** The bridge's topic root, e.g. `kpm33b`. */
+  readonly root: string;
+  /** `homeassistant.discovery_prefix`. */
+  readonly prefix: string;
+  /** The bridge version, in the origin info. */
+  readonly version: string;
+  /** `meters.availability_factor`, for the minutes level's `expire_after`. */
+  readonly availabilityFactor: number;
+}
+
+/** One meter as discovery describes it. */
+export interface DiscoveredMeter {
+  readonly id: MeterId;
+  readonly settings: MeterSettings;
+  /** Whether the meter reported its digital inputs and outputs (`MQTT_TELEIND`). */
+  readonly io: boolean;
+}
+
+/** The address of one entity's configuration. */
+export interface EntityKey {
+  readonly component: Component;
+  readonly id: MeterId;
+  readonly key: string;
+}
+
+/** Levels whose readings become entities; `day` repeats the minutes registers. */
+const ENTITY_LEVELS: readonly ReadingLevel[] = ["seconds", "minutes"];
+
+/** Keys of published fields that earlier bridges named differently. */
+const FIELD_KEYS: Readonly<Record<string, string>> = {
+  active_power: "power",
+  active_energy: "energy",
+};
+
+const DEVICE_CLASSES: Partial<Record<Unit, string>> = {
+  V: "voltage",
+  A: "current",
+  kW: "power",
+  kvar: "reactive_power",
+  kVA: "apparent_power",
+  Hz: "frequency",
+  "°C": "temperature",
+  kWh: "energy",
+};
+
+const PRECISION: Partial<Record<Unit, number>> = {
+  V: 1,
+  A: 2,
+  kW: 3,
+  kvar: 3,
+  kVA: 3,
+  Hz: 2,
+  "%": 1,
+  "°C": 1,
+  "°": 1,
+  kWh: 2,
+  kvarh: 2,
+  kVAh: 2,
+};
+
+const UNIT_INFO = new Map(
+  Object.values(LAYOUTS).flatMap((layout) => layout.info.map((info) => [info.name, info.unit])),
+);
+
+/** The Home Assistant node id of a meter: `kpm33b_<id>`. */
+export function nodeId(id: MeterId): string {
+  return `kpm33b_${id}`;
+}
+
+/** `<prefix>/<component>/kpm33b_<id>/<key>/config`. */
+export function discoveryTopic(prefix: string, entity: EntityKey): string {
+  return `${prefix}/${entity.component}/${nodeId(entity.id)}/${entity.key}/config`;
+}
+
+/** `<prefix>/+/+/+/config`: every discovery configuration, to find stale ones. */
+export function discoveryFilter(prefix: string): string {
+  return `${prefix}/+/+/+/config`;
+}
+
+/** The entity a discovery topic configures, if it is one of this bridge's kind. */
+export function parseDiscoveryTopic(prefix: string, topic: string): EntityKey | undefined {
+  if (!topic.startsWith(`${prefix}/`)) return undefined;
+  const match = /^(sensor|binary_sensor|switch)\/kpm33b_([0-9A-Z]{13})\/([a-z0-9_]+)\/config$/
+    .exec(topic.slice(prefix.length + 1));
+  if (match === null) return undefined;
+  return { component: match[1] as Component, id: match[2] as MeterId, key: match[3] };
+}
+
+function title(field: string): string {
+  const words = field.split("_").map((word) => /^[lt]\d$/.test(word) ? word.toUpperCase() : word);
+  const text = words.join(" ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+const ENTITY_NAMES: Readonly<Record<string, string>> = {
+  power: "Power",
+  energy: "Energy",
+  relay: "Relay",
+  di1: "Input 1",
+  di2: "Input 2",
+  do1: "Output 1",
+};
+
+function entityName(key: string): string {
+  return ENTITY_NAMES[key] ?? title(key);
+}
+
+/**
+ * The discovery configurations of one meter, by topic, as JSON. A meter
+ * excluded from the bridge has none.
+ */
+export function discoveryConfigs(
+  context: DiscoveryContext,
+  meter: DiscoveredMeter,
+): Map<string, string> {
+  const { root, prefix, version } = context;
+  const { id, settings } = meter;
+  const model = modelOf(id);
+  const device = {
+    identifiers: [nodeId(id)],
+    name: settings.name ?? `KPM33B ${id}`,
+    manufacturer: "Compere",
+    model,
+    serial_number: id,
+  };
+  const common = {
+    availability: [
+      { topic: `${root}/bridge/state` },
+      { topic: meterTopic(root, id, "availability") },
+    ],
+    availability_mode: "all",
+    device,
+    origin: { name: "kpm33b-bridge", sw_version: version },
+  };
+  const expireAfter: Record<string, number> = {
+    seconds: settings.availabilityTimeoutSeconds,
+    minutes: Math.ceil(settings.uploadIntervalMinutes * 60 * context.availabilityFactor),
+  };
+  const configs = new Map<string, string>();
+  const add = (entity: EntityKey, config: Record<string, unknown>) => {
+    const uniqueId = `${nodeId(id)}_${entity.key}`;
+    configs.set(
+      discoveryTopic(prefix, entity),
+      JSON.stringify({
+        name: entityName(entity.key),
+        unique_id: uniqueId,
+        default_entity_id: `${entity.component}.${uniqueId}`,
+        ...config,
+        ...common,
+      }),
+    );
+  };
+  for (const level of ENTITY_LEVELS) {
+    for (const [, field] of payloadFields(level, settings, model)) {
+      const key = FIELD_KEYS[field] ?? field;
+      const unit = UNIT_INFO.get(field) ?? null;
+      const cumulative = unit !== null && unit.endsWith("h");
+      const deviceClass = field.startsWith("power_factor")
+        ? "power_factor"
+        : unit === null
+        ? undefined
+        : DEVICE_CLASSES[unit];
+      add({ component: "sensor", id, key }, {
+        state_topic: readingTopic(root, id, level),
+        value_template: `{{ value_json.${field} }}`,
+        ...(unit === null ? {} : { unit_of_measurement: unit }),
+        ...(deviceClass === undefined ? {} : { device_class: deviceClass }),
+        state_class: cumulative ? "total_increasing" : "measurement",
+        ...(unit !== null && PRECISION[unit] !== undefined
+          ? { suggested_display_precision: PRECISION[unit] }
+          : {}),
+        expire_after: expireAfter[level],
+      });
+    }
+  }
+  if (settings.relayControl) {
+    add({ component: "switch", id, key: "relay" }, {
+      command_topic: meterTopic(root, id, "relay/set"),
+      state_topic: meterTopic(root, id, "relay"),
+      payload_on: "ON",
+      payload_off: "OFF",
+      icon: "mdi:electric-switch",
+    });
+  }
+  if (meter.io) {
+    for (const key of ["di1", "di2", ...(settings.relayControl ? [] : ["do1"])]) {
+      add({ component: "binary_sensor", id, key }, {
+        state_topic: meterTopic(root, id, "io"),
+        value_template: `{{ value_json.${key} }}`,
+        payload_on: "ON",
+        payload_off: "OFF",
+        entity_category: "diagnostic",
+      });
+    }
+  }
+  return configs;
+}
+
+/**
+ * Whether an existing configuration (found retained on the broker) is no
+ * longer wanted and must be cleared. Input and output sensors stay until the
+ * meter reports them again after a restart, unless the relay switch took
+ * over `do1`.
+ */
+export function isStale(
+  meter: DiscoveredMeter | undefined,
+  entity: EntityKey,
+  wanted: ReadonlyMap<string, string>,
+  topic: string,
+): boolean {
+  if (meter === undefined) return true;
+  if (wanted.has(topic)) return false;
+  if (entity.component !== "binary_sensor" || meter.io) return true;
+  return entity.key === "do1" && meter.settings.relayControl;
+}

@@ -1,0 +1,243 @@
+/**
+ * The status page in a real browser: headless Debian Chromium loads `/` from
+ * an HttpServer fed a synthetic snapshot, runs the page's script and renders
+ * the meters table; the DOM and a screenshot are checked.
+ */
+import assert from "node:assert/strict";
+import { Config } from "../../src/config/schema.ts";
+import { HttpServer } from "../../src/http/http_server.ts";
+import { bridgeSnapshot, meterStatus } from "../helpers/bridge_snapshot_fixture.ts";
+import { captureLogs } from "../helpers/log_capture.ts";
+import { freePort } from "../helpers/ports.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_TIMEOUT_MS = 30_000;
+const WIDTH = 1280;
+const HEIGHT = 800;
+
+const ONLINE = "33B1225950027";
+const OFFLINE = "33B1225950031";
+
+async function assertChromiumInstalled(): Promise<void> {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    throw new Error(
+      `${CHROMIUM} not found: install the Debian chromium package (apt-get install chromium)`,
+    );
+  }
+}
+
+/** Runs headless Chromium with a fresh profile; returns its stdout. Killed after 30 s. */
+async function chromium(args: string[]): Promise<string> {
+  const profile = await Deno.makeTempDir({ prefix: "kpm33b-chromium-" });
+  try {
+    const child = new Deno.Command(CHROMIUM, {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--user-data-dir=${profile}`,
+        `--window-size=${WIDTH},${HEIGHT}`,
+        "--virtual-time-budget=5000",
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let overran = false;
+    const timer = setTimeout(() => {
+      overran = true;
+      child.kill("SIGKILL");
+    }, CHROMIUM_TIMEOUT_MS);
+    const output = await child.output();
+    clearTimeout(timer);
+    const stderr = new TextDecoder().decode(output.stderr);
+    if (overran) {
+      throw new Error(
+        `chromium did not finish within ${CHROMIUM_TIMEOUT_MS / 1000} s:\n${stderr}`,
+      );
+    }
+    if (!output.success) throw new Error(`chromium exited with ${output.code}:\n${stderr}`);
+    return new TextDecoder().decode(output.stdout);
+  } finally {
+    await Deno.remove(profile, { recursive: true });
+  }
+}
+
+/** An 8-bit RGB or RGBA PNG decoded to pixels. */
+interface Image {
+  readonly width: number;
+  readonly height: number;
+  /** Bytes per pixel: 3 (RGB) or 4 (RGBA). */
+  readonly channels: number;
+  readonly pixels: Uint8Array;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Decodes a non-interlaced 8-bit RGB(A) PNG, as Chromium writes screenshots. */
+async function decodePng(bytes: Uint8Array): Promise<Image> {
+  assert.deepEqual([...bytes.subarray(0, 8)], PNG_SIGNATURE, "not a PNG file");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const idat: Uint8Array[] = [];
+  let header: { width: number; height: number; channels: number } | undefined;
+  for (let offset = 8; offset < bytes.length;) {
+    const length = view.getUint32(offset);
+    const type = new TextDecoder().decode(bytes.subarray(offset + 4, offset + 8));
+    const data = bytes.subarray(offset + 8, offset + 8 + length);
+    if (type === "IHDR") {
+      const [depth, colourType, , , interlace] = data.subarray(8, 13);
+      assert.equal(depth, 8, "bit depth");
+      assert.equal(interlace, 0, "interlace");
+      assert.ok(colourType === 2 || colourType === 6, `colour type ${colourType}`);
+      header = {
+        width: view.getUint32(offset + 8),
+        height: view.getUint32(offset + 12),
+        channels: colourType === 6 ? 4 : 3,
+      };
+    } else if (type === "IDAT") {
+      idat.push(data);
+    }
+    offset += 12 + length;
+  }
+  assert.ok(header, "no IHDR chunk");
+  const inflated = new Uint8Array(
+    await new Response(
+      new Blob(idat as BlobPart[]).stream().pipeThrough(new DecompressionStream("deflate")),
+    ).arrayBuffer(),
+  );
+  const { width, height, channels } = header;
+  const stride = width * channels;
+  const pixels = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = inflated[y * (stride + 1)];
+    const line = inflated.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const i = y * stride + x;
+      const left = x >= channels ? pixels[i - channels] : 0;
+      const up = y > 0 ? pixels[i - stride] : 0;
+      const upLeft = x >= channels && y > 0 ? pixels[i - stride - channels] : 0;
+      pixels[i] = line[x] + [
+        0,
+        left,
+        up,
+        (left + up) >> 1,
+        paeth(left, up, upLeft),
+      ][filter];
+    }
+  }
+  return { width, height, channels, pixels };
+}
+
+function paeth(a: number, b: number, c: number): number {
+  const p = a + b - c;
+  const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/** How many pixels satisfy `test` on their red, green and blue values. */
+function countPixels(image: Image, test: (r: number, g: number, b: number) => boolean): number {
+  let count = 0;
+  for (let i = 0; i < image.pixels.length; i += image.channels) {
+    if (test(image.pixels[i], image.pixels[i + 1], image.pixels[i + 2])) count++;
+  }
+  return count;
+}
+
+/** An HttpServer on a free port that knows two meters, one online and one failing. */
+function statusServer(): HttpServer & AsyncDisposable {
+  const server = new HttpServer(Config.parse({ http: { host: "127.0.0.1", port: freePort() } }));
+  const now = new Date();
+  server.onEvent({
+    type: "snapshot",
+    snapshot: bridgeSnapshot(now, {
+      meters: [
+        meterStatus({
+          id: ONLINE,
+          name: "Main board",
+          last_seen: new Date(now.getTime() - 4000).toISOString(),
+          values: { active_power: 3.217, active_energy: 12345.678 },
+        }),
+        meterStatus({
+          id: OFFLINE,
+          name: "<b>Heat pump</b> & co",
+          model: "KPM31",
+          availability: "offline",
+          last_seen: null,
+          values: {},
+          clock_drift_seconds: null,
+          configuration: "failed",
+          last_error: "seconds interval 60 s: no acknowledgement after 3 attempts",
+        }),
+      ],
+    }),
+  });
+  server.onEvent({
+    type: "workers",
+    workers: { proxy: "running", config_sender: "running", http: "running" },
+  });
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop(1000) });
+}
+
+Deno.test("Chromium renders every meter of /status.json in the status page's table", async () => {
+  await assertChromiumInstalled();
+  await using _logs = await captureLogs();
+  await using server = statusServer();
+  const dom = await chromium(["--dump-dom", `http://127.0.0.1:${server.port}/`]);
+
+  const row = (id: string) => dom.match(new RegExp(`<tr data-meter="${id}">(.*?)</tr>`))?.[1];
+  const online = row(ONLINE);
+  const offline = row(OFFLINE);
+  assert.ok(online, `no row for ${ONLINE} in:\n${dom}`);
+  assert.ok(offline, `no row for ${OFFLINE} in:\n${dom}`);
+  for (
+    const expected of [ONLINE, "Main board", "KPM33B", "online", "4 s ago", "3.217 kW"]
+  ) assert.ok(online.includes(`>${expected}<`), `${expected} missing in ${online}`);
+  assert.ok(online.includes(">12345.68 kWh<"));
+  assert.ok(online.includes(">+2 s<"));
+  assert.ok(online.includes(">configured<"));
+  // The name is shown as text: its markup is escaped, not interpreted.
+  assert.ok(offline.includes(">&lt;b&gt;Heat pump&lt;/b&gt; &amp; co<"), offline);
+  assert.ok(!dom.includes("<b>Heat pump</b>"));
+  for (
+    const expected of ["offline", "never", "failed", "seconds interval 60 s: no acknowledgement"]
+  ) assert.ok(offline.includes(`>${expected}`), `${expected} missing in ${offline}`);
+
+  assert.match(dom, /<dd id="version"[^>]*>1\.2\.3<\/dd>/);
+  assert.match(dom, /<dd id="uptime"[^>]*>1 h 0 min<\/dd>/);
+  assert.match(dom, /<dd id="internal" class="ok">connected<\/dd>/);
+  assert.match(dom, /<dd id="ready" class="ok">ready<\/dd>/);
+});
+
+Deno.test("a screenshot of the status page is a full-size, non-blank picture", async () => {
+  await assertChromiumInstalled();
+  await using _logs = await captureLogs();
+  await using server = statusServer();
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-screenshot-" });
+  try {
+    const file = `${dir}/page.png`;
+    await chromium([`--screenshot=${file}`, `http://127.0.0.1:${server.port}/`]);
+    const image = await decodePng(await Deno.readFile(file));
+    assert.equal(image.width, WIDTH);
+    assert.equal(image.height, HEIGHT);
+    const background = countPixels(image, (r, g, b) => r === 255 && g === 255 && b === 255);
+    const ink = countPixels(image, (r, g, b) => r < 160 && g < 160 && b < 160);
+    // Availability and state colours: "online" / "configured" / "ready" green, "offline" /
+    // "failed" / the last error red.
+    const green = countPixels(image, (r, g, b) => g > r + 50 && g > b + 40);
+    const red = countPixels(image, (r, g, b) => r > g + 100 && r > b + 100);
+    const total = WIDTH * HEIGHT;
+    assert.ok(background > total / 2, `white background: ${background} of ${total} pixels`);
+    assert.ok(ink > 3000, `dark text: ${ink} pixels`);
+    assert.ok(green > 300, `green text: ${green} pixels`);
+    assert.ok(red > 300, `red text: ${red} pixels`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

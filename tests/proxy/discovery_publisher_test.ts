@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../src/config/load.ts";
+import { meterSettings } from "../../src/config/meter_settings.ts";
+import type { MetersConfig } from "../../src/config/schema.ts";
+import { MeterId } from "../../src/protocol/meter_id.ts";
+import { DiscoveryPublisher } from "../../src/proxy/discovery_publisher.ts";
+
+const A = MeterId.parse("33B1225950027");
+const FOREIGN = MeterId.parse("33B1225950099");
+const POWER = "homeassistant/sensor/kpm33b_33B1225950027/power/config";
+const CURRENT = "homeassistant/sensor/kpm33b_33B1225950027/current_l1/config";
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+function setUp(yaml = "") {
+  let meters: MetersConfig = parseConfig(yaml, "config.yaml", () => undefined).meters;
+  const published: Array<[string, string]> = [];
+  const known = new Set([A]);
+  const publisher = new DiscoveryPublisher(
+    { root: "kpm33b", prefix: "homeassistant", version: "1.0.0", availabilityFactor: 2.5 },
+    {
+      meters: () => known.values(),
+      known: (id) => known.has(id),
+      excluded: (id) => meters.exclude.includes(id),
+      settings: (id) => meterSettings(meters, id),
+      io: () => false,
+    },
+    (topic, payload) => published.push([topic, payload]),
+    10,
+  );
+  return {
+    publisher,
+    published,
+    topics: () => published.map(([topic, payload]) => `${payload === "" ? "clear " : ""}${topic}`),
+    reconfigure(next: string) {
+      meters = parseConfig(next, "config.yaml", () => undefined).meters;
+    },
+  };
+}
+
+Deno.test("a meter's entities are published once; forcing sends them again", () => {
+  const env = setUp();
+  env.publisher.publishMeter(A);
+  env.publisher.publishMeter(A);
+  assert.deepEqual(env.topics(), [
+    POWER,
+    "homeassistant/sensor/kpm33b_33B1225950027/energy/config",
+  ]);
+  env.publisher.publishAll(true);
+  assert.equal(env.published.length, 4);
+});
+
+Deno.test("a disabled field's entity is cleared with an empty retained config", () => {
+  const env = setUp("meters:\n  fields: [current]\n");
+  env.publisher.publishMeter(A);
+  assert.ok(env.topics().includes(CURRENT));
+  env.published.length = 0;
+  env.reconfigure("");
+  env.publisher.publishAll(false);
+  assert.deepEqual(env.topics(), [
+    "clear homeassistant/sensor/kpm33b_33B1225950027/current_l1/config",
+    "clear homeassistant/sensor/kpm33b_33B1225950027/current_l2/config",
+    "clear homeassistant/sensor/kpm33b_33B1225950027/current_l3/config",
+  ]);
+});
+
+Deno.test("a stale config found retained on the broker is cleared; a current one is kept", () => {
+  const env = setUp();
+  env.publisher.publishMeter(A);
+  const power = env.published.find(([topic]) => topic === POWER)![1];
+  env.published.length = 0;
+  env.publisher.onConfig(CURRENT, bytes('{"name":"Current L1"}'));
+  assert.deepEqual(env.topics(), [`clear ${CURRENT}`]);
+  env.published.length = 0;
+  // The broker echoing the bridge's own publication changes nothing.
+  env.publisher.onConfig(POWER, bytes(power));
+  assert.deepEqual(env.topics(), []);
+});
+
+Deno.test("an outdated config of a wanted entity is replaced", () => {
+  const env = setUp();
+  env.publisher.onConfig(POWER, bytes('{"name":"Old"}'));
+  assert.ok(
+    env.published.some(([topic, payload]) => topic === POWER && payload.includes('"Power"')),
+  );
+});
+
+Deno.test("configs of meters this bridge does not know are left alone", () => {
+  const env = setUp();
+  env.publisher.onConfig(
+    "homeassistant/sensor/kpm33b_33B1225950099/power/config",
+    bytes('{"name":"Power"}'),
+  );
+  env.publisher.publishMeter(FOREIGN);
+  assert.deepEqual(env.published, []);
+});
+
+Deno.test("excluding a meter clears all its entities; removing it too", () => {
+  const env = setUp();
+  env.publisher.publishMeter(A);
+  env.published.length = 0;
+  env.reconfigure("meters:\n  exclude: [33B1225950027]\n");
+  env.publisher.publishAll(false);
+  assert.deepEqual(env.topics(), [
+    `clear ${POWER}`,
+    "clear homeassistant/sensor/kpm33b_33B1225950027/energy/config",
+  ]);
+  const again = setUp();
+  again.publisher.publishMeter(A);
+  again.published.length = 0;
+  again.publisher.remove(A);
+  assert.equal(again.topics().filter((t) => t.startsWith("clear ")).length, 2);
+});

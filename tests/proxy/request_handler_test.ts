@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../src/config/load.ts";
+import { MeterId } from "../../src/protocol/meter_id.ts";
+import type { RelayState } from "../../src/protocol/meter_status.ts";
+import { RequestHandler } from "../../src/proxy/request_handler.ts";
+import type { BridgeEvent } from "../../src/supervisor/messages.ts";
+
+const A = MeterId.parse("33B1225950027");
+const B = MeterId.parse("33B1225950028");
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
+  const config = parseConfig(yaml, "config.yaml", () => undefined);
+  const emitted: BridgeEvent[] = [];
+  const published: Array<{ topic: string; payload: unknown }> = [];
+  const relays: Array<[MeterId, RelayState]> = [];
+  const handler = new RequestHandler({
+    config: () => config,
+    known: (id) => id === A || id === B,
+    health: () => ({ healthy: true }),
+    emit: (event) => emitted.push(event),
+    publish: (topic, payload) => published.push({ topic, payload: JSON.parse(payload) }),
+    relaySwitched: (id, state) => relays.push([id, state]),
+    outcome: () => {},
+  });
+  return { handler, emitted, published, relays };
+}
+
+Deno.test("health is answered at once, echoing the transaction", () => {
+  const env = setUp();
+  env.handler.onRequest("kpm33b/bridge/request/health", bytes('{"transaction":"h1"}'));
+  assert.deepEqual(env.published, [{
+    topic: "kpm33b/bridge/response/health",
+    payload: { status: "ok", data: { healthy: true }, transaction: "h1" },
+  }]);
+});
+
+Deno.test("a meter request goes to the config sender and its result is the response", () => {
+  const env = setUp();
+  env.handler.onRequest(
+    "kpm33b/bridge/request/meter/read_interval",
+    bytes(`{"id":"${A}","transaction":3}`),
+  );
+  assert.deepEqual(env.emitted, [{
+    type: "command_request",
+    request: "r1",
+    command: { action: "read_interval", id: A },
+  }]);
+  assert.equal(env.handler.waiting, 1);
+  env.handler.onEvent({
+    type: "command_result",
+    request: "r1",
+    result: { ok: true, data: { id: A, seconds: 60, minutes: 1 } },
+  });
+  assert.deepEqual(env.published, [{
+    topic: "kpm33b/bridge/response/meter/read_interval",
+    payload: { status: "ok", data: { id: A, seconds: 60, minutes: 1 }, transaction: 3 },
+  }]);
+  assert.equal(env.handler.waiting, 0);
+  // A second result for the same request is ignored.
+  env.handler.onEvent({ type: "command_result", request: "r1", result: { ok: false, error: "x" } });
+  assert.equal(env.published.length, 1);
+});
+
+Deno.test("config/reload goes to the supervisor; a failed reload is an error response", () => {
+  const env = setUp();
+  env.handler.onRequest("kpm33b/bridge/request/config/reload", bytes(""));
+  assert.deepEqual(env.emitted, [{ type: "reload_request", request: "r1" }]);
+  env.handler.onEvent({
+    type: "reload_result",
+    request: "r1",
+    result: { ok: false, error: "bad" },
+  });
+  assert.deepEqual(env.published[0].payload, { status: "error", data: {}, error: "bad" });
+});
+
+Deno.test("unknown and excluded meters are refused without a command", () => {
+  const env = setUp("meters:\n  exclude: [33B1225950028]\n");
+  env.handler.onRequest("kpm33b/bridge/request/meter/sync_time", bytes('{"id":"33B1225950099"}'));
+  env.handler.onRequest("kpm33b/bridge/request/meter/sync_time", bytes(`{"id":"${B}"}`));
+  assert.deepEqual(env.emitted, []);
+  assert.deepEqual(env.published.map((p) => (p.payload as { error: string }).error), [
+    "meter 33B1225950099 is not known to this bridge",
+    "meter 33B1225950028 is excluded (meters.exclude)",
+  ]);
+});
+
+Deno.test("relay: ON/OFF for allowed meters only; the acknowledged state is reported", () => {
+  const env = setUp();
+  env.handler.onRelaySet(`kpm33b/${B}/relay/set`, bytes("ON"));
+  assert.deepEqual(env.published.at(-1), {
+    topic: `kpm33b/${B}/relay/result`,
+    payload: {
+      status: "error",
+      data: {},
+      error: `relay control of ${B} is off: add it to meters.relay_control in config.yaml`,
+    },
+  });
+  env.handler.onRelaySet(`kpm33b/${A}/relay/set`, bytes("toggle"));
+  assert.equal((env.published.at(-1)!.payload as { error: string }).error, 'send "ON" or "OFF"');
+  assert.deepEqual(env.emitted, []);
+
+  env.handler.onRelaySet(`kpm33b/${A}/relay/set`, bytes(" on\n"));
+  assert.deepEqual(env.emitted, [{
+    type: "command_request",
+    request: "r1",
+    command: { action: "relay", id: A, on: true },
+  }]);
+  env.handler.onEvent({
+    type: "command_result",
+    request: "r1",
+    result: { ok: true, data: { id: A, state: "ON" } },
+  });
+  assert.deepEqual(env.relays, [[A, "ON"]]);
+  assert.deepEqual(env.published.at(-1), {
+    topic: `kpm33b/${A}/relay/result`,
+    payload: { status: "ok", data: { id: A, state: "ON" } },
+  });
+});
+
+Deno.test("stopping answers every waiting request with an error", () => {
+  const env = setUp();
+  env.handler.onRequest("kpm33b/bridge/request/meter/sync_time", bytes(`{"id":"${A}"}`));
+  env.handler.close();
+  assert.deepEqual(env.published[0].payload, {
+    status: "error",
+    data: {},
+    error: "the bridge is stopping",
+  });
+  assert.equal(env.handler.waiting, 0);
+});
