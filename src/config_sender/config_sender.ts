@@ -79,7 +79,6 @@ interface Batch {
 /** A request waiting for the results of its commands. */
 interface RequestJob {
   readonly request: string;
-  readonly action: MeterCommandRequest["action"];
   /** Kinds of the request's commands not settled yet. */
   readonly pending: Set<CommandKind>;
   readonly data: Record<string, unknown>;
@@ -476,7 +475,6 @@ export class ConfigSender {
     const tagged = commands.map((c): MeterCommand => ({ ...c, request }));
     const job: RequestJob = {
       request,
-      action: command.action,
       pending: new Set(tagged.map((c) => c.kind)),
       data: { id },
       errors: [],

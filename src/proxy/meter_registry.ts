@@ -76,11 +76,6 @@ export class MeterRegistry {
     return this.#meters.keys();
   }
 
-  /** Whether the meter is known. */
-  has(id: MeterId): boolean {
-    return this.#meters.has(id);
-  }
-
   #record(id: MeterId, now: number): MeterRecord | undefined {
     let record = this.#meters.get(id);
     if (record !== undefined) return record;

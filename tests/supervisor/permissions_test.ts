@@ -53,6 +53,17 @@ Deno.test("proxy permissions name both brokers and the outbox's state_dir, nothi
 const PROBE = new URL("../helpers/permission_probe_worker.ts", import.meta.url);
 const LISTEN_PROBE = new URL("../helpers/listen_probe_worker.ts", import.meta.url);
 
+/** What a worker allowed only to listen on its own address gets from the listen probe. */
+const LISTEN_ONLY = {
+  listenOwnPort: "allowed",
+  listenOtherPort: "NotCapable",
+  connectOut: "NotCapable",
+  readFile: "NotCapable",
+  writeFile: "NotCapable",
+  runSubprocess: "NotCapable",
+  env: "NotCapable",
+};
+
 /** What a worker with `permissions` may do, as a probe worker reports it. */
 async function probe(
   permissions: Deno.PermissionOptionsObject,
@@ -128,15 +139,7 @@ Deno.test("an embedded broker's worker may listen on its own port and do nothing
     { allowedPort: port, deniedPort: freePort() },
     LISTEN_PROBE,
   );
-  assert.deepEqual(result, {
-    listenOwnPort: "allowed",
-    listenOtherPort: "NotCapable",
-    connectOut: "NotCapable",
-    readFile: "NotCapable",
-    writeFile: "NotCapable",
-    runSubprocess: "NotCapable",
-    env: "NotCapable",
-  });
+  assert.deepEqual(result, LISTEN_ONLY);
 });
 
 Deno.test("the HTTP worker may listen on http.host:http.port and do nothing else", async () => {
@@ -157,15 +160,7 @@ Deno.test("the HTTP worker may listen on http.host:http.port and do nothing else
     { allowedPort: port, deniedPort: freePort() },
     LISTEN_PROBE,
   );
-  assert.deepEqual(result, {
-    listenOwnPort: "allowed",
-    listenOtherPort: "NotCapable",
-    connectOut: "NotCapable",
-    readFile: "NotCapable",
-    writeFile: "NotCapable",
-    runSubprocess: "NotCapable",
-    env: "NotCapable",
-  });
+  assert.deepEqual(result, LISTEN_ONLY);
 });
 
 Deno.test("the real HTTP worker starts and serves with the HTTP worker's permissions", async () => {
