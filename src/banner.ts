@@ -52,8 +52,18 @@ export function banner(config: Config): string[] {
   const root = config.topics.root;
   const [internalHost, internalPort] = address(config.internal_broker.url, internal?.port);
   const [centralHost, centralPort] = address(config.central_broker.url, central?.port);
+  const { homeassistant, http } = config;
   lines.push(
     `Topics: ${root}/<id>/seconds, ${root}/<id>/minutes, ${root}/discovery/<id>, ${root}/bridge/state`,
+    homeassistant.enabled
+      ? `Home Assistant discovery under ${homeassistant.discovery_prefix}/, re-sent when ` +
+        `${homeassistant.status_topic} is online`
+      : "Home Assistant discovery is off (homeassistant.enabled)",
+    http.enabled
+      ? `Status page: http://${
+        ["0.0.0.0", "::"].includes(http.host) ? "localhost" : http.host
+      }:${http.port}/ (listening on ${http.host}:${http.port}; also /metrics, /healthz, /readyz)`
+      : "HTTP endpoint is off (http.enabled)",
     `Try it: deno task simulate --broker mqtt://${internalHost}:${internalPort} and ` +
       `mosquitto_sub ${isLoopback(centralHost) ? "" : `-h ${centralHost} `}-p ${centralPort} ` +
       `-t '${root}/#' -v`,

@@ -26,6 +26,10 @@ const TOPICS =
   "Topics: kpm33b/<id>/seconds, kpm33b/<id>/minutes, kpm33b/discovery/<id>, kpm33b/bridge/state";
 const EMBEDDED_CENTRAL = "Readings go to the embedded central broker on 127.0.0.1:11884; " +
   "point central_broker.url at your Home Assistant broker to feed it instead";
+const DISCOVERY =
+  "Home Assistant discovery under homeassistant/, re-sent when homeassistant/status is online";
+const STATUS_PAGE = "Status page: http://localhost:8080/ (listening on 0.0.0.0:8080; " +
+  "also /metrics, /healthz, /readyz)";
 const TRY_IT = "Try it: deno task simulate --broker mqtt://127.0.0.1:11883 and " +
   "mosquitto_sub -p 11884 -t 'kpm33b/#' -v";
 
@@ -37,6 +41,8 @@ Deno.test("the banner of the shipped configuration explains the loopback-only me
     '"meter") and restart: it then listens on 0.0.0.0 and requires credentials',
     EMBEDDED_CENTRAL,
     TOPICS,
+    DISCOVERY,
+    STATUS_PAGE,
     TRY_IT,
   ]);
 });
@@ -52,6 +58,8 @@ Deno.test("with a meter password the meters' broker listens on the LAN and meter
     'Meters must log in (shared user "meter", 0 accounts bound to meter ids)',
     EMBEDDED_CENTRAL,
     TOPICS,
+    DISCOVERY,
+    STATUS_PAGE,
     TRY_IT,
   ]);
 });
@@ -94,6 +102,8 @@ Deno.test("the banner shows the TLS listener of the meters' broker and explicit 
     "Readings go to the embedded central broker on 127.0.0.1:21884; " +
     "point central_broker.url at your Home Assistant broker to feed it instead",
     "Topics: site1/<id>/seconds, site1/<id>/minutes, site1/discovery/<id>, site1/bridge/state",
+    DISCOVERY,
+    STATUS_PAGE,
     "Try it: deno task simulate --broker mqtt://192.0.2.10:21883 and " +
     "mosquitto_sub -p 21884 -t 'site1/#' -v",
   ]);
@@ -105,11 +115,13 @@ Deno.test("external brokers are shown by URL without their credentials", () => {
     central_broker: { url: "mqtts://ha:s3cret@homeassistant.local:8883" },
   });
   const lines = banner(config);
-  assert.equal(lines.length, 4);
-  assert.deepEqual(lines.slice(0, 3), [
+  assert.equal(lines.length, 6);
+  assert.deepEqual(lines.slice(0, 5), [
     "Meters' broker: mqtt://mosquitto.lan:1883",
     "Readings go to mqtts://homeassistant.local:8883",
     TOPICS,
+    DISCOVERY,
+    STATUS_PAGE,
   ]);
   const text = lines.join("\n");
   for (const secret of ["hunter2", "s3cret", "bridge:", "ha:"]) {
@@ -148,4 +160,19 @@ Deno.test("the try-it line names external brokers by host, with the scheme's def
     "Try it: deno task simulate --broker mqtt://mosquitto.lan:1883 and " +
       "mosquitto_sub -h homeassistant.local -p 1883 -t 'kpm33b/#' -v",
   );
+});
+
+Deno.test("the banner names the HTTP address and discovery prefix, or says they are off", () => {
+  const on = banner(Config.parse({
+    http: { host: "192.0.2.5", port: 9090 },
+    homeassistant: { discovery_prefix: "ha", status_topic: "ha/status" },
+  }));
+  assert.ok(on.includes("Home Assistant discovery under ha/, re-sent when ha/status is online"));
+  assert.ok(on.includes(
+    "Status page: http://192.0.2.5:9090/ (listening on 192.0.2.5:9090; " +
+      "also /metrics, /healthz, /readyz)",
+  ));
+  const off = banner(Config.parse({ http: { enabled: false }, homeassistant: { enabled: false } }));
+  assert.ok(off.includes("Home Assistant discovery is off (homeassistant.enabled)"));
+  assert.ok(off.includes("HTTP endpoint is off (http.enabled)"));
 });

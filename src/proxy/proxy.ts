@@ -377,15 +377,15 @@ export class Proxy {
   #health(): Record<string, unknown> {
     const brokers = { internal: this.#internalSubscribed, central: this.#central.connected };
     const workers = this.#workers;
-    const statuses = this.#registry.statuses();
+    const online = this.#registry.availabilities().filter((m) => m.availability === "online");
     return {
       healthy: brokers.internal && brokers.central &&
         Object.values(workers).every((state) => state === "running"),
       brokers,
       workers,
       uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
-      meters: statuses.length,
-      meters_online: statuses.filter((m) => m.availability === "online").length,
+      meters: this.#registry.size,
+      meters_online: online.length,
       outbox_depth: this.#outbox.status().entries,
     };
   }
