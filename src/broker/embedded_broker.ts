@@ -161,9 +161,12 @@ export class EmbeddedBroker {
 
   /** Closes the listeners and disconnects every client. */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    // A server's close callback waits for its open connections, which only
+    // aedes.close() ends: stop accepting first, then disconnect, then wait.
+    const closed = this.#servers.map((server) =>
+      new Promise<void>((resolve) => server.close(() => resolve()))
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await Promise.all(closed);
   }
 }

@@ -3,6 +3,7 @@ import { AccessPolicy } from "../../src/broker/access_policy.ts";
 import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
 import { Config } from "../../src/config/schema.ts";
 import { logger } from "../../src/logging/setup.ts";
+import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
 
@@ -42,4 +43,28 @@ Deno.test("a port already in use is reported with what to do about it", async ()
   } finally {
     taken.close();
   }
+});
+
+Deno.test("stop disconnects connected clients instead of waiting for them to leave", async () => {
+  const port = freePort();
+  const broker = await EmbeddedBroker.start({
+    name: "central",
+    host: "127.0.0.1",
+    port,
+    log: logger("broker", "central"),
+  });
+  await using client = await TestClient.connect(`mqtt://127.0.0.1:${port}`);
+  const disconnected = new Promise<void>((resolve) => client.client.once("close", () => resolve()));
+  // A listener's close waits for its open connections: without the broker
+  // ending them, stop() would wait for as long as the client stays.
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<"stalled">((resolve) => {
+    deadline = setTimeout(() => resolve("stalled"), 30_000);
+  });
+  try {
+    assert.equal(await Promise.race([broker.stop().then(() => "stopped"), stalled]), "stopped");
+  } finally {
+    clearTimeout(deadline);
+  }
+  await disconnected;
 });
