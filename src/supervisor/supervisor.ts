@@ -24,8 +24,11 @@ export interface WorkerSpec {
 /** How a worker's start went. */
 type StartOutcome = "started" | "failed" | "timeout";
 
-/** How long the other workers wait for the `startFirst` ones. */
-const FIRST_START_TIMEOUT_MS = 10_000;
+/**
+ * How long the other workers wait for the `startFirst` ones: generous, as a
+ * slow gateway's first start (or one under emulation) loads every module cold.
+ */
+const FIRST_START_TIMEOUT_MS = 60_000;
 
 /** Something that happened to a supervised worker. */
 export type WorkerEvent =
