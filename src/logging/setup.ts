@@ -12,6 +12,8 @@ import {
   getStreamSink,
   getTextFormatter,
   type Logger,
+  type LogRecord,
+  type TextFormatter,
 } from "@logtape/logtape";
 import type { LoggingConfig } from "../config/schema.ts";
 
@@ -34,18 +36,34 @@ function renderValue(value: unknown, inspect: (value: unknown) => string): strin
   return inspect(value).replaceAll("\n", " ");
 }
 
+const jsonLines = getJsonLinesFormatter({
+  categorySeparator: ".",
+  message: "rendered",
+  properties: "flatten",
+});
+
+/**
+ * One JSON object per line. The message is rendered as in text lines (a
+ * string value appears as itself, not quoted); the values stay available as
+ * properties of their own.
+ */
+export const formatJsonLine: TextFormatter = (record: LogRecord) => {
+  const message = record.message
+    .map((part, i) => i % 2 === 0 ? String(part) : renderValue(part, Deno.inspect))
+    .join("");
+  return jsonLines({ ...record, message: [message] });
+};
+
 /** Configures logging for this isolate. */
 export async function setupLogging(
   options: Pick<LoggingConfig, "level" | "format">,
 ): Promise<void> {
-  const formatter = options.format === "json"
-    ? getJsonLinesFormatter({ categorySeparator: ".", message: "rendered", properties: "flatten" })
-    : getTextFormatter({
-      timestamp: "date-time-timezone",
-      category: ".",
-      level: "ABBR",
-      value: renderValue,
-    });
+  const formatter = options.format === "json" ? formatJsonLine : getTextFormatter({
+    timestamp: "date-time-timezone",
+    category: ".",
+    level: "ABBR",
+    value: renderValue,
+  });
   await configure({
     reset: true,
     sinks: { stdout: getStreamSink(Deno.stdout.writable, { formatter }) },

@@ -35,7 +35,7 @@ logging: { format: json, stats_interval_seconds: 0 }
 `);
   await using consumer = await TestClient.connect(central.url);
   await consumer.subscribe("kpm33b/#");
-  await bridge.waitForLog((l) => l.message === 'Bridge state "online"', "online");
+  await bridge.waitForLog((l) => l.message === "Bridge state online", "online");
   const meter = await SimulatedMeter.start({
     url: internal.url,
     id: METER,

@@ -47,7 +47,7 @@ Deno.test("readings reach a central broker over TLS verified with the configured
   consumer.on("message", (topic) => received.push(topic));
   try {
     await consumer.subscribeAsync("kpm33b/#", { qos: 1 });
-    await bridge.waitForLog((l) => l.message === 'Bridge state "online"', "online");
+    await bridge.waitForLog((l) => l.message === "Bridge state online", "online");
     await using meter = await TestClient.connect(internal.url);
     await meter.publish("MQTT_RT_DATA", RT);
     const deadline = Date.now() + 10_000;
@@ -72,7 +72,7 @@ Deno.test("a central broker signed by another CA is refused with a message that 
     "the TLS refusal",
   );
   assert.match(String(line.message), /central_broker\.tls\.ca_file/);
-  assert.ok(!bridge.output().includes('Bridge state "online"'));
+  assert.ok(!bridge.output().includes("Bridge state online"));
 });
 
 Deno.test("turning verification off works, with a warning", async () => {
@@ -80,7 +80,7 @@ Deno.test("turning verification off works, with a warning", async () => {
   await using internal = await startMosquitto();
   await using central = await tlsMosquitto(certs);
   await using bridge = await startBridge(config(internal.url, central.url, "{ verify: false }"));
-  await bridge.waitForLog((l) => l.message === 'Bridge state "online"', "online");
+  await bridge.waitForLog((l) => l.message === "Bridge state online", "online");
   const warning = bridge.logLines().find((l) => String(l.message).includes("verification"));
   assert.equal(warning?.level, "WARN");
 });
@@ -100,7 +100,7 @@ logging: { format: json, stats_interval_seconds: 0 }
 `);
   await using consumer = await TestClient.connect(central.url);
   await consumer.subscribe("kpm33b/#");
-  await bridge.waitForLog((l) => l.message === 'Bridge state "online"', "online");
+  await bridge.waitForLog((l) => l.message === "Bridge state online", "online");
   const meter = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
     ca: Deno.readTextFileSync(certs.caCert),
     reconnectPeriod: 0,
