@@ -15,6 +15,8 @@ import { redactUrl } from "./src/logging/redact.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
 import { banner } from "./src/banner.ts";
 import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
+import { MosquittoFilesError } from "./src/broker/mosquitto_files.ts";
+import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
 import type { RequestResult } from "./src/supervisor/messages.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { workerSpecs } from "./src/supervisor/workers.ts";
@@ -75,6 +77,18 @@ async function main(args: readonly string[]): Promise<number> {
   if (command.kind === "check-config") {
     console.log(`${command.configPath} is valid\n${summary(config)}`);
     return 0;
+  }
+  if (command.kind === "write-mosquitto-auth") {
+    try {
+      const written = await writeMosquittoAuth(config, command.dir);
+      for (const warning of written.warnings) console.warn(`warning: ${warning}`);
+      console.log(`wrote ${written.passwdPath} and ${written.aclPath}`);
+      return 0;
+    } catch (error) {
+      if (!(error instanceof MosquittoFilesError)) throw error;
+      console.error(error.message);
+      return EXIT_CONFIG;
+    }
   }
 
   await setupLogging(config.logging);

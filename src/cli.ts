@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 export type CliCommand =
   | { readonly kind: "run"; readonly configPath: string }
   | { readonly kind: "check-config"; readonly configPath: string }
+  | { readonly kind: "write-mosquitto-auth"; readonly configPath: string; readonly dir: string }
   | { readonly kind: "help" }
   | { readonly kind: "version" }
   | { readonly kind: "usage-error"; readonly message: string };
@@ -16,12 +17,16 @@ export type CliCommand =
 /** Usage text for `--help`. */
 export const USAGE = `kpm33b-bridge: Compere KPM33B meters to Home Assistant and any MQTT system
 
-Usage: kpm33b-bridge [--config PATH] [--check-config]
+Usage: kpm33b-bridge [--config PATH] [--check-config | --write-mosquitto-auth DIR]
 
 Options:
   -c, --config PATH    configuration file (default: ./config.yaml)
       --check-config   validate the configuration, print a summary and exit
                        (exit code 0 when valid, 78 when not)
+      --write-mosquitto-auth DIR
+                       write DIR/passwd and DIR/acl for Mosquitto as the meters'
+                       broker (mosquitto/internal.conf) from the configuration
+                       and exit
   -h, --help           show this help
   -V, --version        show the version
 `;
@@ -35,6 +40,7 @@ export function parseCli(args: readonly string[]): CliCommand {
       options: {
         config: { type: "string", short: "c", default: "./config.yaml" },
         "check-config": { type: "boolean", default: false },
+        "write-mosquitto-auth": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -47,6 +53,16 @@ export function parseCli(args: readonly string[]): CliCommand {
   const { values } = parsed;
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
+  const authDir = values["write-mosquitto-auth"];
+  if (values["check-config"] && authDir !== undefined) {
+    return {
+      kind: "usage-error",
+      message: "--check-config and --write-mosquitto-auth cannot be combined",
+    };
+  }
   if (values["check-config"]) return { kind: "check-config", configPath: values.config };
+  if (authDir !== undefined) {
+    return { kind: "write-mosquitto-auth", configPath: values.config, dir: authDir };
+  }
   return { kind: "run", configPath: values.config };
 }

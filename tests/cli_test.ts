@@ -16,6 +16,18 @@ Deno.test("--config / -c choose the file; --check-config only validates", () => 
   });
 });
 
+Deno.test("--write-mosquitto-auth DIR writes Mosquitto's files, not with --check-config", () => {
+  assert.deepEqual(parseCli(["-c", "/etc/kpm33b/config.yaml", "--write-mosquitto-auth", "/x"]), {
+    kind: "write-mosquitto-auth",
+    configPath: "/etc/kpm33b/config.yaml",
+    dir: "/x",
+  });
+  const both = parseCli(["--check-config", "--write-mosquitto-auth", "/x"]);
+  assert.equal(both.kind, "usage-error");
+  assert.match((both as { message: string }).message, /cannot be combined/);
+  assert.equal(parseCli(["--write-mosquitto-auth"]).kind, "usage-error");
+});
+
 Deno.test("help, version and unknown options", () => {
   assert.deepEqual(parseCli(["--help"]), { kind: "help" });
   assert.deepEqual(parseCli(["-V"]), { kind: "version" });

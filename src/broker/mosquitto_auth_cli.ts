@@ -7,7 +7,8 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config_error.ts";
 import { loadConfig } from "../config/load.ts";
-import { mosquittoFiles, MosquittoFilesError } from "./mosquitto_files.ts";
+import { MosquittoFilesError } from "./mosquitto_files.ts";
+import { writeMosquittoAuth } from "./mosquitto_auth_writer.ts";
 
 const USAGE = `Usage: deno task mosquitto:auth [--config config.yaml] [--out mosquitto/]
 
@@ -28,13 +29,9 @@ if (values.help) {
 }
 try {
   const config = await loadConfig(values.config, (name) => Deno.env.get(name));
-  const files = await mosquittoFiles(config);
-  await Deno.mkdir(values.out, { recursive: true });
-  await Deno.writeTextFile(`${values.out}/passwd`, files.passwd, { mode: 0o600 });
-  await Deno.chmod(`${values.out}/passwd`, 0o600);
-  await Deno.writeTextFile(`${values.out}/acl`, files.acl, { mode: 0o644 });
-  for (const warning of files.warnings) console.warn(`warning: ${warning}`);
-  console.log(`wrote ${values.out}/passwd and ${values.out}/acl`);
+  const written = await writeMosquittoAuth(config, values.out);
+  for (const warning of written.warnings) console.warn(`warning: ${warning}`);
+  console.log(`wrote ${written.passwdPath} and ${written.aclPath}`);
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(`Invalid configuration:\n${error.message}`);

@@ -107,13 +107,20 @@ export interface MosquittoFiles {
   readonly warnings: readonly string[];
 }
 
-const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth`. Do not edit: " +
+const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth` " +
+  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: " +
   "change config.yaml and run it again.\n";
 
 /** Builds the password file and ACL file for a configuration. */
 export async function mosquittoFiles(config: Config): Promise<MosquittoFiles> {
   const all = accounts(config);
   const warnings: string[] = [];
+  if (config.internal_broker.embedded.enabled) {
+    warnings.push(
+      "internal_broker.embedded.enabled is true: the bridge would run its own meters' broker " +
+        "on the port Mosquitto listens on; set it to false to use Mosquitto",
+    );
+  }
   if (all.length === 1) {
     warnings.push(
       "no meter can log in: set internal_broker.meter_auth.password (KPM33B_METER_PASSWORD) " +

@@ -12,7 +12,8 @@ const A = "33B1225950027";
 const B = "33B1225950028";
 const C = "33B1225950029";
 
-const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth`. Do not edit: " +
+const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth` " +
+  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: " +
   "change config.yaml and run it again.\n";
 
 const UPLINK_WRITES = [
@@ -352,6 +353,20 @@ Deno.test("there is no warning once a meter password or an account exists", asyn
     (await mosquittoFiles(config({ accounts: { [A]: { password: "a" } } }))).warnings,
     [],
   );
+});
+
+Deno.test("a warning says the embedded broker would compete with Mosquitto for the port", async () => {
+  const files = await mosquittoFiles(
+    config({ password: "m" }, {}, {
+      username: "bridge",
+      password: "pw",
+      embedded: { enabled: true },
+    }),
+  );
+  assert.deepEqual(files.warnings, [
+    "internal_broker.embedded.enabled is true: the bridge would run its own meters' broker " +
+    "on the port Mosquitto listens on; set it to false to use Mosquitto",
+  ]);
 });
 
 async function run(command: string, args: string[]): Promise<Deno.CommandOutput> {
