@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ConfigSenderState, emptyState } from "../../src/config_sender/meter_state.ts";
 import { STATE_FILE, StateStore } from "../../src/config_sender/state_store.ts";
+import { exists } from "../helpers/files.ts";
 
 /** Runs a test body with a fresh temporary directory, removed afterwards. */
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -9,16 +10,6 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
     await body(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

@@ -1,4 +1,7 @@
-/** The real bridge as a subprocess: `deno task start --config <temp file>`. */
+/**
+ * The real bridge as a subprocess: `deno task start --config <temp file>`, or
+ * another way of starting it (a compiled binary, an emulated runtime).
+ */
 
 /** A running bridge process. */
 export interface BridgeProcess extends AsyncDisposable {
@@ -23,6 +26,22 @@ export interface BridgeProcess extends AsyncDisposable {
 
 const PROJECT = new URL("../../", import.meta.url);
 
+/** How the bridge is started: `--config <file>` is appended to `args`. */
+export interface BridgeCommand {
+  readonly program: string;
+  readonly args: readonly string[];
+  /** Working directory; the project's by default. */
+  readonly cwd?: string;
+  /** Environment variables beside the caller's. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** `deno task start`, as README documents it. */
+export const TASK_START: BridgeCommand = {
+  program: Deno.execPath(),
+  args: ["task", "--quiet", "start"],
+};
+
 function kill(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(pid, signal);
@@ -40,18 +59,19 @@ function kill(pid: number, signal: Deno.Signal): void {
 export async function startBridge(
   configYaml: string,
   env: Record<string, string> = {},
+  command: BridgeCommand = TASK_START,
 ): Promise<BridgeProcess> {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-bridge-" });
   const configPath = `${dir}/config.yaml`;
   const stateDir = /^state_dir:/m.test(configYaml) ? "" : `\nstate_dir: ${dir}/state\n`;
   const http = /^http:/m.test(configYaml) ? "" : "\nhttp: { enabled: false }\n";
   await Deno.writeTextFile(configPath, configYaml + stateDir + http);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", "--config", configPath],
-    cwd: PROJECT.pathname,
+  const child = new Deno.Command(command.program, {
+    args: [...command.args, "--config", configPath],
+    cwd: command.cwd ?? PROJECT.pathname,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", ...command.env, ...env },
   }).spawn();
   let text = "";
   const decoder = new TextDecoder();

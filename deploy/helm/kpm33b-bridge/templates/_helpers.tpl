@@ -1,0 +1,204 @@
+{{/*
+Names and labels, as `helm create` makes them: Kubernetes names are at most 63
+characters.
+*/}}
+{{- define "kpm33b-bridge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kpm33b-bridge.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The HTTP Service's name: the full name (shortened to leave room) plus "-http". */}}
+{{- define "kpm33b-bridge.httpServiceName" -}}
+{{- printf "%s-http" (include "kpm33b-bridge.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "kpm33b-bridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kpm33b-bridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kpm33b-bridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kpm33b-bridge.labels" -}}
+helm.sh/chart: {{ include "kpm33b-bridge.chart" . }}
+{{ include "kpm33b-bridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "kpm33b-bridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kpm33b-bridge.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "kpm33b-bridge.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The Secret the bridge's environment comes from. */}}
+{{- define "kpm33b-bridge.secretName" -}}
+{{- default (include "kpm33b-bridge.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/*
+The port Mosquitto listens on for meters: the listener of
+"kpm33b-bridge.mosquittoConf", the one of the repository's
+mosquitto/internal.conf. The embedded broker is off then, so the bridge
+reaches Mosquitto on this port over the pod's loopback.
+*/}}
+{{- define "kpm33b-bridge.mosquittoPort" -}}
+11883
+{{- end }}
+
+{{/* The port meters connect to inside the pod: Mosquitto's, or the embedded broker's. */}}
+{{- define "kpm33b-bridge.metersPort" -}}
+{{- if .Values.mosquitto.enabled }}
+{{- include "kpm33b-bridge.mosquittoPort" . }}
+{{- else }}
+{{- .Values.config.internal_broker.embedded.port | int }}
+{{- end }}
+{{- end }}
+
+{{/* The embedded broker's TLS port for meters, or nothing when it has no TLS listener. */}}
+{{- define "kpm33b-bridge.metersTlsPort" -}}
+{{- if not .Values.mosquitto.enabled }}
+{{- with dig "internal_broker" "embedded" "tls" "port" "" .Values.config }}
+{{- . | int }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the state directory lives on a claim: persistence on and the
+outbox on disk. Without the outbox only the config sender's small state file
+(which meters were configured today) is there; losing it on a reschedule means
+each meter is configured once more, so an emptyDir does.
+*/}}
+{{- define "kpm33b-bridge.persistent" -}}
+{{- if and .Values.persistence.enabled (dig "outbox" "enabled" true .Values.config) }}true{{ end }}
+{{- end }}
+
+{{- define "kpm33b-bridge.claimName" -}}
+{{- default (include "kpm33b-bridge.fullname" .) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+The bridge's config.yaml: `config` as given, except that with
+`mosquitto.enabled` the meters' broker is the Mosquitto container (the bridge
+logs in with its own account, whose password the auth init container writes
+into Mosquitto's password file).
+*/}}
+{{- define "kpm33b-bridge.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- if .Values.mosquitto.enabled }}
+{{- $internal := dict }}
+{{- if hasKey $config "internal_broker" }}
+{{- $internal = index $config "internal_broker" }}
+{{- end }}
+{{- $_ := set $internal "url" (printf "mqtt://127.0.0.1:%s" (include "kpm33b-bridge.mosquittoPort" .)) }}
+{{- $_ = set $internal "username" "bridge" }}
+{{- $_ = set $internal "password" "${KPM33B_INTERNAL_PASSWORD}" }}
+{{- $_ = set $internal "embedded" (dict "enabled" false) }}
+{{- $_ = set $config "internal_broker" $internal }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+Mosquitto's configuration: the settings of the repository's
+mosquitto/internal.conf, with its relative paths made absolute for the
+container (password file and ACL from the auth init container, persistence on
+the state volume).
+*/}}
+{{- define "kpm33b-bridge.mosquittoConf" -}}
+per_listener_settings false
+
+# Meters connect here; the bridge too, over the pod's loopback.
+listener 11883
+
+# Nobody gets in without an account; the bridge and every meter have one.
+allow_anonymous false
+password_file /mosquitto/auth/passwd
+
+# Meters may publish only uplink topics and read only their command topics;
+# the bridge's own account may do everything.
+acl_file /mosquitto/auth/acl
+
+# Keep QoS 1 sessions and retained messages across restarts, so readings
+# queued for the bridge's persistent session survive a restart of the pod.
+persistence true
+persistence_location /mosquitto/data/
+autosave_interval 60
+
+# Readings queued for the bridge while it is away (restart, update, crash):
+# meters x readings per minute x minutes of outage to cover.
+max_queued_messages 100000
+# Readings sent to the bridge before it acknowledges them.
+max_inflight_messages 100
+
+# Meter payloads are small; refuse anything huge before it is parsed.
+message_size_limit 1048576
+
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+connection_messages true
+{{- with .Values.mosquitto.extraConfig }}
+
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether meters can log in at all: a shared password (from the chart's Secret,
+an existing Secret, extraEnv or written into `config`) or bound accounts.
+*/}}
+{{- define "kpm33b-bridge.meterCredentials" -}}
+{{- $auth := dig "internal_broker" "meter_auth" dict .Values.config }}
+{{- $password := toString (dig "password" "" $auth) }}
+{{- $fromEnv := false }}
+{{- range .Values.extraEnv }}
+{{- if eq .name "KPM33B_METER_PASSWORD" }}{{ $fromEnv = true }}{{ end }}
+{{- end }}
+{{- if or .Values.existingSecret .Values.secret.meterPassword $fromEnv (and $password (not (contains "KPM33B_METER_PASSWORD" $password))) }}shared
+{{- else if dig "accounts" dict $auth }}accounts
+{{- end }}
+{{- end }}
+
+{{/*
+Refuses settings that would render a pod that cannot work. Included by the
+Deployment.
+*/}}
+{{- define "kpm33b-bridge.validate" -}}
+{{- if not (include "kpm33b-bridge.meterCredentials" .) }}
+{{- fail "\n\nMeters could not log in: the meters' broker refuses everyone without credentials. Set secret.meterPassword (--set-string secret.meterPassword=...), existingSecret with a KPM33B_METER_PASSWORD key, or config.internal_broker.meter_auth.accounts." }}
+{{- end }}
+{{- $internalFromEnv := false }}
+{{- range .Values.extraEnv }}
+{{- if eq .name "KPM33B_INTERNAL_PASSWORD" }}{{ $internalFromEnv = true }}{{ end }}
+{{- end }}
+{{- if and .Values.mosquitto.enabled (not (or .Values.existingSecret .Values.secret.internalPassword $internalFromEnv)) }}
+{{- fail "\n\nmosquitto.enabled needs the bridge's own Mosquitto password: set secret.internalPassword (e.g. --set-string secret.internalPassword=$(openssl rand -hex 24)) or existingSecret with a KPM33B_INTERNAL_PASSWORD key." }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled (not .Values.config.http.enabled) }}
+{{- fail "\n\nserviceMonitor.enabled scrapes /metrics of the HTTP endpoint: set config.http.enabled to true." }}
+{{- end }}
+{{- end }}
