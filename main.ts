@@ -12,6 +12,7 @@ import { loadConfig } from "./src/config/load.ts";
 import { watchConfig } from "./src/config/watch.ts";
 import type { Config } from "./src/config/schema.ts";
 import { redactUrl } from "./src/logging/redact.ts";
+import { LogFile, LogFileError } from "./src/logging/log_file.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
 import { banner } from "./src/banner.ts";
 import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
@@ -32,6 +33,7 @@ const RESTART_KEYS = [
   "state_dir",
   "http",
   "homeassistant",
+  "logging",
 ] as const;
 
 const env: EnvLookup = (name) => Deno.env.get(name);
@@ -91,7 +93,21 @@ async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  await setupLogging(config.logging);
+  let logFile: LogFile | undefined;
+  if (config.logging.file !== undefined) {
+    try {
+      logFile = await LogFile.start(config.logging.file);
+    } catch (error) {
+      if (!(error instanceof LogFileError)) throw error;
+      console.error(error.message);
+      return EXIT_CONFIG;
+    }
+  }
+  await setupLogging(config.logging, logFile && ((text) => logFile.write(text)));
+  const shutDownLogging = async () => {
+    await closeLogging();
+    await logFile?.close();
+  };
   const log = logger("main");
   log.info("kpm33b-bridge {version} starting with {config} (pid {pid})", {
     version: denoJson.version,
@@ -105,6 +121,7 @@ async function main(args: readonly string[]): Promise<number> {
   let reloadNow: () => Promise<RequestResult> = () =>
     Promise.resolve({ ok: false, error: "the bridge is still starting" });
   const supervisor: Supervisor = new Supervisor(workerSpecs(config), config, {
+    onLogLines: logFile && ((text) => logFile.write(text)),
     onBridgeEvent: (_from, event) => {
       if (event.type !== "reload_request") return;
       reloadNow().then((result) =>
@@ -117,7 +134,7 @@ async function main(args: readonly string[]): Promise<number> {
     // Without its embedded broker the bridge could end up talking to whatever holds the port.
     log.fatal("Could not start {workers} (see above); exiting", { workers: failed.join(", ") });
     await supervisor.stop(SHUTDOWN_BUDGET_MS);
-    await closeLogging();
+    await shutDownLogging();
     return EXIT_UNAVAILABLE;
   }
   // Compared with the file as loaded: generated credentials are not a change of the file.
@@ -146,7 +163,7 @@ async function main(args: readonly string[]): Promise<number> {
   watcher.stop();
   await supervisor.stop(SHUTDOWN_BUDGET_MS);
   log.info("Stopped");
-  await closeLogging();
+  await shutDownLogging();
   return 0;
 }
 

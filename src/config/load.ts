@@ -140,8 +140,9 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
 }
 
 /**
- * Reads and validates a configuration file. A relative `state_dir` is
- * resolved against the current directory, as permissions need absolute paths.
+ * Reads and validates a configuration file. A relative `state_dir` or
+ * `logging.file.path` is resolved against the current directory, as
+ * permissions need absolute paths.
  *
  * @throws {ConfigError} when the file cannot be read or is invalid
  */
@@ -156,5 +157,13 @@ export async function loadConfig(path: string, env: EnvLookup): Promise<Config> 
     throw new ConfigError([{ location: path, path: "", message: reason }]);
   }
   const config = parseConfig(text, path, env);
-  return readPemFiles({ ...config, state_dir: resolve(config.state_dir) }, path);
+  const { file } = config.logging;
+  return readPemFiles({
+    ...config,
+    state_dir: resolve(config.state_dir),
+    logging: file === undefined ? config.logging : {
+      ...config.logging,
+      file: { ...file, path: resolve(file.path) },
+    },
+  }, path);
 }

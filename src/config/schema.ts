@@ -217,11 +217,32 @@ export type OutboxConfig = z.infer<typeof OutboxConfig>;
 /** Log level names, least to most severe. */
 export const LogLevel = z.enum(["trace", "debug", "info", "warning", "error", "fatal"]);
 
+/**
+ * A log file beside stdout (`logging.file`), rotated by the bridge itself:
+ * for gateways without journald. Rotated files are `path.1` (newest) to
+ * `path.<keep>`.
+ */
+export const LogFileConfig = z.strictObject({
+  path: z.string().min(1, {
+    error: "path must name the log file, e.g. /var/log/kpm33b/bridge.log",
+  }),
+  /** Start a new file on the first line of each local day. */
+  daily: z.boolean().default(true),
+  /** Start a new file before the current one grows beyond this; 0 is no size limit. */
+  max_megabytes: integer(0, 100_000).default(0),
+  /** Rotated files kept; older ones are deleted. */
+  keep: integer(1, 1000).default(7),
+});
+/** The `logging.file` section. */
+export type LogFileConfig = z.infer<typeof LogFileConfig>;
+
 /** The `logging` section. */
 export const LoggingConfig = z.strictObject({
   level: LogLevel.default("info"),
   format: z.enum(["text", "json"]).default("text"),
   stats_interval_seconds: integer(0, 86_400).default(300),
+  /** Absent: log to stdout only (right under systemd and in containers). */
+  file: LogFileConfig.optional(),
 });
 /** The `logging` section. */
 export type LoggingConfig = z.infer<typeof LoggingConfig>;

@@ -54,9 +54,13 @@ export const formatJsonLine: TextFormatter = (record: LogRecord) => {
   return jsonLines({ ...record, message: [message] });
 };
 
-/** Configures logging for this isolate. */
+/**
+ * Configures logging for this isolate: to stdout and, when `toFile` is given,
+ * the same lines to it (for the log file, `logging.file`).
+ */
 export async function setupLogging(
   options: Pick<LoggingConfig, "level" | "format">,
+  toFile?: (text: string) => void,
 ): Promise<void> {
   const formatter = options.format === "json" ? formatJsonLine : getTextFormatter({
     timestamp: "date-time-timezone",
@@ -64,12 +68,16 @@ export async function setupLogging(
     level: "ABBR",
     value: renderValue,
   });
+  const sinks = toFile === undefined ? ["stdout"] : ["stdout", "file"];
   await configure({
     reset: true,
-    sinks: { stdout: getStreamSink(Deno.stdout.writable, { formatter }) },
+    sinks: {
+      stdout: getStreamSink(Deno.stdout.writable, { formatter }),
+      ...(toFile === undefined ? {} : { file: (record: LogRecord) => toFile(formatter(record)) }),
+    },
     loggers: [
-      { category: ["kpm33b"], lowestLevel: options.level, sinks: ["stdout"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stdout"] },
+      { category: ["kpm33b"], lowestLevel: options.level, sinks },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks },
     ],
   });
 }

@@ -77,4 +77,6 @@ export type FromWorker =
   /** The service failed and cannot go on; the supervisor restarts the worker. */
   | { readonly type: "failed"; readonly error: string }
   /** An event for the other workers. */
-  | { readonly type: "event"; readonly event: BridgeEvent };
+  | { readonly type: "event"; readonly event: BridgeEvent }
+  /** Formatted log lines for the log file (only with `logging.file`). */
+  | { readonly type: "log"; readonly text: string };

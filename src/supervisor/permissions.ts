@@ -5,7 +5,8 @@
  * @module
  */
 import { type BrokerRole, embeddedListener } from "../broker/listener.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, LogFileConfig } from "../config/schema.ts";
+import { rotatedPaths } from "../logging/rotation.ts";
 import { brokerAddress } from "../mqtt/broker_address.ts";
 
 const NOTHING = {
@@ -59,4 +60,13 @@ export function brokerPermissions(config: Config, role: BrokerRole): Deno.Permis
  */
 export function httpPermissions(config: Config): Deno.PermissionOptionsObject {
   return { ...NOTHING, net: [`${config.http.host}:${config.http.port}`] };
+}
+
+/**
+ * The log file worker: reading and writing the log file and its rotated
+ * copies (rotation renames them), nothing else.
+ */
+export function logFilePermissions(file: LogFileConfig): Deno.PermissionOptionsObject {
+  const paths = [file.path, ...rotatedPaths(file.path, file.keep)];
+  return { ...NOTHING, net: false, read: paths, write: paths };
 }

@@ -50,6 +50,8 @@ export interface SupervisorOptions {
   readonly onWorkerEvent?: (event: WorkerEvent) => void;
   /** Receives every event a worker emits (the supervisor's own requests, tests). */
   readonly onBridgeEvent?: (from: string, event: BridgeEvent) => void;
+  /** Receives the log lines workers format for the log file (`logging.file`). */
+  readonly onLogLines?: (text: string) => void;
 }
 
 /** A worker that ran this long without failing resets its restart backoff. */
@@ -112,6 +114,7 @@ class SupervisedWorker {
         this.#crashed(`failed: ${message.error}`);
       }
       if (message.type === "event") this.route(name, message.event);
+      if (message.type === "log") this.options.onLogLines?.(message.text);
     };
     worker.onerror = (event) => {
       event.preventDefault();

@@ -42,7 +42,12 @@ export function runWorker(
   self.onmessage = async (event) => {
     const message = event.data;
     if (message.type === "start") {
-      await setupLogging(message.config.logging);
+      await setupLogging(
+        message.config.logging,
+        message.config.logging.file === undefined
+          ? undefined
+          : (text) => self.postMessage({ type: "log", text }),
+      );
       try {
         const started = await start(
           message.config,

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { LOG_FILE_WORKER } from "../logging/log_file.ts";
 import {
   brokerPermissions,
   configSenderPermissions,
@@ -18,6 +19,8 @@ export const WORKER_MODULES = {
   proxy: new URL("../proxy/worker.ts", import.meta.url),
   config_sender: new URL("../config_sender/worker.ts", import.meta.url),
   http: new URL("../http/worker.ts", import.meta.url),
+  /** Started by the logging set-up, not supervised: it must outlive the others. */
+  log_file: LOG_FILE_WORKER,
 } as const;
 
 /**

@@ -516,3 +516,32 @@ Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => 
   }]);
   assert.equal(parseError("outbox:\n  size: 5\n").problems[0].path, "outbox.size");
 });
+
+Deno.test("logging.file: off by default; daily, no size limit and 7 kept when only a path is given", () => {
+  assert.equal(parseConfig("", FILE, noEnv).logging.file, undefined);
+  assert.deepEqual(
+    parseConfig("logging:\n  file: { path: /var/log/kpm33b/bridge.log }\n", FILE, noEnv).logging
+      .file,
+    { path: "/var/log/kpm33b/bridge.log", daily: true, max_megabytes: 0, keep: 7 },
+  );
+});
+
+Deno.test("logging.file: a bad keep or a missing path names the line and the key", () => {
+  const keep = parseError("logging:\n  file: { path: bridge.log, keep: 0 }\n");
+  assert.equal(keep.problems[0].location, `${FILE}:2:35`);
+  assert.equal(keep.problems[0].path, "logging.file.keep");
+  assert.match(keep.problems[0].message, /must be at least 1/);
+  const path = parseError("logging:\n  file: { daily: false }\n");
+  assert.equal(path.problems[0].path, "logging.file.path");
+});
+
+Deno.test("loadConfig: a relative logging.file.path is made absolute, as permissions need", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, "logging:\n  file: { path: logs/bridge.log }\n");
+    const config = await loadConfig(path, env);
+    assert.equal(config.logging.file?.path, `${Deno.cwd()}/logs/bridge.log`);
+  } finally {
+    await Deno.remove(path);
+  }
+});

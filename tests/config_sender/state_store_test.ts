@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { type ConfigSenderState, emptyState } from "../../src/config_sender/meter_state.ts";
 import { STATE_FILE, StateStore } from "../../src/config_sender/state_store.ts";
-import { exists } from "../helpers/files.ts";
-
-/** Runs a test body with a fresh temporary directory, removed afterwards. */
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "kpm33b-state-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { exists, withTempDir } from "../helpers/files.ts";
 
 async function entries(dir: string): Promise<string[]> {
   const names: string[] = [];

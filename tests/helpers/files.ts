@@ -10,3 +10,16 @@ export async function exists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** Runs `body` with a fresh temporary directory, removed afterwards. */
+export async function withTempDir<T>(
+  body: (dir: string) => Promise<T>,
+  prefix = "kpm33b-",
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
