@@ -20,6 +20,14 @@ function configNumber<T extends z.ZodType>(schema: T) {
   );
 }
 
+/** `true` or `false`, also written as a string (e.g. from `${EMBEDDED:-true}`). */
+function configBoolean() {
+  return z.preprocess(
+    (value) => value === "true" ? true : value === "false" ? false : value,
+    z.boolean({ error: (issue) => `${JSON.stringify(issue.input)} is not true or false` }),
+  );
+}
+
 function integer(min: number, max: number) {
   return configNumber(
     z.number().int().min(min, { error: `must be at least ${min}` }).max(max, {
@@ -63,7 +71,7 @@ export const ClientTlsConfig = z.strictObject({
   cert_file: z.string().min(1).optional(),
   key_file: z.string().min(1).optional(),
   /** Verify the broker's certificate and host name. Turning it off is logged as a warning. */
-  verify: z.boolean().default(true),
+  verify: configBoolean().default(true),
   ca: z.string().optional(),
   cert: z.string().optional(),
   key: z.string().optional(),
@@ -87,7 +95,7 @@ export type ListenerTlsConfig = z.infer<typeof ListenerTlsConfig>;
  * (default: the port of the broker's `url`) at `host`.
  */
 export const EmbeddedBrokerConfig = z.strictObject({
-  enabled: z.boolean().default(false),
+  enabled: configBoolean().default(false),
   /**
    * Listen address. Default for the internal broker: 127.0.0.1 while no meter
    * password is set, 0.0.0.0 (the LAN) with one; for the central broker 127.0.0.1.
@@ -204,7 +212,7 @@ export type LimitsConfig = z.infer<typeof LimitsConfig>;
  */
 export const OutboxConfig = z.strictObject({
   /** `false` keeps undelivered readings in memory only (lost on a crash). */
-  enabled: z.boolean().default(true),
+  enabled: configBoolean().default(true),
   max_entries: integer(100, 100_000_000).default(1_000_000),
   max_megabytes: integer(1, 1_000_000).default(256),
   max_age_hours: integer(1, 24 * 365).default(168),
@@ -227,7 +235,7 @@ export const LogFileConfig = z.strictObject({
     error: "path must name the log file, e.g. /var/log/kpm33b/bridge.log",
   }),
   /** Start a new file on the first line of each local day. */
-  daily: z.boolean().default(true),
+  daily: configBoolean().default(true),
   /** Start a new file before the current one grows beyond this; 0 is no size limit. */
   max_megabytes: integer(0, 100_000).default(0),
   /** Rotated files kept; older ones are deleted. */
@@ -249,7 +257,7 @@ export type LoggingConfig = z.infer<typeof LoggingConfig>;
 
 /** Home Assistant MQTT discovery. */
 export const HomeAssistantConfig = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: configBoolean().default(true),
   discovery_prefix: TopicRoot.default("homeassistant"),
   /** Where Home Assistant announces itself (`online` after its start): discovery is re-sent. */
   status_topic: TopicRoot.default("homeassistant/status"),
@@ -259,7 +267,7 @@ export type HomeAssistantConfig = z.infer<typeof HomeAssistantConfig>;
 
 /** The HTTP endpoint: `/metrics`, `/healthz`, `/readyz` and the status page. */
 export const HttpConfig = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: configBoolean().default(true),
   /** Listen address: all interfaces by default (read-only, no secrets); 127.0.0.1 for local only. */
   host: z.string().min(1).default("0.0.0.0"),
   port: Port.default(8080),
@@ -273,7 +281,7 @@ export const Config = z.strictObject({
   central_broker: BrokerConfig.prefault({ url: "mqtt://127.0.0.1:1883" }),
   topics: z.strictObject({
     root: TopicRoot.default("kpm33b"),
-    retain_readings: z.boolean().default(false),
+    retain_readings: configBoolean().default(false),
   }).prefault({}),
   state_dir: z.string().min(1).default("./state"),
   meters: MetersConfig.prefault({}),

@@ -545,3 +545,17 @@ Deno.test("loadConfig: a relative logging.file.path is made absolute, as permiss
     await Deno.remove(path);
   }
 });
+
+Deno.test("booleans may come from the environment as true or false; anything else is named", () => {
+  const lookup: EnvLookup = (name) => ({ ON: "true", OFF: "false", YES: "yes" })[name];
+  const config = parseConfig(
+    "internal_broker:\n  url: mqtt://127.0.0.1:11883\n  embedded:\n    enabled: ${ON}\nhttp:\n  enabled: ${OFF}\n",
+    FILE,
+    lookup,
+  );
+  assert.equal(config.internal_broker.embedded.enabled, true);
+  assert.equal(config.http.enabled, false);
+  const error = parseError("http:\n  enabled: ${YES}\n", lookup);
+  assert.equal(error.problems[0].path, "http.enabled");
+  assert.match(error.problems[0].message, /"yes" is not true or false/);
+});

@@ -19,11 +19,16 @@ export class TestClient implements AsyncDisposable {
   }
 
   /** Connects to a broker URL. */
-  static async connect(url: string, clientId?: string): Promise<TestClient> {
+  static async connect(
+    url: string,
+    clientId?: string,
+    credentials?: { username: string; password: string },
+  ): Promise<TestClient> {
     const client = await mqtt.connectAsync(url, {
       clientId: clientId ?? `test-${crypto.randomUUID().slice(0, 8)}`,
       reconnectPeriod: 0,
       connectTimeout: 5000,
+      ...credentials,
     });
     return new TestClient(client);
   }
