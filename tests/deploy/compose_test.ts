@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { TASK_START } from "../helpers/bridge.ts";
 import { runOk } from "../helpers/command.ts";
 import { exists, withTempDir } from "../helpers/files.ts";
-import { TestClient } from "../helpers/mqtt_client.ts";
+import { assertMetersBrokerRules } from "../helpers/meters_broker.ts";
 import { freePort, waitForPort } from "../helpers/ports.ts";
 
 const PROJECT = new URL("../../", import.meta.url).pathname;
@@ -174,22 +174,7 @@ Deno.test("compose: the password writer's files and the shipped internal.conf wo
     try {
       await waitForPort(port, 10_000);
       assert.ok(await exists(`${dir}/mosquitto/data`), "the entrypoint creates the data directory");
-      const url = `mqtt://127.0.0.1:${port}`;
-      await using meter = await TestClient.connect(url, "meter-probe", {
-        username: "meter",
-        password: SECRETS.KPM33B_METER_PASSWORD,
-      });
-      await using bridge = await TestClient.connect(url, "kpm33b-bridge-probe", {
-        username: "bridge",
-        password: SECRETS.KPM33B_INTERNAL_PASSWORD,
-      });
-      await bridge.subscribe("MQTT_RT_DATA");
-      await meter.publish("MQTT_RT_DATA", '{"id":"33B1225950027"}');
-      await bridge.waitFor((r) => r.length === 1, "the meter's reading at the bridge");
-      await assert.rejects(
-        TestClient.connect(url, "anonymous-probe"),
-        "anonymous clients are refused",
-      );
+      await assertMetersBrokerRules(`mqtt://127.0.0.1:${port}`, SECRETS);
     } catch (error) {
       failure = error;
     }

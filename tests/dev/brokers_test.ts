@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { TASKS } from "../helpers/deno_tasks.ts";
 import { withTempDir } from "../helpers/files.ts";
+import { assertMetersBrokerRules } from "../helpers/meters_broker.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { until } from "../helpers/wait.ts";
@@ -102,19 +103,7 @@ Deno.test("deno task brokers runs both shipped brokers, meters authenticated and
         (await Deno.stat(`${dir}/mosquitto/passwd`)).isFile,
         "the password file is written",
       );
-      const internal = `mqtt://127.0.0.1:${internalPort}`;
-      await using bridge = await TestClient.connect(internal, "kpm33b-bridge-test", {
-        username: "bridge",
-        password: SECRETS.KPM33B_INTERNAL_PASSWORD,
-      });
-      await using meter = await TestClient.connect(internal, "meter-test", {
-        username: "meter",
-        password: SECRETS.KPM33B_METER_PASSWORD,
-      });
-      await bridge.subscribe("MQTT_RT_DATA");
-      await meter.publish("MQTT_RT_DATA", '{"id":"33B1225950027"}');
-      await bridge.waitFor((r) => r.length === 1, "the reading through the meters' broker");
-      await assert.rejects(TestClient.connect(internal), "anonymous clients are refused");
+      await assertMetersBrokerRules(`mqtt://127.0.0.1:${internalPort}`, SECRETS);
 
       await using consumer = await TestClient.connect(`mqtt://127.0.0.1:${centralPort}`);
       await consumer.subscribe("kpm33b/#");
