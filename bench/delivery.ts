@@ -28,13 +28,27 @@
  *
  * @module
  */
-import mqtt, { type MqttClient } from "mqtt";
 import { parseArgs } from "node:util";
 import { Config } from "../src/config/schema.ts";
-import { MeterClock } from "../src/protocol/meter_time.ts";
 import { type BridgeProcess, startBridge } from "../tests/helpers/bridge.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
-import { memoryOf } from "../tests/helpers/proc.ts";
+import {
+  Arrivals,
+  client,
+  DEEP_QUEUES,
+  median as medianOf,
+  memoryMb,
+  online,
+  printTable,
+  type Qos,
+  type Reading,
+  readings,
+  Sender,
+  settle,
+  shortfall,
+  sleep,
+  stopBridge,
+} from "./support.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -61,23 +75,8 @@ const LATENCY_SECONDS = positive("latency-seconds");
 const RATES = [500, 1000];
 const MEMORY_METERS = 10_000;
 const IDLE_MS = 5000;
-/** Unacknowledged QoS 1 publishes (unwritten QoS 0 ones) the meter client keeps in flight. */
-const IN_FLIGHT = 1000;
-/** A run with no publish acknowledged and no reading arriving for this long is reported as stalled. */
-const STALL_MS = 10_000;
-const ONLINE_TIMEOUT_MS = 30_000;
-/**
- * The bridge's shutdown budget is 4.5 s; a bridge still running after this is
- * hung. Killed before the helper kills its task runner, so the runner reaps it.
- */
-const STOP_MS = 8000;
-/** The default queue of 1000 messages would drop readings of a consumer that falls behind. */
-const DEEP_QUEUES = "max_queued_messages 1000000";
 const RAW_TOPIC = "MQTT_RT_DATA";
 const CLEAN_FILTER = "kpm33b/+/seconds";
-const STATE_TOPIC = "kpm33b/bridge/state";
-
-type Qos = 0 | 1;
 
 /** Whether the bridge's schema (the source the subprocess runs) accepts this `outbox` section. */
 const accepts = (outbox: Record<string, unknown>) => Config.safeParse({ outbox }).success;
@@ -106,149 +105,10 @@ logging: { level: warning, format: json, stats_interval_seconds: 0 }
 ${outbox}`;
 }
 
-const sample = JSON.parse(
-  await Deno.readTextFile(new URL("../tests/fixtures/MQTT_RT_DATA.json", import.meta.url)),
-);
-const clock = new MeterClock("UTC");
-
-/** A raw reading and the `id` + `time` that identify it on both sides of the bridge. */
-interface Reading {
-  readonly payload: string;
-  readonly key: string;
-}
-
-/**
- * `count` raw readings; reading i is from meter i % meters, a meter's readings
- * are `stepMs` apart and end now, so no filter of the bridge drops one.
- */
-function readings(count: number, meters: number, stepMs: number): Reading[] {
-  const start = Date.now() - Math.ceil(count / meters) * stepMs;
-  return Array.from({ length: count }, (_, i) => {
-    const id = `33B1225${String(i % meters).padStart(6, "0")}`;
-    const time = clock.meterTimeAt(start + Math.floor(i / meters) * stepMs);
-    return { payload: JSON.stringify({ ...sample, id, time }), key: `${id} ${time}` };
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Whether `promise` resolves within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(resolve, ms, false));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits for `done` as long as `progress()` keeps moving; false once it stood still for STALL_MS. */
-async function settle(done: Promise<unknown>, progress: () => number): Promise<boolean> {
-  let seen = -1;
-  while (progress() !== seen) {
-    seen = progress();
-    if (await within(done, STALL_MS)) return true;
-  }
-  return false;
-}
-
-async function client(url: string): Promise<MqttClient & AsyncDisposable> {
-  const connected = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
-  return Object.assign(connected, {
-    [Symbol.asyncDispose]: async () => {
-      await connected.endAsync(true);
-    },
-  });
-}
-
-/** Counts arrivals; `reach(n)` resolves once n have arrived. */
-class Arrivals {
-  count = 0;
-  last = 0;
-  #waiting: { target: number; resolve: () => void } | undefined;
-
-  arrived(): void {
-    this.count++;
-    this.last = performance.now();
-    if (this.#waiting !== undefined && this.count >= this.#waiting.target) {
-      this.#waiting.resolve();
-      this.#waiting = undefined;
-    }
-  }
-
-  reach(target: number): Promise<void> {
-    if (this.count >= target) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting = { target, resolve });
-  }
-}
-
-/** Publishes raw readings on `MQTT_RT_DATA` with at most IN_FLIGHT of them in flight. */
-class Sender {
-  /** Publishes acknowledged (QoS 1) or written (QoS 0), or failed. */
-  done = 0;
-  failed = 0;
-  #inFlight = 0;
-  #wake: (() => void) | undefined;
-  #stopped = false;
-
-  constructor(readonly client: MqttClient, readonly qos: Qos) {}
-
-  /**
-   * Publishes `batch` as fast as the window allows, or paced at `rate` per
-   * second; `onSend` runs just before each publish. Resolves when all are done.
-   */
-  async sendAll(batch: readonly Reading[], onSend?: (r: Reading) => void, rate?: number) {
-    const began = performance.now();
-    for (let i = 0; i < batch.length && !this.#stopped;) {
-      const due = rate === undefined
-        ? batch.length
-        : Math.min(batch.length, Math.floor((performance.now() - began) * rate / 1000) + 1);
-      for (; i < due && !this.#stopped; i++) {
-        while (this.#inFlight >= IN_FLIGHT && !this.#stopped) await this.#next();
-        onSend?.(batch[i]);
-        this.#publish(batch[i].payload);
-      }
-      if (i < batch.length) await sleep(1);
-    }
-    while (this.#inFlight > 0 && !this.#stopped) await this.#next();
-  }
-
-  /** Ends `sendAll` early (a stalled run), so it does not publish into the next measurement. */
-  stop(): void {
-    this.#stopped = true;
-    this.#wake?.();
-  }
-
-  #publish(payload: string): void {
-    this.#inFlight++;
-    this.client.publish(RAW_TOPIC, payload, { qos: this.qos }, (error) => {
-      this.#inFlight--;
-      this.done++;
-      if (error) this.failed++;
-      const wake = this.#wake;
-      this.#wake = undefined;
-      wake?.();
-    });
-  }
-
-  #next(): Promise<void> {
-    return new Promise((resolve) => this.#wake = resolve);
-  }
-}
-
 /** A figure of one run; `note` says why not all readings arrived (or what failed). */
 interface Sample {
   readonly value: number;
   readonly note?: string;
-}
-
-function shortfall(arrivals: Arrivals, expected: number, sender: Sender): string | undefined {
-  if (arrivals.count >= expected) return undefined;
-  return `${arrivals.count} of ${expected} readings arrived, ${sender.done} publishes done ` +
-    `(${sender.failed} failed); no progress for ${STALL_MS / 1000} s`;
 }
 
 /** Readings/s from the first publish to the last arrival on `filter` at `to`. */
@@ -350,44 +210,8 @@ async function withBridge<T>(outbox: string, measure: (setup: BridgeSetup) => Pr
     await online(central.url, bridge);
     return await measure({ internal: internal.url, central: central.url, bridge });
   } finally {
-    await stop(bridge);
+    await stopBridge(bridge);
   }
-}
-
-/** Stops the bridge with SIGTERM, and kills it if it has not exited within STOP_MS. */
-async function stop(bridge: BridgeProcess): Promise<void> {
-  // Looked up before stopping: once the task runner is gone, a hung bridge has no parent to find.
-  const pid = bridge.bridgePid();
-  const stopped = bridge.stop();
-  if (!await within(stopped, STOP_MS) && pid !== undefined) {
-    console.log(`bridge (pid ${pid}) still running ${STOP_MS / 1000} s after SIGTERM: killed`);
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch {
-      // exited meanwhile
-    }
-  }
-  await stopped;
-}
-
-/** Waits for the retained `online`: from then on the bridge loses no reading. */
-async function online(central: string, bridge: BridgeProcess): Promise<void> {
-  await using state = await client(central);
-  const seen = Promise.withResolvers<void>();
-  state.on("message", (_topic, payload) => {
-    if (payload.toString() === "online") seen.resolve();
-  });
-  await state.subscribeAsync(STATE_TOPIC, { qos: 1 });
-  if (!await within(seen.promise, ONLINE_TIMEOUT_MS)) {
-    throw new Error(`bridge not online within ${ONLINE_TIMEOUT_MS / 1000} s:\n${bridge.output()}`);
-  }
-}
-
-/** The bridge process's memory in MB (2^20 bytes): now (VmRSS) or its peak (VmHWM). */
-async function memoryMb(pid: number, field: "rssKb" | "hwmKb"): Promise<number> {
-  const memory = await memoryOf(pid);
-  if (memory === undefined) throw new Error(`the bridge (pid ${pid}) is gone`);
-  return memory[field] / 1024;
 }
 
 const throughputBatch = readings(MESSAGES, METERS, 60_000);
@@ -478,12 +302,7 @@ for (let run = 0; run < RUNS; run++) {
 }
 
 function median(figure: string): number {
-  const values = (samples.get(figure) ?? []).map((s) => s.value).filter((v) => !Number.isNaN(v))
-    .sort((a, b) => a - b);
-  const middle = values.length / 2;
-  return Number.isInteger(middle)
-    ? (values[middle - 1] + values[middle]) / 2
-    : values[Math.floor(middle)];
+  return medianOf((samples.get(figure) ?? []).map((s) => s.value));
 }
 
 const notes: string[] = [];
@@ -565,9 +384,8 @@ if (OUTBOX_SWITCH) {
   ]);
 }
 
-const widths = rows[0].map((_, column) => Math.max(...rows.map((r) => r[column].length)));
 console.log(
   `\nmedians of ${RUNS} runs (MB = 2^20 bytes; * = see the notes below)`,
 );
-for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+printTable(rows);
 for (const note of notes) console.log(note);

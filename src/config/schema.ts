@@ -178,6 +178,8 @@ export const MetersConfig = z.strictObject({
   ack_timeout_seconds: integer(1, 600).default(15),
   command_retries: integer(0, 10).default(2),
   max_parallel_commands: integer(1, 10_000).default(20),
+  /** Commands sent per second at most, over all meters; 0 is unlimited. */
+  command_rate_per_second: integer(0, 100_000).default(100),
   time_sync: z.strictObject({
     max_drift_seconds: integer(5, 86_400).default(120),
     min_interval_seconds: integer(60, 86_400).default(3600),
@@ -202,6 +204,8 @@ export const LimitsConfig = z.strictObject({
   reassembly_max_pending: integer(1, 1_000_000).default(1000),
   reassembly_max_age_seconds: integer(1, 3600).default(60),
   max_meters: integer(1, 10_000_000).default(100_000),
+  /** Meters listed one by one in `bridge/meters`, the status page and per-meter metrics. */
+  max_listed_meters: integer(0, 1_000_000).default(1000),
 });
 /** Bounds that protect the bridge from hostile or broken input. */
 export type LimitsConfig = z.infer<typeof LimitsConfig>;
@@ -261,6 +265,8 @@ export const HomeAssistantConfig = z.strictObject({
   discovery_prefix: TopicRoot.default("homeassistant"),
   /** Where Home Assistant announces itself (`online` after its start): discovery is re-sent. */
   status_topic: TopicRoot.default("homeassistant/status"),
+  /** Discovery messages per second at most (a mass reconnect, a Home Assistant restart). */
+  discovery_rate_per_second: integer(0, 1_000_000).default(200),
 });
 /** The `homeassistant` section. */
 export type HomeAssistantConfig = z.infer<typeof HomeAssistantConfig>;

@@ -1,8 +1,10 @@
 /**
  * Sends meter commands and matches their acknowledgements: one outstanding
- * command per meter, at most `maxParallel` meters busy at once, a timeout per
- * attempt and retries with backoff. A reply with code "02" is a final
- * failure: the meter refused the value, repeating it cannot help.
+ * command per meter, at most `maxParallel` meters busy at once, at most
+ * `ratePerSecond` commands sent a second (so meters that acknowledge fast
+ * cannot turn a fleet's configuration into a burst), a timeout per attempt
+ * and retries with backoff. A reply with code "02" is a final failure: the
+ * meter refused the value, repeating it cannot help.
  *
  * @module
  */
@@ -10,6 +12,7 @@ import { type CommandKind, matchReply, type MeterCommand } from "../protocol/com
 import type { MeterId } from "../protocol/meter_id.ts";
 import type { CommandReply } from "../protocol/uplink.ts";
 import { Backoff } from "../runtime/backoff.ts";
+import { TokenBucket } from "../runtime/token_bucket.ts";
 
 /** How a command ended. */
 export type CommandResult =
@@ -29,6 +32,8 @@ export interface DispatcherLimits {
   /** Attempts after the first. */
   readonly retries: number;
   readonly maxParallel: number;
+  /** Commands sent per second at most, retries included; 0 or absent is unlimited. */
+  readonly ratePerSecond?: number;
 }
 
 /** Settings and hooks of a dispatcher. */
@@ -41,6 +46,8 @@ export interface DispatcherOptions extends DispatcherLimits {
    */
   readonly send: (command: MeterCommand) => MeterCommand;
   readonly onResult: (command: MeterCommand, result: CommandResult) => void;
+  /** Current time in epoch milliseconds, for the rate. */
+  readonly now?: () => number;
 }
 
 interface Outstanding {
@@ -59,9 +66,15 @@ export class CommandDispatcher {
   readonly #waiting = new Set<MeterId>();
   #stopped = false;
   #limits: DispatcherLimits;
+  readonly #rate: TokenBucket;
+  readonly #now: () => number;
+  /** Pumps again once the rate allows the next command. */
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly options: DispatcherOptions) {
     this.#limits = options;
+    this.#now = options.now ?? Date.now;
+    this.#rate = new TokenBucket(bucket(options), this.#now());
   }
 
   /** Applies new limits: to the next attempt of each command, and to free slots at once. */
@@ -70,7 +83,9 @@ export class CommandDispatcher {
       ackTimeoutMs: limits.ackTimeoutMs,
       retries: limits.retries,
       maxParallel: limits.maxParallel,
+      ratePerSecond: limits.ratePerSecond,
     };
+    this.#rate.options = bucket(limits);
     this.#pump();
   }
 
@@ -138,6 +153,7 @@ export class CommandDispatcher {
   /** Cancels all timers; queued and outstanding commands are abandoned. */
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#pumpTimer);
     for (const outstanding of this.#outstanding.values()) clearTimeout(outstanding.timer);
     this.#outstanding.clear();
     this.#queues.clear();
@@ -149,13 +165,20 @@ export class CommandDispatcher {
     for (const id of this.#waiting) {
       if (this.#outstanding.size >= this.#limits.maxParallel) return;
       if (this.#outstanding.has(id)) continue;
+      if (!this.#rate.take(this.#now())) {
+        this.#pumpLater();
+        return;
+      }
       const queue = this.#queues.get(id);
       const command = queue?.shift();
       if (queue?.length === 0) {
         this.#queues.delete(id);
         this.#waiting.delete(id);
       }
-      if (command === undefined) continue;
+      if (command === undefined) {
+        this.#rate.debit(-1, this.#now()); // the token goes back
+        continue;
+      }
       const outstanding: Outstanding = {
         command,
         attempts: 0,
@@ -171,7 +194,17 @@ export class CommandDispatcher {
     }
   }
 
+  #pumpLater(): void {
+    if (this.#pumpTimer !== undefined) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, Math.max(1, this.#rate.waitMs(this.#now())));
+  }
+
   #attempt(outstanding: Outstanding): void {
+    // The first attempt took its token when it was pumped; a retry pays as it goes.
+    if (outstanding.attempts > 0) this.#rate.debit(1, this.#now());
     outstanding.attempts++;
     outstanding.sentAt = performance.now();
     outstanding.command = this.options.send(outstanding.command);
@@ -196,4 +229,9 @@ export class CommandDispatcher {
     this.options.onResult(outstanding.command, result);
     this.#pump();
   }
+}
+
+function bucket(limits: DispatcherLimits) {
+  const rate = limits.ratePerSecond ?? 0;
+  return { ratePerSecond: rate, burst: Math.max(1, rate) };
 }

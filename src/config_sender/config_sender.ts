@@ -8,6 +8,11 @@
  * started: announcements are retained), the daily check, a new
  * configuration, and clock drift reported by the proxy.
  *
+ * Scales to a fleet: meters due for configuration wait in a queue of ids
+ * and become batches of commands only as the dispatcher has room, so a
+ * whole fleet due at midnight (or reconnecting at once) costs an id each,
+ * not three queued commands each.
+ *
  * @module
  */
 import { meterSettings } from "../config/meter_settings.ts";
@@ -100,6 +105,8 @@ export class ConfigSender {
   readonly #store: StateStore;
   readonly #known = new Set<MeterId>();
   readonly #batches = new Map<MeterId, Batch>();
+  /** Meters due for configuration that wait for a batch slot, with what triggered them. */
+  readonly #due = new Map<MeterId, string>();
   /** When a drift-triggered clock set was last sent, per meter (the rate limit counts sends). */
   readonly #clockSentAt = new Map<MeterId, number>();
   readonly #internal: BrokerConnection;
@@ -184,7 +191,13 @@ export class ConfigSender {
       ackTimeoutMs: config.meters.ack_timeout_seconds * 1000,
       retries: config.meters.command_retries,
       maxParallel: config.meters.max_parallel_commands,
+      ratePerSecond: config.meters.command_rate_per_second,
     };
+  }
+
+  /** Batches under way at once: enough to keep every dispatcher slot busy. */
+  #maxBatches(): number {
+    return 2 * this.#config.meters.max_parallel_commands;
   }
 
   #today(): string {
@@ -249,6 +262,7 @@ export class ConfigSender {
 
   #forget(id: MeterId): void {
     this.#known.delete(id);
+    this.#due.delete(id);
     this.#clockSentAt.delete(id);
     this.#acknowledged.delete(id);
     this.#lastAckMs.delete(id);
@@ -287,10 +301,17 @@ export class ConfigSender {
     for (const id of this.#known) this.#check(id, trigger);
   }
 
-  /** Sends a meter its configuration when the send policy says so. */
+  /**
+   * Sends a meter its configuration when the send policy says so, or queues
+   * it until a batch slot is free.
+   */
   #check(id: MeterId, trigger: string): void {
     const state = this.#state;
-    if (state === undefined || this.#batches.has(id)) return;
+    if (state === undefined || this.#batches.has(id) || this.#due.has(id)) return;
+    if (this.#batches.size >= this.#maxBatches()) {
+      this.#due.set(id, trigger);
+      return;
+    }
     if (this.#config.meters.exclude.includes(id)) return;
     const effective = meterSettings(this.#config.meters, id);
     const settings: AppliedSettings = {
@@ -394,10 +415,20 @@ export class ConfigSender {
         }
         // Settings may have changed while the batch was out.
         this.#check(id, "configuration changed");
+        this.#startDue();
       }
     }
     if (!fromRequest || command.kind === "clock") this.#store.save(state);
     this.#report(id);
+  }
+
+  /** Checks waiting meters, oldest first, while batch slots are free. */
+  #startDue(): void {
+    for (const [id, trigger] of this.#due) {
+      if (this.#batches.size >= this.#maxBatches()) return;
+      this.#due.delete(id);
+      this.#check(id, trigger);
+    }
   }
 
   /** Tells the proxy where a meter's configuration stands. */
@@ -519,6 +550,7 @@ export class ConfigSender {
     if (event.type !== "clock_drift" || !isMeterId(event.id)) return;
     const id = event.id;
     this.#ready.then(() => {
+      if (!this.#known.has(id) && this.#known.size >= this.#config.limits.max_meters) return;
       this.#known.add(id);
       const now = this.#now();
       const minIntervalMs = this.#config.meters.time_sync.min_interval_seconds * 1000;
@@ -540,6 +572,7 @@ export class ConfigSender {
     this.#clock = new MeterClock(config.meters.timezone);
     this.#dispatcher.setLimits(this.#limits(config));
     this.#ready.then(() => {
+      this.#startDue();
       this.#checkAll("configuration changed");
       for (const id of this.#known) this.#report(id);
     });
@@ -557,7 +590,7 @@ export class ConfigSender {
       });
     }
     this.#jobs.clear();
-    if (this.#state !== undefined) await this.#store.save(this.#state);
+    if (this.#state !== undefined) await this.#store.flush(this.#state);
     const each = Math.max(100, timeoutMs / 2);
     await Promise.all([
       this.#internal.stop({ timeoutMs: each }),

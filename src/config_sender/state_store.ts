@@ -19,8 +19,17 @@ export class StateStore {
   /** The state to write next; `undefined` when nothing is pending. */
   #pending: ConfigSenderState | undefined;
   #writing: Promise<void> | undefined;
+  /** Ends the pause between two writes early. */
+  #hurry: (() => void) | undefined;
+  /** A flush waits: no pause until the pending state is on disk. */
+  #urgent = false;
 
-  constructor(readonly stateDir: string) {
+  /**
+   * @param minIntervalMs pause between the end of one write and the start of
+   * the next: with a large fleet the file is megabytes, and results arrive
+   * many a second
+   */
+  constructor(readonly stateDir: string, readonly minIntervalMs = 1000) {
     this.path = `${stateDir}/${STATE_FILE}`;
   }
 
@@ -58,14 +67,23 @@ export class StateStore {
 
   /**
    * Writes the state atomically. Saves while a write is in progress coalesce:
-   * the state is serialised when its write starts, so a burst of results
-   * (every meter at midnight) costs a few writes, not one per result. The
-   * promise resolves once the state as of this call is on disk.
+   * the state is serialised when its write starts, at most one write per
+   * `minIntervalMs`, so a burst of results (every meter at midnight) costs a
+   * write a second, not one per result. The promise resolves once the state
+   * as of this call is on disk.
    */
   save(state: ConfigSenderState): Promise<void> {
     this.#pending = state;
     this.#writing ??= this.#drain();
     return this.#writing;
+  }
+
+  /** Like {@link StateStore.save}, without the pause between writes (at shutdown). */
+  flush(state: ConfigSenderState): Promise<void> {
+    this.#urgent = true;
+    const written = this.save(state);
+    this.#hurry?.();
+    return written;
   }
 
   async #drain(): Promise<void> {
@@ -74,10 +92,24 @@ export class StateStore {
         const state = this.#pending;
         this.#pending = undefined;
         await this.#write(JSON.stringify(state, null, 2));
+        if (this.#pending !== undefined && !this.#urgent) await this.#pause();
       }
     } finally {
       this.#writing = undefined;
+      this.#urgent = false;
     }
+  }
+
+  #pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#hurry = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.minIntervalMs);
+      this.#hurry = done;
+    });
   }
 
   async #write(text: string): Promise<void> {

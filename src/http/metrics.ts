@@ -200,7 +200,10 @@ export function renderMetrics(
   );
 
   const meters = [...snapshot.meters].sort((a, b) => a.id.localeCompare(b.id));
-  out.single("meters", "gauge", "Meters the bridge knows.", meters.length);
+  out.single("meters", "gauge", "Meters the bridge knows.", snapshot.meter_counts.known);
+  out.single("meters_online", "gauge", "Meters online now.", snapshot.meter_counts.online);
+  // Per-meter series exist for the listed meters only (limits.max_listed_meters), so a large
+  // fleet does not become hundreds of thousands of series per scrape.
   out.family(
     "meter_online",
     "gauge",

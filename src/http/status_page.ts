@@ -106,9 +106,13 @@ function render(status) {
     }
     const meters = [...snapshot.meters].sort((a, b) => a.id.localeCompare(b.id));
     for (const meter of meters) rows.push(meterRow(meter, takenAt));
-    const online = meters.filter((meter) => meter.availability === "online").length;
-    text($("summary"), meters.length + " meters, " + online + " online; outbox " +
-      snapshot.outbox.depth + " waiting; as of " + new Date(takenAt).toLocaleString());
+    const counts = snapshot.meter_counts;
+    const listed = meters.length < counts.known
+      ? " (the first " + meters.length + " by id listed)"
+      : "";
+    text($("summary"), counts.known + " meters, " + counts.online + " online" + listed +
+      "; outbox " + snapshot.outbox.depth + " waiting; as of " +
+      new Date(takenAt).toLocaleString());
   } else {
     text($("summary"), "Waiting for the first status from the proxy\\u2026");
   }

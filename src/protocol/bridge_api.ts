@@ -47,16 +47,19 @@ export type ApiRequest = {
 }[ApiAction];
 
 /** A command the config sender carries out for the API or the relay switch. */
-export type MeterCommandRequest =
-  | { readonly action: "sync_time"; readonly id: MeterId }
-  | { readonly action: "read_interval"; readonly id: MeterId }
-  | {
-    readonly action: "set_interval";
-    readonly id: MeterId;
-    readonly seconds?: SecondsLevelInterval;
-    readonly minutes?: MinutesLevelInterval;
-  }
-  | { readonly action: "relay"; readonly id: MeterId; readonly on: boolean };
+export const MeterCommandRequest = z.discriminatedUnion("action", [
+  z.strictObject({ action: z.literal("sync_time"), id: MeterId }),
+  z.strictObject({ action: z.literal("read_interval"), id: MeterId }),
+  z.strictObject({
+    action: z.literal("set_interval"),
+    id: MeterId,
+    seconds: SecondsLevelInterval.optional(),
+    minutes: MinutesLevelInterval.optional(),
+  }),
+  z.strictObject({ action: z.literal("relay"), id: MeterId, on: z.boolean() }),
+]);
+/** A command the config sender carries out. */
+export type MeterCommandRequest = z.infer<typeof MeterCommandRequest>;
 
 /** Payload of `<root>/bridge/response/<action>`. */
 export const ApiResponse = z.object({

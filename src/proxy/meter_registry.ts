@@ -4,6 +4,11 @@
  * values, relay and I/O state, and what the config sender reports. No I/O:
  * the proxy feeds it and publishes what it returns.
  *
+ * Built for hundreds of thousands of meters: every update costs O(1)
+ * (availability deadlines in a {@link DeadlineQueue}, changed statuses in a
+ * set, counts kept as they change), at most `maxMeters` are held (the least
+ * recently active is forgotten), and lists are bounded by their callers.
+ *
  * @module
  */
 import type { MeterSettings } from "../config/meter_settings.ts";
@@ -16,6 +21,7 @@ import type {
   RelayState,
 } from "../protocol/meter_status.ts";
 import type { IoPayload } from "../protocol/topics.ts";
+import { DeadlineQueue } from "../runtime/deadline_queue.ts";
 
 interface MeterRecord {
   readonly id: MeterId;
@@ -23,8 +29,6 @@ interface MeterRecord {
   availability: Availability | undefined;
   /** Epoch ms of the last valid reading; 0 = none since start. */
   lastSeen: number;
-  /** Epoch ms after which the meter is offline without a new reading. */
-  deadline: number;
   readings: number;
   rejected: number;
   zeroFiltered: number;
@@ -38,8 +42,6 @@ interface MeterRecord {
   relay: RelayState | null;
   io: IoPayload | undefined;
   outbox: number;
-  /** Whether something shown in its status changed since the last `takeChanged`. */
-  changed: boolean;
 }
 
 const UNCONFIGURED: MeterConfigSummary = {
@@ -56,9 +58,19 @@ export interface AvailabilityChange {
   readonly availability: Availability;
 }
 
-/** Per-meter knowledge of the proxy, bounded by `limits.max_meters`. */
+/** Per-meter knowledge of the proxy, bounded by `maxMeters`. */
 export class MeterRegistry {
+  /** Records in least recently active first order. */
   readonly #meters = new Map<MeterId, MeterRecord>();
+  /** When each meter goes offline without a reading. */
+  readonly #deadlines = new DeadlineQueue<MeterId>();
+  /** Meters whose status changed since the last `takeChanged`, in order of change. */
+  readonly #changed = new Set<MeterId>();
+  #online = 0;
+  /** Meters with publications counted in `outbox`, so an empty outbox resets only those. */
+  readonly #inOutbox = new Set<MeterId>();
+  /** The first ids in order, kept until a meter is added or forgotten. */
+  #sorted: MeterId[] | undefined;
 
   constructor(
     public maxMeters: number,
@@ -71,20 +83,32 @@ export class MeterRegistry {
     return this.#meters.size;
   }
 
+  /** Meters online now. */
+  get online(): number {
+    return this.#online;
+  }
+
   /** Known meter ids. */
   ids(): IterableIterator<MeterId> {
     return this.#meters.keys();
   }
 
-  #record(id: MeterId, now: number): MeterRecord | undefined {
+  /** Whether the meter is known. */
+  has(id: MeterId): boolean {
+    return this.#meters.has(id);
+  }
+
+  #record(id: MeterId, now: number): MeterRecord {
     let record = this.#meters.get(id);
     if (record !== undefined) return record;
-    if (this.#meters.size >= this.maxMeters) return undefined;
+    if (this.#meters.size >= this.maxMeters) {
+      const oldest = this.#meters.keys().next().value;
+      if (oldest !== undefined) this.forget(oldest);
+    }
     record = {
       id,
       availability: undefined,
       lastSeen: 0,
-      deadline: now + this.settingsOf(id).availabilityTimeoutSeconds * 1000,
       readings: 0,
       rejected: 0,
       zeroFiltered: 0,
@@ -97,10 +121,22 @@ export class MeterRegistry {
       relay: null,
       io: undefined,
       outbox: 0,
-      changed: true,
     };
     this.#meters.set(id, record);
+    this.#deadlines.set(id, now, this.#timeoutMs(id));
+    this.#changed.add(id);
+    this.#sorted = undefined;
     return record;
+  }
+
+  #timeoutMs(id: MeterId): number {
+    return this.settingsOf(id).availabilityTimeoutSeconds * 1000;
+  }
+
+  /** Moves a meter to the most recently active end. */
+  #touch(record: MeterRecord): void {
+    this.#meters.delete(record.id);
+    this.#meters.set(record.id, record);
   }
 
   /**
@@ -111,27 +147,34 @@ export class MeterRegistry {
     this.#record(id, now);
   }
 
-  /** Forgets a meter whose announcement was cleared. */
+  /** Forgets a meter (its announcement was cleared, or it is handled elsewhere). */
   forget(id: MeterId): void {
+    const record = this.#meters.get(id);
+    if (record === undefined) return;
+    if (record.availability === "online") this.#online--;
     this.#meters.delete(id);
+    this.#deadlines.delete(id);
+    this.#changed.delete(id);
+    this.#inOutbox.delete(id);
+    this.#sorted = undefined;
   }
 
   /** A valid reading arrived; returns `online` if the meter just came online. */
   seen(id: MeterId, now: number): AvailabilityChange | undefined {
     const record = this.#record(id, now);
-    if (record === undefined) return undefined;
+    this.#touch(record);
     record.lastSeen = now;
-    record.deadline = now + this.settingsOf(id).availabilityTimeoutSeconds * 1000;
-    record.changed = true;
+    this.#deadlines.set(id, now, this.#timeoutMs(id));
+    this.#changed.add(id);
     if (record.availability === "online") return undefined;
     record.availability = "online";
+    this.#online++;
     return { id, availability: "online" };
   }
 
   /** A reading was published with this payload and clock drift. */
   published(id: MeterId, level: string, payload: string, driftSeconds: number, now: number): void {
     const record = this.#record(id, now);
-    if (record === undefined) return;
     record.readings++;
     // `day` repeats the minutes registers' names with midnight values: not the latest values.
     if (level !== "day") {
@@ -140,17 +183,24 @@ export class MeterRegistry {
     }
     record.driftSeconds = driftSeconds;
     record.outbox++;
+    this.#inOutbox.add(id);
   }
 
   /** A publication of this meter reached the central broker. */
   delivered(id: MeterId): void {
     const record = this.#meters.get(id);
-    if (record !== undefined && record.outbox > 0) record.outbox--;
+    if (record === undefined || record.outbox === 0) return;
+    record.outbox--;
+    if (record.outbox === 0) this.#inOutbox.delete(id);
   }
 
   /** The outbox is empty: no meter has readings waiting (drops are not traced per meter). */
   outboxEmpty(): void {
-    for (const record of this.#meters.values()) record.outbox = 0;
+    for (const id of this.#inOutbox) {
+      const record = this.#meters.get(id);
+      if (record !== undefined) record.outbox = 0;
+    }
+    this.#inOutbox.clear();
   }
 
   /** A valid reading was not published. */
@@ -160,7 +210,7 @@ export class MeterRegistry {
     if (code === "duplicate") record.duplicates++;
     else if (code === "zero_burst") record.zeroFiltered++;
     else if (code === "energy_regression") record.rejected++;
-    record.changed = true;
+    this.#changed.add(id);
   }
 
   /** What the config sender reports. */
@@ -168,25 +218,23 @@ export class MeterRegistry {
     const record = this.#meters.get(id);
     if (record === undefined) return;
     record.config = summary;
-    record.changed = true;
+    this.#changed.add(id);
   }
 
   /** The relay state the meter reported. */
   relay(id: MeterId, state: RelayState, now: number): void {
     const record = this.#record(id, now);
-    if (record === undefined) return;
     record.relay = state;
-    record.changed = true;
+    this.#changed.add(id);
   }
 
   /** Digital I/O reported; returns whether it is the first report since start. */
   io(id: MeterId, payload: IoPayload, now: number): boolean {
     const record = this.#record(id, now);
-    if (record === undefined) return false;
     const first = record.io === undefined;
     record.io = payload;
     record.relay = payload.do1;
-    record.changed = true;
+    this.#changed.add(id);
     return first;
   }
 
@@ -198,11 +246,13 @@ export class MeterRegistry {
   /** Meters whose timeout passed without a reading go offline. */
   expire(now: number): AvailabilityChange[] {
     const changes: AvailabilityChange[] = [];
-    for (const record of this.#meters.values()) {
-      if (now < record.deadline || record.availability === "offline") continue;
+    for (const id of this.#deadlines.expire(now)) {
+      const record = this.#meters.get(id);
+      if (record === undefined || record.availability === "offline") continue;
+      if (record.availability === "online") this.#online--;
       record.availability = "offline";
-      record.changed = true;
-      changes.push({ id: record.id, availability: "offline" });
+      this.#changed.add(id);
+      changes.push({ id, availability: "offline" });
     }
     return changes;
   }
@@ -246,19 +296,19 @@ export class MeterRegistry {
     };
   }
 
-  /** Statuses of every meter, by id. */
-  statuses(): MeterStatus[] {
-    return [...this.#meters.keys()].sort().map((id) => this.status(id)!);
+  /**
+   * Statuses of the first `max` meters by id. The order is kept between calls
+   * until a meter is added or forgotten, so a steady fleet is not re-sorted.
+   */
+  statuses(max: number): MeterStatus[] {
+    this.#sorted ??= [...this.#meters.keys()].sort();
+    return this.#sorted.slice(0, max).map((id) => this.status(id)!);
   }
 
-  /** Ids whose status changed since the last call. */
+  /** Ids whose status changed since the last call, in order of change. */
   takeChanged(): MeterId[] {
-    const ids: MeterId[] = [];
-    for (const record of this.#meters.values()) {
-      if (!record.changed) continue;
-      record.changed = false;
-      ids.push(record.id);
-    }
+    const ids = [...this.#changed];
+    this.#changed.clear();
     return ids;
   }
 }

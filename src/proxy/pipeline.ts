@@ -124,11 +124,18 @@ export class ReadingPipeline {
 
   /**
    * Records an announcement found retained on central, so the meter is not
-   * announced again and keeps its original `first_seen`.
+   * announced again and keeps its original `first_seen`. Beyond
+   * `limits.max_meters` the least recently active meter is forgotten (and
+   * announced again should it return).
    */
   rememberAnnouncement(announcement: MeterAnnouncement): void {
-    if (this.#announced.size >= this.options.limits.max_meters) return;
-    this.#announced.set(announcement.id as MeterId, announcement);
+    const id = announcement.id as MeterId;
+    this.#announced.delete(id);
+    this.#announced.set(id, announcement);
+    if (this.#announced.size > this.options.limits.max_meters) {
+      const oldest = this.#announced.keys().next().value;
+      if (oldest !== undefined) this.#announced.delete(oldest);
+    }
   }
 
   /**
@@ -175,7 +182,8 @@ export class ReadingPipeline {
       events.push({ type: "zero_confirmed", id: reading.id, level: reading.level });
     }
     const { root } = this.options;
-    if (!this.#announced.has(reading.id)) {
+    const known = this.#announced.get(reading.id);
+    if (known === undefined) {
       const announcement: MeterAnnouncement = {
         id: reading.id,
         model: modelOf(reading.id),
@@ -183,6 +191,10 @@ export class ReadingPipeline {
       };
       this.rememberAnnouncement(announcement);
       events.push({ type: "announce", topic: announcementTopic(root, reading.id), announcement });
+    } else {
+      // Most recently active last, so the limit forgets silent meters first.
+      this.#announced.delete(reading.id);
+      this.#announced.set(reading.id, known);
     }
     const payload = encodeReadingPayload(
       reading,

@@ -54,6 +54,7 @@ import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
+import { PacedQueue } from "../runtime/paced_queue.ts";
 
 const log = logger("proxy");
 
@@ -82,10 +83,23 @@ const AVAILABILITY_CHECK_MS = 1000;
 /** How often the HTTP worker gets a new snapshot. */
 const SNAPSHOT_MS = 2000;
 
+/** How often paced publications (discovery, statuses) are sent. */
+const PACE_MS = 200;
+
+/** Statuses sent per second at least while a round of changed statuses goes out. */
+const MIN_STATUS_RATE = 10;
+
 /** Uplink topics the proxy takes from the internal broker: readings and digital I/O. */
 const INTERNAL_TOPICS = [...Object.keys(READING_TOPICS), "MQTT_TELEIND"];
 
 const LEVELS: ReadonlySet<string> = new Set(["seconds", "minutes", "day"]);
+
+function discoveryLimits(config: Config) {
+  return {
+    maxMeters: config.limits.max_meters,
+    messagesPerSecond: config.homeassistant.discovery_rate_per_second,
+  };
+}
 
 function discoveryContext(config: Config): DiscoveryContext {
   return {
@@ -119,6 +133,11 @@ export class Proxy {
   #workers: Readonly<Record<string, WorkerState>> = {};
   #publishedMeters = "";
   #statusTimer: ReturnType<typeof setInterval>;
+  /**
+   * Statuses that changed, sent spread over one status interval: a fleet of
+   * thousands changes every interval, and all at once would be a burst.
+   */
+  readonly #statusQueue: PacedQueue<MeterId>;
 
   constructor(config: Config, readonly emit: EmitEvent = () => {}) {
     this.#config = config;
@@ -134,7 +153,13 @@ export class Proxy {
         io: (id) => this.#registry.hasIo(id),
       },
       (topic, payload) => this.#publishDirect(topic, payload, true),
-      config.limits.max_meters,
+      discoveryLimits(config),
+      Date.now(),
+    );
+    this.#statusQueue = new PacedQueue(
+      { ratePerSecond: MIN_STATUS_RATE, burst: MIN_STATUS_RATE },
+      (id) => this.#publishStatus(id),
+      Date.now(),
     );
     this.#requests = new RequestHandler({
       config: () => this.#config,
@@ -214,6 +239,7 @@ export class Proxy {
       setInterval(() => this.#publishOutboxStatus(), OUTBOX_STATUS_MS),
       setInterval(() => this.#checkAvailability(), AVAILABILITY_CHECK_MS),
       setInterval(() => this.emit({ type: "snapshot", snapshot: this.snapshot() }), SNAPSHOT_MS),
+      setInterval(() => this.#pace(), PACE_MS),
     );
     this.#statusTimer = setInterval(
       () => this.#publishStatuses(),
@@ -340,27 +366,46 @@ export class Proxy {
     this.#publishDirect(meterTopic(this.#config.topics.root, id, "relay"), state, true);
   }
 
-  /** Publishes the status of meters that changed, `bridge/meters` and `bridge/info`. */
+  /** Sends what the paced queues allow now. */
+  #pace(): void {
+    if (!this.#central.connected) return;
+    const now = Date.now();
+    this.#discovery.drain(now);
+    this.#statusQueue.drain(now);
+  }
+
+  /**
+   * Queues the statuses of meters that changed, to go out over the next
+   * status interval, and publishes `bridge/meters` and `bridge/info`.
+   */
   #publishStatuses(): void {
     if (!this.#central.connected) return;
-    const { root } = this.#config.topics;
-    for (const id of this.#registry.takeChanged()) {
-      const status = this.#registry.status(id);
-      if (status !== undefined) {
-        this.#publishDirect(meterTopic(root, id, "status"), JSON.stringify(status), true, 0);
-      }
-    }
+    for (const id of this.#registry.takeChanged()) this.#statusQueue.add(id);
+    const rate = Math.max(
+      MIN_STATUS_RATE,
+      Math.ceil(this.#statusQueue.size / this.#config.meters.status_interval_seconds),
+    );
+    this.#statusQueue.setRate({ ratePerSecond: rate, burst: rate });
     const meters = JSON.stringify(this.#statuses());
     if (meters !== this.#publishedMeters) {
       this.#publishedMeters = meters;
-      this.#publishDirect(bridgeTopic(root, "meters"), meters, true, 0);
+      this.#publishDirect(bridgeTopic(this.#config.topics.root, "meters"), meters, true, 0);
     }
     this.#publishInfo();
   }
 
+  #publishStatus(id: MeterId): number {
+    const status = this.#registry.status(id);
+    if (status === undefined) return 0;
+    const topic = meterTopic(this.#config.topics.root, id, "status");
+    this.#publishDirect(topic, JSON.stringify(status), true, 0);
+    return 1;
+  }
+
+  /** The listed meters' statuses (`limits.max_listed_meters`, the first by id). */
   #statuses(): MeterStatus[] {
     if (this.#outbox.status().entries === 0) this.#registry.outboxEmpty();
-    return this.#registry.statuses();
+    return this.#registry.statuses(this.#config.limits.max_listed_meters);
   }
 
   #publishInfo(): void {
@@ -377,7 +422,6 @@ export class Proxy {
   #health(): Record<string, unknown> {
     const brokers = { internal: this.#internalSubscribed, central: this.#central.connected };
     const workers = this.#workers;
-    const online = this.#registry.availabilities().filter((m) => m.availability === "online");
     return {
       healthy: brokers.internal && brokers.central &&
         Object.values(workers).every((state) => state === "running"),
@@ -385,7 +429,7 @@ export class Proxy {
       workers,
       uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
       meters: this.#registry.size,
-      meters_online: online.length,
+      meters_online: this.#registry.online,
       outbox_depth: this.#outbox.status().entries,
     };
   }
@@ -438,6 +482,7 @@ export class Proxy {
         dropped: outbox.dropped,
         durable: this.#outbox.durable,
       },
+      meter_counts: { known: this.#registry.size, online: this.#registry.online },
       meters: this.#statuses(),
     };
   }
@@ -694,6 +739,7 @@ export class Proxy {
     this.#settings.clear();
     this.#registry.maxMeters = config.limits.max_meters;
     this.#discovery.context = discoveryContext(config);
+    this.#discovery.setLimits(discoveryLimits(config));
     // Changed fields, names or exclusions change entities; unchanged ones are not re-sent.
     if (config.homeassistant.enabled) this.#discovery.publishAll(false);
     this.#publishInfo();

@@ -1,13 +1,13 @@
 /**
- * `deno task simulate`: one or many simulated KPM33B meters on the internal
- * broker, for trying the bridge without hardware.
+ * `deno task simulate`: simulated KPM33B meters on the internal broker, from
+ * a few for trying the bridge without hardware to 100,000 for load tests.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
-import { SimulatedMeter } from "./simulated_meter.ts";
+import { SimulatedFleet } from "./simulated_fleet.ts";
 
 const USAGE = `Usage: deno task simulate [options]
 
@@ -20,7 +20,11 @@ const USAGE = `Usage: deno task simulate [options]
   --time-scale X       publish X times faster than the upload intervals say (default 1)
   --duplicates         send every reading twice, as real meters do
   --zero-bursts        precede every reading with an all-zero copy
-  --drop-acks N        leave the first N command acknowledgements of each meter unsent
+  --appear-within S    every meter's first reading within S seconds, like a mass reconnect
+                       after a power cut (default 0: all at once)
+  --meters-per-connection N
+                       meters sharing one MQTT connection (default 1: one each, as real
+                       meters; use e.g. 1000 for tens of thousands of meters)
 `;
 
 function nextId(id: string, n: number): MeterId {
@@ -42,7 +46,8 @@ const { values } = parseArgs({
     "time-scale": { type: "string", default: "1" },
     duplicates: { type: "boolean", default: false },
     "zero-bursts": { type: "boolean", default: false },
-    "drop-acks": { type: "string", default: "0" },
+    "appear-within": { type: "string", default: "0" },
+    "meters-per-connection": { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -52,42 +57,58 @@ if (values.help) {
   Deno.exit(0);
 }
 const count = Number(values.meters);
-if (!isMeterId(values["first-id"]) || !isTimeZone(values.timezone) || !(count >= 1)) {
-  console.error(`invalid --first-id, --timezone or --meters\n\n${USAGE}`);
+const perConnection = Number(values["meters-per-connection"]);
+const appearWithin = Number(values["appear-within"]);
+const ids = Number.isInteger(count) && count >= 1
+  ? Array.from({ length: count }, (_, i) => nextId(values["first-id"], i))
+  : [];
+if (
+  !isMeterId(values["first-id"]) || !isTimeZone(values.timezone) || ids.length === 0 ||
+  !ids.every(isMeterId) || !(perConnection >= 1) || !(appearWithin >= 0)
+) {
+  console.error(`invalid --first-id, --timezone, --meters or --meters-per-connection\n\n${USAGE}`);
   Deno.exit(64);
 }
 const clockOffsetMs = values["clock-year"]
   ? Date.UTC(Number(values["clock-year"]), 0, 18, 21, 15) - Date.now()
   : 0;
 
-const starting = Promise.all(Array.from({ length: count }, (_, i) =>
-  SimulatedMeter.start({
-    url: values.broker,
-    id: nextId(values["first-id"], i),
-    username: values.username,
-    password: values.password,
-    timeZone: values.timezone,
-    clockOffsetMs,
-    timeScale: Number(values["time-scale"]),
-    duplicates: values.duplicates,
-    zeroBursts: values["zero-bursts"],
-    dropAcks: Number(values["drop-acks"]),
-  })));
-const meters = await starting.catch((error) => {
+const fleet = await SimulatedFleet.start({
+  url: values.broker,
+  username: values.username,
+  password: values.password,
+  ids,
+  timeZone: values.timezone,
+  clockOffsetMs,
+  timeScale: Number(values["time-scale"]),
+  duplicates: values.duplicates,
+  zeroBursts: values["zero-bursts"],
+  metersPerConnection: perConnection,
+  appearWithinMs: appearWithin * 1000,
+}).catch((error) => {
   console.error(
     `cannot connect to ${values.broker}: ${error.message}\n` +
       "Is the internal broker running? (README, Quick start)",
   );
   Deno.exit(69);
 });
-for (const meter of meters) {
-  console.log(`meter ${meter.options.id} publishing to ${values.broker}`);
-  await meter.publishInstant();
-  await meter.publishEnergy();
-}
+console.log(
+  ids.length <= 10
+    ? ids.map((id) => `meter ${id} publishing to ${values.broker}`).join("\n")
+    : `${ids.length} meters ${ids[0]} … ${ids.at(-1)} publishing to ${values.broker}`,
+);
+
+const report = setInterval(() => {
+  if (ids.length <= 10) return;
+  console.log(
+    `${fleet.appearedAt.size} meters reported, ${fleet.configuredAt.size} configured, ` +
+      `${fleet.published} readings sent, ${fleet.commands} commands answered`,
+  );
+}, 10_000);
 
 await new Promise<void>((resolve) => {
   Deno.addSignalListener("SIGINT", resolve);
   Deno.addSignalListener("SIGTERM", resolve);
 });
-await Promise.all(meters.map((meter) => meter.stop()));
+clearInterval(report);
+await fleet.stop();

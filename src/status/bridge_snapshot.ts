@@ -52,5 +52,8 @@ export interface BridgeSnapshot {
     readonly dropped: number;
     readonly durable: boolean;
   };
+  /** Every meter the proxy knows, and how many of them are online. */
+  readonly meter_counts: { readonly known: number; readonly online: number };
+  /** The first `limits.max_listed_meters` meters by id. */
   readonly meters: readonly MeterStatus[];
 }

@@ -570,3 +570,44 @@ Deno.test("a request's command neither replaces nor is replaced by a configurati
   assert.equal(dispatcher.has(A, "interval_seconds"), false);
   dispatcher.stop();
 });
+
+Deno.test("commands go out at most ratePerSecond a second, however fast meters acknowledge", async () => {
+  let now = 0;
+  const { dispatcher, sent } = harness({
+    ackTimeoutMs: 60_000,
+    maxParallel: 100,
+    ratePerSecond: 5,
+    now: () => now,
+  });
+  const meters = Array.from({ length: 12 }, (_, i) => MeterId.parse(`33B12259${50100 + i}`));
+  dispatcher.enqueue(meters.map((id, i) => secondsIntervalCommand(id, 60, oprid(i + 1))));
+  assert.equal(sent.length, 5, "the burst of one second's worth");
+  for (const command of sent) dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command));
+  assert.equal(sent.length, 5, "acknowledgements free slots, not tokens");
+  now = 1000;
+  await until(() => sent.length === 10);
+  await sleep(20);
+  assert.equal(sent.length, 10);
+  now = 2000;
+  await until(() => sent.length === 12);
+  dispatcher.stop();
+});
+
+Deno.test("a retry pays for its send: the next new command waits for the rate", async () => {
+  let now = 0;
+  const { dispatcher, sent } = harness({
+    maxParallel: 10,
+    retries: 1,
+    ratePerSecond: 1,
+    now: () => now,
+  });
+  dispatcher.enqueue([secondsIntervalCommand(A, 60, oprid(1))]);
+  await until(() => sent.length === 2, 1000); // the timed-out first attempt is repeated
+  now = 1000;
+  dispatcher.enqueue([secondsIntervalCommand(B, 60, oprid(2))]);
+  await sleep(30);
+  assert.equal(sent.filter((c) => c.id === B).length, 0, "the retry used this second's token");
+  now = 2000;
+  await until(() => sent.some((c) => c.id === B));
+  dispatcher.stop();
+});

@@ -178,3 +178,27 @@ Deno.test("a failed write is not thrown, and later saves still succeed", async (
     assert.deepEqual(await store.load(), sampleState(30));
   });
 });
+
+Deno.test("saves during a write go out one pause later, together; flush skips the pause", async () => {
+  await withTempDir(async (dir) => {
+    const store = new StateStore(dir, 300);
+    const started = performance.now();
+    await store.save(sampleState(30));
+    const first = performance.now() - started;
+    const second = store.save(sampleState(60));
+    const third = store.save(sampleState(300));
+    assert.equal(second, third, "the two saves are one write");
+    await third;
+    const paused = performance.now() - started;
+    assert.deepEqual(await store.load(), sampleState(300));
+    assert.ok(paused - first >= 250, `the coalesced write waited ${paused - first} ms`);
+
+    const before = performance.now();
+    const writing = store.save(sampleState(600));
+    const flushed = store.flush(sampleState(900));
+    await flushed;
+    await writing;
+    assert.ok(performance.now() - before < 300, "flush did not wait for the pause");
+    assert.deepEqual(await store.load(), sampleState(900));
+  });
+});

@@ -52,6 +52,7 @@ export function bridgeSnapshot(
       count: 0,
     },
     outbox: { depth: 0, bytes: 0, dropped: 0, durable: true },
+    meter_counts: { known: 0, online: 0 },
     meters: [],
     ...overrides,
   };

@@ -41,3 +41,21 @@ export async function isRunning(pid: number): Promise<boolean> {
 export function mb(kb: number): string {
   return (kb / 1024).toFixed(1);
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux everywhere). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds a process has used so far, user plus system, all threads; undefined once gone. */
+export async function cpuSecondsOf(pid: number): Promise<number | undefined> {
+  const { code, stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (code !== 0) return undefined;
+  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+  const text = new TextDecoder().decode(stdout);
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}

@@ -41,6 +41,7 @@ Deno.test("a snapshot renders every metric, exactly", () => {
       incomplete: 4,
     },
     outbox: { depth: 5, bytes: 1200, dropped: 3, durable: true },
+    meter_counts: { known: 7, online: 4 },
     meters: [
       meterStatus({ id: "33B1225950028", availability: "offline", last_seen: null, readings: 0 }),
       meterStatus(),
@@ -69,7 +70,8 @@ Deno.test("a snapshot renders every metric, exactly", () => {
     "kpm33b_outbox_depth 5",
     "kpm33b_outbox_bytes 1200",
     "kpm33b_outbox_dropped_total 3",
-    "kpm33b_meters 2",
+    "kpm33b_meters 7",
+    "kpm33b_meters_online 4",
     'kpm33b_meter_online{meter="33B1225950027"} 1',
     'kpm33b_meter_online{meter="33B1225950028"} 0',
     'kpm33b_meter_last_seen_timestamp_seconds{meter="33B1225950027"} 1740830400',

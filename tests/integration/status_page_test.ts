@@ -157,6 +157,7 @@ function statusServer(): HttpServer & AsyncDisposable {
   server.onEvent({
     type: "snapshot",
     snapshot: bridgeSnapshot(now, {
+      meter_counts: { known: 2, online: 1 },
       meters: [
         meterStatus({
           id: ONLINE,

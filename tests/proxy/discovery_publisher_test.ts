@@ -10,6 +10,7 @@ const FOREIGN = MeterId.parse("33B1225950099");
 const POWER = "homeassistant/sensor/kpm33b_33B1225950027/power/config";
 const CURRENT = "homeassistant/sensor/kpm33b_33B1225950027/current_l1/config";
 const bytes = (text: string) => new TextEncoder().encode(text);
+const T0 = Date.UTC(2026, 11, 6, 12);
 
 function setUp(yaml = "") {
   let meters: MetersConfig = parseConfig(yaml, "config.yaml", () => undefined).meters;
@@ -25,11 +26,14 @@ function setUp(yaml = "") {
       io: () => false,
     },
     (topic, payload) => published.push([topic, payload]),
-    10,
+    { maxMeters: 10, messagesPerSecond: 0 },
+    T0,
   );
   return {
     publisher,
     published,
+    /** Publishes what is queued (the rate is unlimited here). */
+    flush: () => publisher.drain(T0),
     topics: () => published.map(([topic, payload]) => `${payload === "" ? "clear " : ""}${topic}`),
     reconfigure(next: string) {
       meters = parseConfig(next, "config.yaml", () => undefined).meters;
@@ -40,22 +44,27 @@ function setUp(yaml = "") {
 Deno.test("a meter's entities are published once; forcing sends them again", () => {
   const env = setUp();
   env.publisher.publishMeter(A);
+  env.flush();
   env.publisher.publishMeter(A);
+  env.flush();
   assert.deepEqual(env.topics(), [
     POWER,
     "homeassistant/sensor/kpm33b_33B1225950027/energy/config",
   ]);
   env.publisher.publishAll(true);
+  env.flush();
   assert.equal(env.published.length, 4);
 });
 
 Deno.test("a disabled field's entity is cleared with an empty retained config", () => {
   const env = setUp("meters:\n  fields: [current]\n");
   env.publisher.publishMeter(A);
+  env.flush();
   assert.ok(env.topics().includes(CURRENT));
   env.published.length = 0;
   env.reconfigure("");
   env.publisher.publishAll(false);
+  env.flush();
   assert.deepEqual(env.topics(), [
     "clear homeassistant/sensor/kpm33b_33B1225950027/current_l1/config",
     "clear homeassistant/sensor/kpm33b_33B1225950027/current_l2/config",
@@ -66,19 +75,23 @@ Deno.test("a disabled field's entity is cleared with an empty retained config", 
 Deno.test("a stale config found retained on the broker is cleared; a current one is kept", () => {
   const env = setUp();
   env.publisher.publishMeter(A);
+  env.flush();
   const power = env.published.find(([topic]) => topic === POWER)![1];
   env.published.length = 0;
   env.publisher.onConfig(CURRENT, bytes('{"name":"Current L1"}'));
+  env.flush();
   assert.deepEqual(env.topics(), [`clear ${CURRENT}`]);
   env.published.length = 0;
   // The broker echoing the bridge's own publication changes nothing.
   env.publisher.onConfig(POWER, bytes(power));
+  env.flush();
   assert.deepEqual(env.topics(), []);
 });
 
 Deno.test("an outdated config of a wanted entity is replaced", () => {
   const env = setUp();
   env.publisher.onConfig(POWER, bytes('{"name":"Old"}'));
+  env.flush();
   assert.ok(
     env.published.some(([topic, payload]) => topic === POWER && payload.includes('"Power"')),
   );
@@ -90,23 +103,74 @@ Deno.test("configs of meters this bridge does not know are left alone", () => {
     "homeassistant/sensor/kpm33b_33B1225950099/power/config",
     bytes('{"name":"Power"}'),
   );
+  env.flush();
   env.publisher.publishMeter(FOREIGN);
+  env.flush();
   assert.deepEqual(env.published, []);
 });
 
 Deno.test("excluding a meter clears all its entities; removing it too", () => {
   const env = setUp();
   env.publisher.publishMeter(A);
+  env.flush();
   env.published.length = 0;
   env.reconfigure("meters:\n  exclude: [33B1225950027]\n");
   env.publisher.publishAll(false);
+  env.flush();
   assert.deepEqual(env.topics(), [
     `clear ${POWER}`,
     "clear homeassistant/sensor/kpm33b_33B1225950027/energy/config",
   ]);
   const again = setUp();
   again.publisher.publishMeter(A);
+  again.flush();
   again.published.length = 0;
   again.publisher.remove(A);
   assert.equal(again.topics().filter((t) => t.startsWith("clear ")).length, 2);
+});
+
+Deno.test("discovery is paced: a mass reconnect never exceeds the message rate", () => {
+  const published: string[] = [];
+  const ids = Array.from({ length: 50 }, (_, i) => MeterId.parse(`33B12259${String(50000 + i)}`));
+  const meters = parseConfig("", "config.yaml", () => undefined).meters;
+  const publisher = new DiscoveryPublisher(
+    { root: "kpm33b", prefix: "homeassistant", version: "1.0.0", availabilityFactor: 2.5 },
+    {
+      meters: () => ids.values(),
+      known: () => true,
+      excluded: () => false,
+      settings: (id) => meterSettings(meters, id),
+      io: () => false,
+    },
+    (topic) => published.push(topic),
+    { maxMeters: 100, messagesPerSecond: 10 },
+    T0,
+  );
+  for (const id of ids) publisher.publishMeter(id);
+  const perSecond: number[] = [];
+  for (let second = 0; second < 12; second++) {
+    const before = published.length;
+    for (let tick = 0; tick < 10; tick++) publisher.drain(T0 + second * 1000 + tick * 100);
+    perSecond.push(published.length - before);
+  }
+  // Two messages per meter; the first second may use the saved burst of 10 as well.
+  assert.ok(perSecond.every((count) => count <= 20), `messages per second: ${perSecond}`);
+  assert.ok(perSecond.slice(1).every((count) => count <= 10), `messages per second: ${perSecond}`);
+  assert.equal(publisher.queued, 50 - published.length / 2);
+  for (let t = 12_000; publisher.queued > 0; t += 100) publisher.drain(T0 + t);
+  assert.equal(published.length, 100);
+  assert.equal(new Set(published).size, 100);
+});
+
+Deno.test("a meter queued twice is published once; forget takes it out of the queue", () => {
+  const env = setUp();
+  env.publisher.publishMeter(A);
+  env.publisher.publishMeter(A, true);
+  assert.equal(env.publisher.queued, 1);
+  env.flush();
+  assert.equal(env.published.length, 2);
+  env.publisher.publishMeter(A, true);
+  env.publisher.forget(A);
+  env.flush();
+  assert.equal(env.published.length, 2);
 });

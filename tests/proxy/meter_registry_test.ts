@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { parseConfig } from "../../src/config/load.ts";
 import { meterSettings } from "../../src/config/meter_settings.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
@@ -7,6 +8,7 @@ import { MeterRegistry } from "../../src/proxy/meter_registry.ts";
 
 const A = MeterId.parse("33B1225950027");
 const B = MeterId.parse("33B1225950028");
+const C = MeterId.parse("33B1225950029");
 const T0 = Date.UTC(2026, 11, 3, 12);
 
 function registry(yaml = "meters:\n  availability_timeout_seconds: 10\n", max = 100) {
@@ -96,15 +98,98 @@ Deno.test("I/O reports set the relay state; the first one is told apart", () => 
   assert.equal(meters.status(A)!.relay, "OFF");
 });
 
-Deno.test("changed statuses are taken once; the registry holds at most max meters", () => {
-  const meters = registry(undefined, 1);
+Deno.test("changed statuses are taken once; beyond max meters the least recently active goes", () => {
+  const meters = registry(undefined, 2);
   meters.seen(A, T0);
-  assert.equal(meters.seen(B, T0), undefined);
-  assert.equal(meters.size, 1);
-  assert.deepEqual(meters.takeChanged(), [A]);
+  meters.seen(B, T0);
+  assert.deepEqual(meters.takeChanged(), [A, B]);
   assert.deepEqual(meters.takeChanged(), []);
   meters.dropped(A, "duplicate");
   assert.deepEqual(meters.takeChanged(), [A]);
+  meters.seen(A, T0 + 1);
+  assert.deepEqual(meters.seen(C, T0 + 2), { id: C, availability: "online" });
+  assert.equal(meters.size, 2);
+  assert.equal(meters.status(B), undefined, "B was the least recently active");
+  assert.equal(meters.online, 2);
+  assert.deepEqual(meters.takeChanged(), [A, C]);
   meters.forget(A);
   assert.equal(meters.status(A), undefined);
+  assert.equal(meters.online, 1);
+});
+
+Deno.test("statuses lists the first max meters by id", () => {
+  const meters = registry();
+  for (const id of [C, A, B]) meters.seen(id, T0);
+  assert.deepEqual(meters.statuses(2).map((s) => s.id), [A, B]);
+  assert.deepEqual(meters.statuses(0), []);
+  meters.forget(A);
+  assert.deepEqual(meters.statuses(5).map((s) => s.id), [B, C]);
+});
+
+/** One step of the property below. */
+type Step =
+  | { op: "seen" | "remember" | "forget" | "published"; meter: number; dt: number }
+  | { op: "expire"; dt: number };
+
+Deno.test("property: bounded size, and availability as a full scan of every meter decides it", () => {
+  const MAX = 5;
+  const TIMEOUT_MS = 10_000;
+  const ids = Array.from({ length: 12 }, (_, i) => MeterId.parse(`33B12259${50000 + i}`));
+  const step = fc.oneof(
+    fc.record({
+      op: fc.constantFrom("seen", "remember", "forget", "published"),
+      meter: fc.nat(ids.length - 1),
+      dt: fc.nat(4000),
+    }),
+    fc.record({ op: fc.constant("expire"), dt: fc.nat(8000) }),
+  ) as fc.Arbitrary<Step>;
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 200 }), (steps) => {
+      const meters = registry(
+        `meters:\n  availability_timeout_seconds: ${TIMEOUT_MS / 1000}\n`,
+        MAX,
+      );
+      // The model: what a scan over every meter on every check would decide.
+      const model = new Map<MeterId, { deadline: number; availability?: "online" | "offline" }>();
+      const evictIfFull = (id: MeterId) => {
+        if (model.has(id) || model.size < MAX) return;
+        model.delete(model.keys().next().value!);
+      };
+      let now = T0;
+      for (const s of steps) {
+        now += s.dt;
+        if (s.op === "expire") {
+          const expected = [...model].filter(([, m]) =>
+            now >= m.deadline && m.availability !== "offline"
+          ).map(([id]) => id).sort();
+          for (const id of expected) model.get(id)!.availability = "offline";
+          const got = meters.expire(now).map((c) => c.id).sort();
+          assert.deepEqual(got, expected);
+          continue;
+        }
+        const id = ids[s.meter];
+        if (s.op === "forget") {
+          model.delete(id);
+          meters.forget(id);
+        } else if (s.op === "seen") {
+          evictIfFull(id);
+          const entry = model.get(id) ?? { deadline: 0 };
+          model.delete(id);
+          const change = entry.availability !== "online";
+          model.set(id, { deadline: now + TIMEOUT_MS, availability: "online" });
+          assert.equal(meters.seen(id, now) !== undefined, change);
+        } else {
+          evictIfFull(id);
+          if (!model.has(id)) model.set(id, { deadline: now + TIMEOUT_MS });
+          if (s.op === "remember") meters.remember(id, now);
+          else meters.published(id, "seconds", "{}", 0, now);
+        }
+        assert.ok(meters.size <= MAX);
+        assert.deepEqual([...meters.ids()].sort(), [...model.keys()].sort());
+        const online = [...model.values()].filter((m) => m.availability === "online").length;
+        assert.equal(meters.online, online);
+      }
+    }),
+    { numRuns: 1000 },
+  );
 });

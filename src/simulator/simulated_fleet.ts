@@ -1,0 +1,215 @@
+/**
+ * Thousands of simulated meters over a few connections: the load generator
+ * for scale tests and `deno task simulate --meters 100000`. Each meter is a
+ * {@link MeterModel} publishing at its own upload intervals (with a random
+ * phase, as real meters are not in step) and answering its commands; its
+ * first readings can be squeezed into a short window, as when every meter
+ * reconnects after a power cut.
+ *
+ * @module
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import type { MeterId } from "../protocol/meter_id.ts";
+import { MeterModel } from "./meter_model.ts";
+import { zeroCopy } from "./simulated_meter.ts";
+
+/** How a fleet behaves. */
+export interface SimulatedFleetOptions {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly ids: readonly MeterId[];
+  /** Zone the meter clocks show. */
+  readonly timeZone: string;
+  /** Meter clock minus real time at start, in ms. */
+  readonly clockOffsetMs?: number;
+  /** Factory upload intervals (default 300 s and 15 min, as shipped). */
+  readonly secondsInterval?: number;
+  readonly minutesInterval?: number;
+  /** Publish this many times faster than the upload intervals say. */
+  readonly timeScale?: number;
+  /** Send each reading twice, as real KPM33B meters do. */
+  readonly duplicates?: boolean;
+  /** Precede each reading with an all-zero copy. */
+  readonly zeroBursts?: boolean;
+  /** Meters per connection (client ids `<prefix>-<n>`); default 1000. */
+  readonly metersPerConnection?: number;
+  readonly clientIdPrefix?: string;
+  /**
+   * Every meter's first readings fall within this many milliseconds of the
+   * start (a mass reconnect); default one seconds-level interval.
+   */
+  readonly appearWithinMs?: number;
+}
+
+/** The command topics the bridge uses: intervals, clock, relay. */
+const COMMANDS = ["COMMOD_SET", "COMMOD_READ", "SETTIME", "TELECTRL"];
+
+/** What a meter acknowledges to count as configured: both intervals and its clock. */
+const CONFIGURATION = ["interval 0000", "interval 0001", "clock"];
+
+/** Resolution of the publishing schedule. */
+const TICK_MS = 50;
+
+/** Topics per SUBSCRIBE packet. */
+const SUBSCRIBE_CHUNK = 1000;
+
+type Level = "instant" | "energy";
+
+/** Many simulated meters. */
+export class SimulatedFleet {
+  readonly models = new Map<MeterId, MeterModel>();
+  /** Epoch ms when each meter had acknowledged both intervals and its clock. */
+  readonly configuredAt = new Map<MeterId, number>();
+  /** Epoch ms of each meter's first reading. */
+  readonly appearedAt = new Map<MeterId, number>();
+  /** Commands received and acknowledgements sent. */
+  commands = 0;
+  /** Readings published (duplicates and zero copies included). */
+  published = 0;
+  readonly #bySuffix = new Map<string, MeterModel>();
+  readonly #acked = new Map<MeterId, Set<string>>();
+  readonly #clients: MqttClient[];
+  readonly #clientOf = new Map<MeterId, MqttClient>();
+  /** Meters due in each tick slot. */
+  readonly #slots = new Map<number, Array<[MeterId, Level]>>();
+  #slot: number;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #stopping = false;
+
+  private constructor(clients: MqttClient[], readonly options: SimulatedFleetOptions) {
+    this.#clients = clients;
+    const now = Date.now();
+    this.#slot = Math.floor(now / TICK_MS);
+    const perConnection = options.metersPerConnection ?? 1000;
+    const window = options.appearWithinMs ??
+      (options.secondsInterval ?? 300) * 1000 / (options.timeScale ?? 1);
+    options.ids.forEach((id, i) => {
+      const model = new MeterModel({ ...options, id }, now);
+      this.models.set(id, model);
+      this.#bySuffix.set(model.suffix, model);
+      this.#clientOf.set(id, clients[Math.floor(i / perConnection)]);
+      const first = now + Math.random() * window;
+      this.#at(first, id, "instant");
+      this.#at(first + Math.random() * Math.min(window, 1000), id, "energy");
+    });
+    for (const client of clients) {
+      client.on("message", (topic, payload) => this.#onCommand(client, topic, payload));
+    }
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+  }
+
+  /** Connects, subscribes every meter to its command topics and starts publishing. */
+  static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
+    const perConnection = options.metersPerConnection ?? 1000;
+    const count = Math.ceil(options.ids.length / perConnection);
+    const prefix = options.clientIdPrefix ?? "fleet";
+    const clients = await Promise.all(
+      Array.from({ length: count }, (_, n) =>
+        mqtt.connectAsync(options.url, {
+          clientId: `${prefix}-${n}`,
+          username: options.username,
+          password: options.password,
+          reconnectPeriod: 1000,
+        })),
+    );
+    try {
+      await Promise.all(clients.map(async (client, n) => {
+        const ids = options.ids.slice(n * perConnection, (n + 1) * perConnection);
+        const topics = ids.flatMap((id) => COMMANDS.map((name) => `MQTT_${name}_${id.slice(-8)}`));
+        for (let i = 0; i < topics.length; i += SUBSCRIBE_CHUNK) {
+          await client.subscribeAsync(topics.slice(i, i + SUBSCRIBE_CHUNK), { qos: 1 });
+        }
+      }));
+    } catch (error) {
+      await Promise.all(clients.map((client) => client.endAsync(true)));
+      throw error;
+    }
+    return new SimulatedFleet(clients, options);
+  }
+
+  #at(time: number, id: MeterId, level: Level): void {
+    const slot = Math.max(this.#slot, Math.floor(time / TICK_MS));
+    let due = this.#slots.get(slot);
+    if (due === undefined) {
+      due = [];
+      this.#slots.set(slot, due);
+    }
+    due.push([id, level]);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const last = Math.floor(now / TICK_MS);
+    for (; this.#slot <= last; this.#slot++) {
+      const due = this.#slots.get(this.#slot);
+      if (due === undefined) continue;
+      this.#slots.delete(this.#slot);
+      for (const [id, level] of due) this.#publish(id, level, now);
+    }
+  }
+
+  #publish(id: MeterId, level: Level, now: number): void {
+    const model = this.models.get(id)!;
+    const scale = this.options.timeScale ?? 1;
+    if (!this.appearedAt.has(id)) this.appearedAt.set(id, now);
+    const client = this.#clientOf.get(id)!;
+    const topic = level === "instant" ? "MQTT_RT_DATA" : "MQTT_ENY_NOW";
+    const payload = model.payload(level === "instant" ? model.instant() : model.energy(now), now);
+    const send = (body: Record<string, unknown>) => {
+      this.published++;
+      client.publish(topic, JSON.stringify(body), { qos: 1 }, (error) => {
+        if (error && !this.#stopping) {
+          console.warn(`meter ${id}: publish failed (${error.message})`);
+        }
+      });
+    };
+    if (this.options.zeroBursts) send(zeroCopy(payload));
+    send(payload);
+    if (this.options.duplicates) send(payload);
+    const intervalMs = level === "instant"
+      ? model.secondsInterval * 1000 / scale
+      : model.minutesInterval * 60_000 / scale;
+    this.#at(now + intervalMs, id, level);
+  }
+
+  #onCommand(client: MqttClient, topic: string, raw: Uint8Array): void {
+    const model = this.#bySuffix.get(topic.slice(-8));
+    if (model === undefined) return;
+    let payload: Record<string, unknown>;
+    try {
+      payload = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      return;
+    }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return;
+    this.commands++;
+    const outcome = model.command(topic, payload);
+    if (outcome.reply === undefined) return;
+    client.publish(outcome.reply.topic, JSON.stringify(outcome.reply.payload), { qos: 1 });
+    if (outcome.outputsChanged) {
+      client.publish("MQTT_TELEIND", JSON.stringify(model.io()), { qos: 1 });
+    }
+    const { reply } = outcome;
+    const setting = reply.topic === "MQTT_METER_TIME_REP"
+      ? "clock"
+      : reply.topic === "MQTT_COMMOD_SET_REP"
+      ? `interval ${payload.Cmd}`
+      : undefined;
+    if (setting === undefined || reply.payload.code !== "01") return;
+    const id = model.options.id;
+    const acked = this.#acked.get(id) ?? new Set();
+    acked.add(setting);
+    this.#acked.set(id, acked);
+    if (!this.configuredAt.has(id) && CONFIGURATION.every((s) => acked.has(s))) {
+      this.configuredAt.set(id, Date.now());
+    }
+  }
+
+  /** Stops publishing and disconnects every connection. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    await Promise.all(this.#clients.map((client) => client.endAsync()));
+  }
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import type { MeterId } from "../../src/protocol/meter_id.ts";
+import { COMMAND_NAMES, MeterModel } from "../../src/simulator/meter_model.ts";
+
+const ID = "33B1225950027" as MeterId;
+const OPRID = "0123456789abcdef0123456789abcdef";
+const T0 = Date.UTC(2026, 11, 6, 12);
+
+Deno.test("a model subscribes to the eight command topics of its last 8 id characters", () => {
+  const model = new MeterModel({ id: ID, timeZone: "UTC" });
+  assert.deepEqual(model.commandTopics(), COMMAND_NAMES.map((n) => `MQTT_${n}_25950027`));
+});
+
+Deno.test("an interval set is applied and acknowledged; an invalid one is refused", () => {
+  const model = new MeterModel({ id: ID, timeZone: "UTC" });
+  const ok = model.command("MQTT_COMMOD_SET_25950027", { oprid: OPRID, Cmd: "0000", value: "30" });
+  assert.deepEqual(ok, {
+    reply: { topic: "MQTT_COMMOD_SET_REP", payload: { id: ID, oprid: OPRID, code: "01" } },
+    intervalsChanged: true,
+    outputsChanged: false,
+  });
+  assert.equal(model.secondsInterval, 30);
+  const refused = model.command("MQTT_COMMOD_SET_25950027", {
+    oprid: OPRID,
+    Cmd: "0000",
+    value: "45",
+  });
+  assert.equal(refused.reply?.payload.code, "02");
+  assert.equal(model.secondsInterval, 30);
+});
+
+Deno.test("a wrong-length oprid gets no reply, as on a real meter", () => {
+  const model = new MeterModel({ id: ID, timeZone: "UTC" });
+  const outcome = model.command("MQTT_SETTIME_25950027", {
+    oprid: "short",
+    time: "20261206120000",
+  });
+  assert.equal(outcome.reply, undefined);
+});
+
+Deno.test("the clock shows the time it was set to; the energy register only grows", () => {
+  const model = new MeterModel(
+    { id: ID, timeZone: "UTC", clockOffsetMs: -20 * 365 * 86_400_000, timeScale: 3600 },
+    T0,
+  );
+  assert.ok(model.meterTime(T0).startsWith("200"));
+  model.command("MQTT_SETTIME_25950027", { oprid: OPRID, time: "20261206120000" }, T0);
+  assert.equal(model.meterTime(T0 + 1000), "20261206120001");
+  const first = model.energy(T0 + 1000).zygsz;
+  const second = model.energy(T0 + 2000).zygsz;
+  assert.ok(second > first, `${second} > ${first}`);
+});
