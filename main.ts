@@ -20,7 +20,7 @@ import { MosquittoFilesError } from "./src/broker/mosquitto_files.ts";
 import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
 import type { RequestResult } from "./src/supervisor/messages.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
-import { workerSpecs } from "./src/supervisor/workers.ts";
+import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
 
 /** Exit code for an unusable configuration (sysexits EX_CONFIG). */
 const EXIT_CONFIG = 78;
@@ -51,6 +51,9 @@ function summary(config: Config): string {
     `excluded meters: ${config.meters.exclude.length}, overrides: ${
       Object.keys(config.meters.overrides).length
     }`,
+    ...(config.cluster.share_group === "" ? [] : [
+      `cluster:         replica ${config.cluster.replica} of share group ${config.cluster.share_group}`,
+    ]),
   ].join("\n");
 }
 
@@ -120,7 +123,15 @@ async function main(args: readonly string[]): Promise<number> {
   for (const line of banner(config)) log.info("{line}", { line });
   let reloadNow: () => Promise<RequestResult> = () =>
     Promise.resolve({ ok: false, error: "the bridge is still starting" });
-  const supervisor: Supervisor = new Supervisor(workerSpecs(config), config, {
+  const remote = remoteWorkers(command.workers);
+  if (remote.length > 0) {
+    log.info("Running {workers}; {remote} run in other processes (--workers)", {
+      workers: command.workers.join(", "),
+      remote: remote.join(", "),
+    });
+  }
+  const supervisor: Supervisor = new Supervisor(workerSpecs(config, command.workers), config, {
+    remote,
     onLogLines: logFile && ((text) => logFile.write(text)),
     onBridgeEvent: (_from, event) => {
       if (event.type !== "reload_request") return;

@@ -44,22 +44,31 @@ export function meterId(n: number): string {
 }
 
 /**
- * `count` raw `MQTT_RT_DATA` readings; reading i is from meter
- * `first + i % meters`, a meter's readings are `stepMs` apart and end `endsAt`,
- * so no filter of the bridge drops one.
+ * Raw `MQTT_RT_DATA` reading i of `count`: from meter `i % meters`, a meter's
+ * readings `stepMs` apart and ending `endsAt`, so no filter of the bridge
+ * drops one.
  */
+export function readingAt(
+  i: number,
+  count: number,
+  meters: number,
+  stepMs: number,
+  endsAt: number,
+): Reading {
+  const start = endsAt - Math.ceil(count / meters) * stepMs;
+  const id = meterId(i % meters);
+  const time = clock.meterTimeAt(start + Math.floor(i / meters) * stepMs);
+  return { id, payload: JSON.stringify({ ...sample, id, time }), key: `${id} ${time}` };
+}
+
+/** Readings 0 … count - 1 of {@link readingAt}. */
 export function readings(
   count: number,
   meters: number,
   stepMs: number,
-  { first = 0, endsAt = Date.now() }: { first?: number; endsAt?: number } = {},
+  endsAt = Date.now(),
 ): Reading[] {
-  const start = endsAt - Math.ceil(count / meters) * stepMs;
-  return Array.from({ length: count }, (_, i) => {
-    const id = meterId(first + i % meters);
-    const time = clock.meterTimeAt(start + Math.floor(i / meters) * stepMs);
-    return { id, payload: JSON.stringify({ ...sample, id, time }), key: `${id} ${time}` };
-  });
+  return Array.from({ length: count }, (_, i) => readingAt(i, count, meters, stepMs, endsAt));
 }
 
 /** Resolves after `ms`. */
@@ -134,18 +143,28 @@ export class Sender {
    * Publishes `batch` as fast as the window allows, or paced at `rate` per
    * second; `onSend` runs just before each publish. Resolves when all are done.
    */
-  async sendAll(batch: readonly Reading[], onSend?: (r: Reading) => void, rate?: number) {
+  sendAll(batch: readonly Reading[], onSend?: (r: Reading) => void, rate?: number) {
+    return this.sendEach(batch.length, (i) => {
+      onSend?.(batch[i]);
+      return batch[i].payload;
+    }, rate);
+  }
+
+  /**
+   * Publishes `count` payloads made one at a time by `payloadOf` (for batches
+   * too large to hold), as fast as the window allows or paced at `rate`.
+   */
+  async sendEach(count: number, payloadOf: (i: number) => string, rate?: number) {
     const began = performance.now();
-    for (let i = 0; i < batch.length && !this.#stopped;) {
+    for (let i = 0; i < count && !this.#stopped;) {
       const due = rate === undefined
-        ? batch.length
-        : Math.min(batch.length, Math.floor((performance.now() - began) * rate / 1000) + 1);
+        ? count
+        : Math.min(count, Math.floor((performance.now() - began) * rate / 1000) + 1);
       for (; i < due && !this.#stopped; i++) {
         while (this.#inFlight >= IN_FLIGHT && !this.#stopped) await this.#next();
-        onSend?.(batch[i]);
-        this.#publish(batch[i].payload);
+        this.#publish(payloadOf(i));
       }
-      if (i < batch.length) await sleep(1);
+      if (i < count) await sleep(1);
     }
     while (this.#inFlight > 0 && !this.#stopped) await this.#next();
   }

@@ -8,6 +8,7 @@ import { embeddedListener } from "./broker/listener.ts";
 import type { Config } from "./config/schema.ts";
 import { redactUrl } from "./logging/redact.ts";
 import { brokerPort } from "./mqtt/broker_address.ts";
+import { replicaTopic } from "./protocol/cluster.ts";
 
 /** Host and port to reach a broker at: an embedded one's port, else the URL's. */
 function address(url: string, embeddedPort: number | undefined): [string, number] {
@@ -50,11 +51,19 @@ export function banner(config: Config): string[] {
     );
   }
   const root = config.topics.root;
+  const { share_group: group, replica } = config.cluster;
+  if (group !== "") {
+    lines.push(
+      `Replica ${replica} of share group ${group}: takes the meters the broker routes to it ` +
+        `($share/${group}/MQTT_RT_DATA, …); its own topics are under ${root}/bridge/replicas/${replica}/`,
+    );
+  }
+  const stateTopic = group === "" ? `${root}/bridge/state` : replicaTopic(root, replica, "state");
   const [internalHost, internalPort] = address(config.internal_broker.url, internal?.port);
   const [centralHost, centralPort] = address(config.central_broker.url, central?.port);
   const { homeassistant, http } = config;
   lines.push(
-    `Topics: ${root}/<id>/seconds, ${root}/<id>/minutes, ${root}/discovery/<id>, ${root}/bridge/state`,
+    `Topics: ${root}/<id>/seconds, ${root}/<id>/minutes, ${root}/discovery/<id>, ${stateTopic}`,
     homeassistant.enabled
       ? `Home Assistant discovery under ${homeassistant.discovery_prefix}/, re-sent when ` +
         `${homeassistant.status_topic} is online`

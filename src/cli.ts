@@ -5,9 +5,19 @@
  */
 import { parseArgs } from "node:util";
 
+/** Workers `--workers` can select. */
+export const SELECTABLE_WORKERS = ["proxy", "config_sender", "http"] as const;
+/** A worker `--workers` can select. */
+export type SelectableWorker = (typeof SELECTABLE_WORKERS)[number];
+
 /** What the command line asks for. */
 export type CliCommand =
-  | { readonly kind: "run"; readonly configPath: string }
+  | {
+    readonly kind: "run";
+    readonly configPath: string;
+    /** The workers to run; all of them unless `--workers` narrows it. */
+    readonly workers: readonly SelectableWorker[];
+  }
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "write-mosquitto-auth"; readonly configPath: string; readonly dir: string }
   | { readonly kind: "help" }
@@ -17,7 +27,7 @@ export type CliCommand =
 /** Usage text for `--help`. */
 export const USAGE = `kpm33b-bridge: Compere KPM33B meters to Home Assistant and any MQTT system
 
-Usage: kpm33b-bridge [--config PATH] [--check-config | --write-mosquitto-auth DIR]
+Usage: kpm33b-bridge [--config PATH] [--workers LIST] [--check-config | --write-mosquitto-auth DIR]
 
 Options:
   -c, --config PATH    configuration file (default: ./config.yaml)
@@ -27,6 +37,10 @@ Options:
                        write DIR/passwd and DIR/acl for Mosquitto as the meters'
                        broker (mosquitto/internal.conf) from the configuration
                        and exit
+      --workers LIST   run only these of proxy, config_sender, http (comma
+                       separated; default all): e.g. replicas that share the
+                       meters run proxy,http and one process config_sender
+                       (docs/scaling.md)
   -h, --help           show this help
   -V, --version        show the version
 `;
@@ -41,6 +55,7 @@ export function parseCli(args: readonly string[]): CliCommand {
         config: { type: "string", short: "c", default: "./config.yaml" },
         "check-config": { type: "boolean", default: false },
         "write-mosquitto-auth": { type: "string" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -64,5 +79,23 @@ export function parseCli(args: readonly string[]): CliCommand {
   if (authDir !== undefined) {
     return { kind: "write-mosquitto-auth", configPath: values.config, dir: authDir };
   }
-  return { kind: "run", configPath: values.config };
+  const workers = values.workers === undefined
+    ? [...SELECTABLE_WORKERS]
+    : values.workers.split(",").map((name) => name.trim());
+  const unknown = workers.filter((name) =>
+    !(SELECTABLE_WORKERS as readonly string[]).includes(name)
+  );
+  if (unknown.length > 0 || workers.length === 0) {
+    return {
+      kind: "usage-error",
+      message: `--workers ${JSON.stringify(values.workers)}: ${
+        unknown.length > 0 ? `unknown ${unknown.map((n) => JSON.stringify(n)).join(", ")}` : "empty"
+      }; choose from ${SELECTABLE_WORKERS.join(", ")}`,
+    };
+  }
+  return {
+    kind: "run",
+    configPath: values.config,
+    workers: [...new Set(workers)] as SelectableWorker[],
+  };
 }

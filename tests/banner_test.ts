@@ -176,3 +176,19 @@ Deno.test("the banner names the HTTP address and discovery prefix, or says they 
   assert.ok(off.includes("Home Assistant discovery is off (homeassistant.enabled)"));
   assert.ok(off.includes("HTTP endpoint is off (http.enabled)"));
 });
+
+Deno.test("a replica names its share group and its own state topic", () => {
+  const lines = banner(Config.parse({
+    internal_broker: { url: "mqtt://emqx.cluster:1883" },
+    central_broker: { url: "mqtt://emqx.cluster:1883" },
+    cluster: { share_group: "kpm33b", replica: "kpm33b-bridge-1" },
+  }));
+  assert.ok(
+    lines.includes(
+      "Replica kpm33b-bridge-1 of share group kpm33b: takes the meters the broker routes to it " +
+        "($share/kpm33b/MQTT_RT_DATA, …); its own topics are under kpm33b/bridge/replicas/kpm33b-bridge-1/",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(lines.some((line) => line.endsWith(", kpm33b/bridge/replicas/kpm33b-bridge-1/state")));
+});

@@ -2,13 +2,18 @@ import assert from "node:assert/strict";
 import { parseCli } from "../src/cli.ts";
 
 Deno.test("defaults to running with ./config.yaml", () => {
-  assert.deepEqual(parseCli([]), { kind: "run", configPath: "./config.yaml" });
+  assert.deepEqual(parseCli([]), {
+    kind: "run",
+    configPath: "./config.yaml",
+    workers: ["proxy", "config_sender", "http"],
+  });
 });
 
 Deno.test("--config / -c choose the file; --check-config only validates", () => {
   assert.deepEqual(parseCli(["--config", "/etc/kpm33b/config.yaml"]), {
     kind: "run",
     configPath: "/etc/kpm33b/config.yaml",
+    workers: ["proxy", "config_sender", "http"],
   });
   assert.deepEqual(parseCli(["-c", "x.yaml", "--check-config"]), {
     kind: "check-config",
@@ -35,4 +40,24 @@ Deno.test("help, version and unknown options", () => {
   assert.equal(bad.kind, "usage-error");
   assert.match((bad as { message: string }).message, /--colour/);
   assert.equal(parseCli(["stray"]).kind, "usage-error");
+});
+
+Deno.test("--workers selects workers; unknown or empty names are usage errors", () => {
+  assert.deepEqual(parseCli(["--workers", "proxy, http,proxy"]), {
+    kind: "run",
+    configPath: "./config.yaml",
+    workers: ["proxy", "http"],
+  });
+  assert.deepEqual(parseCli(["--workers", "config_sender"]), {
+    kind: "run",
+    configPath: "./config.yaml",
+    workers: ["config_sender"],
+  });
+  const unknown = parseCli(["--workers", "proxy,broker"]);
+  assert.equal(unknown.kind, "usage-error");
+  assert.match(
+    (unknown as { message: string }).message,
+    /unknown "broker"; choose from proxy, config_sender, http/,
+  );
+  assert.equal(parseCli(["--workers", ""]).kind, "usage-error");
 });

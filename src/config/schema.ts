@@ -9,6 +9,7 @@ import { brokerPort } from "../mqtt/broker_address.ts";
 import { MeterId } from "../protocol/meter_id.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
 import { TopicRoot } from "../protocol/topics.ts";
+import { ClusterName } from "../protocol/cluster.ts";
 import { FieldGroup, Profile } from "../protocol/transform.ts";
 import { MinutesLevelInterval, SecondsLevelInterval } from "../protocol/upload_interval.ts";
 
@@ -281,6 +282,23 @@ export const HttpConfig = z.strictObject({
 /** The `http` section. */
 export type HttpConfig = z.infer<typeof HttpConfig>;
 
+/**
+ * Several bridges as one (docs/scaling.md): replicas share the meters'
+ * topics through MQTT shared subscriptions, `$share/<share_group>/…`.
+ */
+export const ClusterConfig = z.strictObject({
+  /** Empty: this bridge takes every meter alone. */
+  share_group: z.union([z.literal(""), ClusterName]).default(""),
+  /**
+   * This process's name, unique among the bridge's processes and stable
+   * across restarts (a StatefulSet pod's name): part of its client ids and
+   * of its own topics.
+   */
+  replica: z.union([z.literal(""), ClusterName]).default(""),
+});
+/** The `cluster` section. */
+export type ClusterConfig = z.infer<typeof ClusterConfig>;
+
 /** The whole `config.yaml`. */
 export const Config = z.strictObject({
   internal_broker: InternalBrokerConfig.prefault({ url: "mqtt://127.0.0.1:11883" }),
@@ -296,7 +314,26 @@ export const Config = z.strictObject({
   logging: LoggingConfig.prefault({}),
   homeassistant: HomeAssistantConfig.prefault({}),
   http: HttpConfig.prefault({}),
+  cluster: ClusterConfig.prefault({}),
 }).superRefine((config, ctx) => {
+  const { cluster } = config;
+  if (cluster.share_group !== "" && cluster.replica === "") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["cluster", "replica"],
+      message: "is required with cluster.share_group: a name unique to this replica and stable " +
+        "across restarts, e.g. ${HOSTNAME} of a StatefulSet pod",
+    });
+  }
+  if (cluster.share_group !== "" && config.internal_broker.embedded.enabled) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["cluster", "share_group"],
+      message: "the embedded meters' broker has no shared subscriptions: set " +
+        "internal_broker.embedded.enabled: false and point internal_broker.url at a broker " +
+        "that has them (EMQX, HiveMQ, VerneMQ, Mosquitto)",
+    });
+  }
   for (const key of ["internal_broker", "central_broker"] as const) {
     const { url, embedded } = config[key];
     if (!embedded.enabled) continue;

@@ -38,7 +38,9 @@ import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
 import { announcementFilter, MeterAnnouncement } from "../protocol/topics.ts";
 import type { BridgeEvent, RequestResult } from "../supervisor/messages.ts";
-import type { EmitEvent } from "../supervisor/worker_runtime.ts";
+import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
+import { ClusterLink } from "../cluster/cluster_link.ts";
+import { clientId } from "../cluster/client_id.ts";
 import {
   CommandDispatcher,
   type CommandResult,
@@ -126,9 +128,18 @@ export class ConfigSender {
   readonly #acknowledged = new Map<MeterId, { seconds?: number; minutes?: number }>();
   #dailyTimer: ReturnType<typeof setInterval> | undefined;
   #ready: Promise<void>;
+  /** Events from and for proxies in other processes. */
+  readonly #link: ClusterLink;
 
-  constructor(config: Config, options: ConfigSenderOptions = {}, emit: EmitEvent = () => {}) {
-    this.#emit = emit;
+  constructor(
+    config: Config,
+    options: ConfigSenderOptions = {},
+    emit: EmitEvent = () => {},
+    context: WorkerContext = { remote: [] },
+  ) {
+    this.#emit = (event) => {
+      if (!this.#link.send(event)) emit(event);
+    };
     this.#config = config;
     this.#clock = new MeterClock(config.meters.timezone);
     this.#now = options.now ?? Date.now;
@@ -139,13 +150,13 @@ export class ConfigSender {
     this.#internal = new BrokerConnection({
       name: "internal",
       broker: config.internal_broker,
-      clientId: `${config.internal_broker.client_id}-config-internal`,
+      clientId: clientId(config, "internal_broker", "config-internal"),
       log,
     });
     this.#central = new BrokerConnection({
       name: "central",
       broker: config.central_broker,
-      clientId: `${config.central_broker.client_id}-config-central`,
+      clientId: clientId(config, "central_broker", "config-central"),
       log,
     });
     // Meters are learned only once the state is loaded, so no decision uses an empty state.
@@ -160,10 +171,23 @@ export class ConfigSender {
       });
     });
     this.#internal.client.on("message", (topic, payload) => this.#onReply(topic, payload));
+    this.#link = new ClusterLink(
+      this.#central.client,
+      config.topics.root,
+      "config_sender",
+      context.remote,
+      (event) => this.onEvent(event),
+      log,
+    );
     this.#central.client.on("connect", () => {
-      this.#central.client.subscribe(announcementFilter(this.#config.topics.root), { qos: 1 });
+      this.#central.client.subscribe(
+        [announcementFilter(this.#config.topics.root), ...this.#link.filters],
+        { qos: 1 },
+      );
     });
-    this.#central.client.on("message", (topic, payload) => this.#onAnnouncement(topic, payload));
+    this.#central.client.on("message", (topic, payload) => {
+      if (!this.#link.onMessage(topic, payload)) this.#onAnnouncement(topic, payload);
+    });
     this.#dailyTimer = setInterval(() => this.#checkAll("daily check"), DAILY_CHECK_MS);
   }
 
@@ -478,6 +502,11 @@ export class ConfigSender {
       return;
     }
     const { id } = command;
+    // Checked again here: a request may come from another process, over the central broker.
+    if (command.action === "relay" && !this.#config.meters.relay_control.includes(id)) {
+      answer({ ok: false, error: `meter ${id} is not in meters.relay_control` });
+      return;
+    }
     const commands: MeterCommand[] = [];
     switch (command.action) {
       case "sync_time":

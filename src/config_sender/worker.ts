@@ -8,8 +8,8 @@ import "../runtime/empty_process_env.ts";
 import { runWorker } from "../supervisor/worker_runtime.ts";
 import { ConfigSender } from "./config_sender.ts";
 
-runWorker("config_sender", async (config, emit) => {
-  const sender = new ConfigSender(config, {}, emit);
+runWorker("config_sender", async (config, emit, context) => {
+  const sender = new ConfigSender(config, {}, emit, context);
   await sender.ready();
   return sender;
 });

@@ -76,9 +76,15 @@ export class HttpServer implements WorkerService {
   };
   #snapshot: BridgeSnapshot | undefined;
   #workers: Readonly<Record<string, WorkerState>> = {};
+  readonly #snapshots: boolean;
 
-  /** Starts listening on `http.host`:`http.port`; logs, and serves nothing, if it cannot. */
-  constructor(config: Config) {
+  /**
+   * Starts listening on `http.host`:`http.port`; logs, and serves nothing, if
+   * it cannot. `snapshots`: whether a proxy in this process sends snapshots
+   * (without one, readiness is the workers' states alone).
+   */
+  constructor(config: Config, { snapshots = true }: { snapshots?: boolean } = {}) {
+    this.#snapshots = snapshots;
     const { host, port } = config.http;
     try {
       this.#server = Deno.serve({
@@ -119,14 +125,14 @@ export class HttpServer implements WorkerService {
       case "/healthz":
         return text("ok\n");
       case "/readyz": {
-        const { ready, reasons } = readiness(this.#snapshot, this.#workers, now);
+        const { ready, reasons } = readiness(this.#snapshot, this.#workers, now, this.#snapshots);
         return ready ? text("ready\n") : text(reasons.map((r) => `${r}\n`).join(""), 503);
       }
       case "/status.json": {
         const document: StatusDocument = {
           snapshot: this.#snapshot ?? null,
           workers: this.#workers,
-          ...readiness(this.#snapshot, this.#workers, now),
+          ...readiness(this.#snapshot, this.#workers, now, this.#snapshots),
         };
         return Response.json(document, { headers: NO_STORE });
       }

@@ -21,28 +21,34 @@ export interface Readiness {
  * brokers are connected and every worker the supervisor reported is running.
  *
  * @param now current time in milliseconds since the epoch
+ * @param snapshots whether a proxy in this process sends snapshots; a process
+ * without one (`--workers config_sender,http`) is judged by its workers alone
  */
 export function readiness(
   snapshot: BridgeSnapshot | undefined,
   workers: Readonly<Record<string, WorkerState>>,
   now: number,
+  snapshots = true,
 ): Readiness {
-  const reasons: string[] = [];
-  if (snapshot === undefined) {
-    reasons.push("no status from the proxy yet");
-  } else {
-    const ageMs = now - Date.parse(snapshot.taken_at);
-    if (ageMs >= MAX_SNAPSHOT_AGE_MS) {
-      reasons.push(`no status from the proxy for ${Math.floor(ageMs / 1000)} s`);
-    }
-    for (const broker of ["internal", "central"] as const) {
-      if (!snapshot.brokers[broker]) reasons.push(`${broker} broker not connected`);
-    }
-  }
+  const reasons = snapshots ? snapshotReasons(snapshot, now) : [];
   const names = Object.keys(workers).sort();
   if (names.length === 0) reasons.push("no worker states from the supervisor yet");
   for (const name of names) {
     if (workers[name] !== "running") reasons.push(`worker ${name} is ${workers[name]}`);
   }
   return { ready: reasons.length === 0, reasons };
+}
+
+/** Why the proxy's snapshot says the bridge is not ready. */
+function snapshotReasons(snapshot: BridgeSnapshot | undefined, now: number): string[] {
+  if (snapshot === undefined) return ["no status from the proxy yet"];
+  const reasons: string[] = [];
+  const ageMs = now - Date.parse(snapshot.taken_at);
+  if (ageMs >= MAX_SNAPSHOT_AGE_MS) {
+    reasons.push(`no status from the proxy for ${Math.floor(ageMs / 1000)} s`);
+  }
+  for (const broker of ["internal", "central"] as const) {
+    if (!snapshot.brokers[broker]) reasons.push(`${broker} broker not connected`);
+  }
+  return reasons;
 }

@@ -9,4 +9,8 @@ import "../runtime/empty_process_env.ts";
 import { runWorker } from "../supervisor/worker_runtime.ts";
 import { HttpServer } from "./http_server.ts";
 
-runWorker("http", (config) => Promise.resolve(new HttpServer(config)));
+runWorker(
+  "http",
+  (config, _emit, context) =>
+    Promise.resolve(new HttpServer(config, { snapshots: !context.remote.includes("proxy") })),
+);

@@ -30,6 +30,12 @@ export interface DiscoveryContext {
   readonly version: string;
   /** `meters.availability_factor`, for the minutes level's `expire_after`. */
   readonly availabilityFactor: number;
+  /**
+   * The availability topic of the bridge process publishing this discovery:
+   * `<root>/bridge/state`, or with replicas its own
+   * `<root>/bridge/replicas/<replica>/state`.
+   */
+  readonly stateTopic: string;
 }
 
 /** One meter as discovery describes it. */
@@ -149,7 +155,7 @@ export function discoveryConfigs(
   };
   const common = {
     availability: [
-      { topic: `${root}/bridge/state` },
+      { topic: context.stateTopic },
       { topic: meterTopic(root, id, "availability") },
     ],
     availability_mode: "all",

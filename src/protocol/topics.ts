@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { MeterId } from "./meter_id.ts";
+import { ClusterName } from "./cluster.ts";
 import type { ApiResponse } from "./bridge_api.ts";
 import type { Availability, MeterStatus, RelayState } from "./meter_status.ts";
 import type { ReadingPayload } from "./transform.ts";
@@ -29,6 +30,10 @@ export const MeterAnnouncement = z.object({
   id: MeterId,
   model: z.string(),
   first_seen: z.iso.datetime({ offset: true }),
+  /** With replicas (`cluster.share_group`): the replica that handles the meter now… */
+  bridge: ClusterName.optional(),
+  /** …and since when: of two claims, the later one holds. */
+  bridge_since: z.iso.datetime({ offset: true }).optional(),
 });
 /** Retained announcement of a meter. */
 export type MeterAnnouncement = z.infer<typeof MeterAnnouncement>;

@@ -44,6 +44,7 @@ export function bridgeInfo(
       outbox: { enabled: config.outbox.enabled },
       homeassistant: config.homeassistant,
       http: config.http,
+      cluster: config.cluster,
     },
   };
 }

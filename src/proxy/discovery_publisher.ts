@@ -74,6 +74,11 @@ export class DiscoveryPublisher {
     this.#queue.setRate(bucket(limits));
   }
 
+  /** Meters whose configurations are remembered (at most `maxMeters`). */
+  get rememberedMeters(): number {
+    return this.#existing.size;
+  }
+
   /** Meters waiting for their turn. */
   get queued(): number {
     return this.#queue.size;

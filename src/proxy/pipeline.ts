@@ -25,6 +25,12 @@ export interface PipelineOptions {
   readonly meters: MetersConfig;
   readonly limits: LimitsConfig;
   readonly clock: MeterClock;
+  /**
+   * With replicas: this replica's name. A meter whose announcement names
+   * another replica is claimed (announced again with this name) when its
+   * reading arrives here: the broker moved it.
+   */
+  readonly replica?: string;
 }
 
 /** A drifting meter is reported at most this often. */
@@ -46,6 +52,8 @@ export type PipelineEvent =
     readonly type: "announce";
     readonly topic: string;
     readonly announcement: MeterAnnouncement;
+    /** The meter was announced before, by another replica: this one takes it over. */
+    readonly claim: boolean;
   }
   | { readonly type: "rejected"; readonly code: RejectionCode; readonly reason: string }
   | {
@@ -102,6 +110,11 @@ export class ReadingPipeline {
     return this.#reassembler.pending;
   }
 
+  /** Meters whose readings' history the filters keep. */
+  get historyMeters(): number {
+    return this.#filter.meters;
+  }
+
   /** Meters announced so far (by this process or found retained on central). */
   get announcedMeters(): number {
     return this.#announced.size;
@@ -112,6 +125,11 @@ export class ReadingPipeline {
     return this.#announced.has(id);
   }
 
+  /** The replica its announcement names, if any. */
+  ownerOf(id: MeterId): string | undefined {
+    return this.#announced.get(id)?.bridge;
+  }
+
   /** Ids of the announced meters. */
   announcedIds(): IterableIterator<MeterId> {
     return this.#announced.keys();
@@ -120,6 +138,16 @@ export class ReadingPipeline {
   /** Forgets a meter whose announcement was cleared: it is announced again if it reports. */
   forgetAnnouncement(id: MeterId): void {
     this.#announced.delete(id);
+  }
+
+  /**
+   * Whether an announcement found on central is older than the one known:
+   * with replicas, a claim made before the one this bridge knows of.
+   */
+  isStale(announcement: MeterAnnouncement): boolean {
+    const known = this.#announced.get(announcement.id as MeterId)?.bridge_since;
+    const since = announcement.bridge_since;
+    return known !== undefined && (since === undefined || Date.parse(since) < Date.parse(known));
   }
 
   /**
@@ -181,16 +209,24 @@ export class ReadingPipeline {
     if (verdict.zeroConfirmed) {
       events.push({ type: "zero_confirmed", id: reading.id, level: reading.level });
     }
-    const { root } = this.options;
+    const { root, replica } = this.options;
     const known = this.#announced.get(reading.id);
-    if (known === undefined) {
+    if (known === undefined || (replica !== undefined && known.bridge !== replica)) {
       const announcement: MeterAnnouncement = {
         id: reading.id,
         model: modelOf(reading.id),
-        first_seen: new Date(now).toISOString(),
+        first_seen: known?.first_seen ?? new Date(now).toISOString(),
+        ...(replica === undefined
+          ? {}
+          : { bridge: replica, bridge_since: new Date(now).toISOString() }),
       };
       this.rememberAnnouncement(announcement);
-      events.push({ type: "announce", topic: announcementTopic(root, reading.id), announcement });
+      events.push({
+        type: "announce",
+        topic: announcementTopic(root, reading.id),
+        announcement,
+        claim: known !== undefined,
+      });
     } else {
       // Most recently active last, so the limit forgets silent meters first.
       this.#announced.delete(reading.id);

@@ -10,6 +10,13 @@
  * {@link Outbox} (or, with `outbox.enabled: false`, acknowledged by central).
  * The outbox sends them to central with QoS 1, in order per topic.
  *
+ * With replicas (`cluster.share_group`), the proxy subscribes to the meters'
+ * topics as a member of a shared subscription and handles the meters the
+ * broker routes to it: a meter's announcement names the replica that handles
+ * it, and only that replica reports its availability, status and Home
+ * Assistant discovery. Its own state, outbox, info and meter list move to
+ * `<root>/bridge/replicas/<replica>/…`.
+ *
  * @module
  */
 import type { IPublishPacket } from "mqtt";
@@ -23,13 +30,14 @@ import { MeterClock } from "../protocol/meter_time.ts";
 import {
   announcementFilter,
   type BridgeState,
-  bridgeStateTopic,
   bridgeTopic,
   MeterAnnouncement,
   meterTopic,
-  outboxStatusTopic,
   relaySetFilter,
 } from "../protocol/topics.ts";
+import { replicaTopic, sharedFilter } from "../protocol/cluster.ts";
+import { ClusterLink } from "../cluster/cluster_link.ts";
+import { clientId } from "../cluster/client_id.ts";
 import { requestFilter } from "../protocol/bridge_api.ts";
 import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
 import { type DiscoveryContext, discoveryFilter } from "../protocol/home_assistant.ts";
@@ -52,11 +60,30 @@ import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
-import type { EmitEvent } from "../supervisor/worker_runtime.ts";
+import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
 import { PacedQueue } from "../runtime/paced_queue.ts";
 
 const log = logger("proxy");
+
+/** This replica's name when replicas share the meters (`cluster.share_group`). */
+function replicaOf(config: Config): string | undefined {
+  return config.cluster.share_group === "" ? undefined : config.cluster.replica;
+}
+
+/** `<root>/bridge/<leaf>`, or with replicas `<root>/bridge/replicas/<replica>/<leaf>`. */
+function ownTopic(config: Config, leaf: string): string {
+  const replica = replicaOf(config);
+  return replica === undefined
+    ? bridgeTopic(config.topics.root, leaf)
+    : replicaTopic(config.topics.root, replica, leaf);
+}
+
+/** A filter as this proxy subscribes to it: shared among the replicas, if any. */
+function shared(config: Config, filter: string): string {
+  const group = config.cluster.share_group;
+  return group === "" ? filter : sharedFilter(group, filter);
+}
 
 function pipelineOptions(config: Config): PipelineOptions {
   return {
@@ -65,6 +92,7 @@ function pipelineOptions(config: Config): PipelineOptions {
     meters: config.meters,
     limits: config.limits,
     clock: new MeterClock(config.meters.timezone),
+    replica: replicaOf(config),
   };
 }
 
@@ -107,6 +135,7 @@ function discoveryContext(config: Config): DiscoveryContext {
     prefix: config.homeassistant.discovery_prefix,
     version: denoJson.version,
     availabilityFactor: config.meters.availability_factor,
+    stateTopic: ownTopic(config, "state"),
   };
 }
 
@@ -132,6 +161,10 @@ export class Proxy {
   readonly #ackLatency = { counts: ACK_LATENCY_BUCKETS.map(() => 0).concat(0), sum: 0, count: 0 };
   #workers: Readonly<Record<string, WorkerState>> = {};
   #publishedMeters = "";
+  /** Events for workers in other processes, and theirs for this one. */
+  readonly #link: ClusterLink;
+  /** This replica's name with `cluster.share_group`; undefined for a bridge alone. */
+  readonly #replica: string | undefined;
   #statusTimer: ReturnType<typeof setInterval>;
   /**
    * Statuses that changed, sent spread over one status interval: a fleet of
@@ -139,15 +172,26 @@ export class Proxy {
    */
   readonly #statusQueue: PacedQueue<MeterId>;
 
-  constructor(config: Config, readonly emit: EmitEvent = () => {}) {
+  /** Sends an event to the workers it is for, here or in another process. */
+  readonly emit: EmitEvent;
+
+  constructor(
+    config: Config,
+    emit: EmitEvent = () => {},
+    context: WorkerContext = { remote: [] },
+  ) {
     this.#config = config;
+    this.#replica = replicaOf(config);
+    this.emit = (event) => {
+      if (!this.#link.send(event)) emit(event);
+    };
     this.#pipeline = new ReadingPipeline(pipelineOptions(config));
     this.#registry = new MeterRegistry(config.limits.max_meters, (id) => this.#settingsOf(id));
     this.#discovery = new DiscoveryPublisher(
       discoveryContext(config),
       {
-        meters: () => this.#pipeline.announcedIds(),
-        known: (id) => this.#pipeline.isAnnounced(id),
+        meters: () => this.#ownedIds(),
+        known: (id) => this.#owns(id),
         excluded: (id) => this.#config.meters.exclude.includes(id),
         settings: (id) => this.#settingsOf(id),
         io: (id) => this.#registry.hasIo(id),
@@ -173,7 +217,7 @@ export class Proxy {
         else log.warn("Request {kind} failed: {error}", { kind, error: response.error });
       },
     });
-    const stateTopic = bridgeStateTopic(config.topics.root);
+    const stateTopic = ownTopic(config, "state");
     const store = openOutboxStore(config);
     this.#pipeline.restoreMeterStates(store.meterStates());
     this.#outbox = new Outbox({
@@ -203,7 +247,7 @@ export class Proxy {
     this.#central = new BrokerConnection({
       name: "central",
       broker: config.central_broker,
-      clientId: `${config.central_broker.client_id}-proxy-central`,
+      clientId: clientId(config, "central_broker", "proxy-central"),
       will: { topic: stateTopic, payload: "offline", qos: 1, retain: true },
       // The outbox sends again what was in flight, keeping each meter's order.
       resendAfterReconnect: false,
@@ -212,11 +256,19 @@ export class Proxy {
     this.#internal = new BrokerConnection({
       name: "internal",
       broker: config.internal_broker,
-      clientId: `${config.internal_broker.client_id}-proxy-internal`,
+      clientId: clientId(config, "internal_broker", "proxy-internal"),
       // The internal broker keeps readings for the bridge while it is away.
       clean: false,
       log,
     });
+    this.#link = new ClusterLink(
+      this.#central.client,
+      config.topics.root,
+      "proxy",
+      context.remote,
+      (event) => this.onEvent(event),
+      log,
+    );
     this.#central.client.on("connect", () => this.#onCentralConnect());
     this.#central.client.on("close", () => {
       this.#publishedState = undefined;
@@ -257,7 +309,12 @@ export class Proxy {
     // Announcements first: discovery configurations retained on central are only
     // matched against meters already known.
     this.#subscribe([announcementFilter(root)], () => {
-      this.#subscribe([requestFilter(root), relaySetFilter(root)]);
+      // With replicas one of them takes each request.
+      const requests = [requestFilter(root), relaySetFilter(root)];
+      this.#subscribe([
+        ...requests.map((filter) => shared(this.#config, filter)),
+        ...this.#link.filters,
+      ]);
       if (homeassistant.enabled) {
         this.#subscribe([
           discoveryFilter(homeassistant.discovery_prefix),
@@ -291,6 +348,7 @@ export class Proxy {
   #onCentralMessage(topic: string, payload: Uint8Array, retained: boolean): void {
     const { root } = this.#config.topics;
     const { homeassistant } = this.#config;
+    if (this.#link.onMessage(topic, payload)) return;
     if (topic.startsWith(`${root}/discovery/`)) {
       this.#onAnnouncement(topic, payload);
     } else if (topic.startsWith(`${root}/bridge/request/`)) {
@@ -331,6 +389,16 @@ export class Proxy {
     if (!LEVELS.has(level)) return;
     this.stats.published(level);
     this.#registry.delivered(topic.slice(root.length + 1, root.length + 14) as MeterId);
+  }
+
+  /** Whether this proxy handles the meter: every announced one, or with replicas its own. */
+  #owns(id: MeterId): boolean {
+    if (this.#replica === undefined) return this.#pipeline.isAnnounced(id);
+    return this.#pipeline.ownerOf(id) === this.#replica;
+  }
+
+  *#ownedIds(): Iterable<MeterId> {
+    for (const id of this.#pipeline.announcedIds()) if (this.#owns(id)) yield id;
   }
 
   #settingsOf(id: MeterId): MeterSettings {
@@ -389,7 +457,7 @@ export class Proxy {
     const meters = JSON.stringify(this.#statuses());
     if (meters !== this.#publishedMeters) {
       this.#publishedMeters = meters;
-      this.#publishDirect(bridgeTopic(this.#config.topics.root, "meters"), meters, true, 0);
+      this.#publishDirect(ownTopic(this.#config, "meters"), meters, true, 0);
     }
     this.#publishInfo();
   }
@@ -416,7 +484,7 @@ export class Proxy {
       Date.now(),
       this.#registry.size,
     );
-    this.#publishDirect(bridgeTopic(this.#config.topics.root, "info"), JSON.stringify(info), true);
+    this.#publishDirect(ownTopic(this.#config, "info"), JSON.stringify(info), true);
   }
 
   #health(): Record<string, unknown> {
@@ -488,7 +556,7 @@ export class Proxy {
   }
 
   #onInternalConnect(): void {
-    const topics = INTERNAL_TOPICS;
+    const topics = INTERNAL_TOPICS.map((topic) => shared(this.#config, topic));
     this.#internal.client.subscribe(topics, { qos: 1 }, (error, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
@@ -511,7 +579,7 @@ export class Proxy {
     if (state === this.#publishedState) return;
     this.#publishedState = state;
     this.#central.client.publish(
-      bridgeStateTopic(this.#config.topics.root),
+      ownTopic(this.#config, "state"),
       state,
       { qos: 1, retain: true },
       (error) => {
@@ -538,15 +606,42 @@ export class Proxy {
       log.info("Meter {id} removed (announcement cleared)", { id });
       return;
     }
+    let announcement: MeterAnnouncement;
     try {
       const parsed = MeterAnnouncement.safeParse(JSON.parse(new TextDecoder().decode(payload)));
-      if (parsed.success) {
-        this.#pipeline.rememberAnnouncement(parsed.data);
-        this.#registry.remember(parsed.data.id as MeterId, Date.now());
-      }
+      if (!parsed.success) return;
+      announcement = parsed.data;
     } catch {
       log.debug("Ignoring unreadable retained announcement on {topic}", { topic });
+      return;
     }
+    const id = announcement.id as MeterId;
+    // A claim older than the one known (e.g. retained, and taken over since) changes nothing.
+    if (this.#replica !== undefined && this.#pipeline.isStale(announcement)) return;
+    this.#pipeline.rememberAnnouncement(announcement);
+    if (this.#replica === undefined || announcement.bridge === this.#replica) {
+      this.#registry.remember(id, Date.now());
+    } else {
+      this.#handOver(id, announcement.bridge);
+    }
+  }
+
+  /**
+   * Another replica took a meter over (the broker routes it there now): this
+   * one stops reporting its availability, status and discovery.
+   */
+  #handOver(id: MeterId, to: string | undefined): void {
+    if (this.#registry.has(id)) {
+      this.#warnLimited(
+        "handover",
+        "Meter {id} is handled by replica {to} now; a meter moves when the replicas of the " +
+          "shared subscription change, and on every reading if the broker does not route each " +
+          "meter to one replica (docs/scaling.md)",
+        { id, to: to ?? "(none)" },
+      );
+    }
+    this.#registry.forget(id);
+    this.#discovery.forget(id);
   }
 
   #onReading(packet: IPublishPacket, ack: () => void): void {
@@ -611,6 +706,8 @@ export class Proxy {
     const meterIds = new Set<string>();
     const now = Date.now();
     const seen = new Set<MeterId>();
+    /** Meters announced (or claimed) by these events: their discovery follows. */
+    const announced: MeterId[] = [];
     for (const event of events) {
       switch (event.type) {
         case "publish": {
@@ -626,7 +723,12 @@ export class Proxy {
             payload: JSON.stringify(event.announcement),
             retain: true,
           });
-          log.info("New meter {id} ({model}) found", event.announcement);
+          announced.push(event.announcement.id as MeterId);
+          if (event.claim) {
+            log.debug("Meter {id} is handled by this replica ({bridge}) now", event.announcement);
+          } else {
+            log.info("New meter {id} ({model}) found", event.announcement);
+          }
           break;
         case "rejected":
           this.stats.rejected(event.code);
@@ -682,6 +784,11 @@ export class Proxy {
       this.#publishAvailability(change);
       if (this.#config.homeassistant.enabled) this.#discovery.publishMeter(id);
     }
+    // A meter may come online with a reading that is not published (a zero burst, a repeat):
+    // it is discovered with the first one that announces it.
+    if (this.#config.homeassistant.enabled) {
+      for (const id of announced) this.#discovery.publishMeter(id);
+    }
   }
 
   #onOutboxDropped(count: number, cause: "full" | "expired"): void {
@@ -717,11 +824,10 @@ export class Proxy {
     });
     if (payload === this.#publishedOutboxStatus) return;
     this.#publishedOutboxStatus = payload;
-    this.#central.client.publish(
-      outboxStatusTopic(this.#config.topics.root),
-      payload,
-      { qos: 0, retain: true },
-    );
+    this.#central.client.publish(ownTopic(this.#config, "outbox"), payload, {
+      qos: 0,
+      retain: true,
+    });
   }
 
   /** Applies a new configuration's meter settings; broker changes need a restart. */
@@ -795,7 +901,7 @@ export class Proxy {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - Date.now() - 500));
         this.#central.client.publish(
-          bridgeStateTopic(this.#config.topics.root),
+          ownTopic(this.#config, "state"),
           "offline",
           { qos: 1, retain: true },
           () => {

@@ -57,6 +57,8 @@ const MAX_WAITING = 1000;
 export class RequestHandler {
   readonly #waiting = new Map<string, Waiting>();
   #next = 0;
+  /** Keeps request ids apart across replicas, whose results all proxies receive. */
+  readonly #prefix = crypto.randomUUID().slice(0, 8);
 
   constructor(readonly context: RequestContext) {}
 
@@ -192,7 +194,7 @@ export class RequestHandler {
       );
       return undefined;
     }
-    const request = `r${++this.#next}`;
+    const request = `${this.#prefix}-r${++this.#next}`;
     const { meters } = this.context.config();
     // Every attempt may take the full timeout, with retry pauses between; then some slack.
     const timeoutMs = (meters.ack_timeout_seconds * 2 * (meters.command_retries + 1) + 30) * 1000;

@@ -8,4 +8,7 @@ import "../runtime/empty_process_env.ts";
 import { runWorker } from "../supervisor/worker_runtime.ts";
 import { Proxy } from "./proxy.ts";
 
-runWorker("proxy", (config, emit) => Promise.resolve(new Proxy(config, emit)));
+runWorker(
+  "proxy",
+  (config, emit, context) => Promise.resolve(new Proxy(config, emit, context)),
+);

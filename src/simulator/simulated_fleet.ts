@@ -56,6 +56,9 @@ const SUBSCRIBE_CHUNK = 1000;
 
 type Level = "instant" | "energy";
 
+/** A reading due: of which meter and level, and for which schedule of the meter. */
+type Due = readonly [id: MeterId, level: Level, schedule: number];
+
 /** Many simulated meters. */
 export class SimulatedFleet {
   readonly models = new Map<MeterId, MeterModel>();
@@ -71,8 +74,10 @@ export class SimulatedFleet {
   readonly #acked = new Map<MeterId, Set<string>>();
   readonly #clients: MqttClient[];
   readonly #clientOf = new Map<MeterId, MqttClient>();
-  /** Meters due in each tick slot. */
-  readonly #slots = new Map<number, Array<[MeterId, Level]>>();
+  /** Readings due in each tick slot. */
+  readonly #slots = new Map<number, Due[]>();
+  /** Each meter's current schedule: new intervals start a new one, the old entries lapse. */
+  readonly #schedule = new Map<MeterId, number>();
   #slot: number;
   readonly #timer: ReturnType<typeof setInterval>;
   #stopping = false;
@@ -90,8 +95,9 @@ export class SimulatedFleet {
       this.#bySuffix.set(model.suffix, model);
       this.#clientOf.set(id, clients[Math.floor(i / perConnection)]);
       const first = now + Math.random() * window;
-      this.#at(first, id, "instant");
-      this.#at(first + Math.random() * Math.min(window, 1000), id, "energy");
+      this.#schedule.set(id, 0);
+      this.#at(first, [id, "instant", 0]);
+      this.#at(first + Math.random() * Math.min(window, 1000), [id, "energy", 0]);
     });
     for (const client of clients) {
       client.on("message", (topic, payload) => this.#onCommand(client, topic, payload));
@@ -128,14 +134,14 @@ export class SimulatedFleet {
     return new SimulatedFleet(clients, options);
   }
 
-  #at(time: number, id: MeterId, level: Level): void {
+  #at(time: number, entry: Due): void {
     const slot = Math.max(this.#slot, Math.floor(time / TICK_MS));
     let due = this.#slots.get(slot);
     if (due === undefined) {
       due = [];
       this.#slots.set(slot, due);
     }
-    due.push([id, level]);
+    due.push(entry);
   }
 
   #tick(): void {
@@ -145,13 +151,14 @@ export class SimulatedFleet {
       const due = this.#slots.get(this.#slot);
       if (due === undefined) continue;
       this.#slots.delete(this.#slot);
-      for (const [id, level] of due) this.#publish(id, level, now);
+      for (const [id, level, schedule] of due) {
+        if (this.#schedule.get(id) === schedule) this.#publish(id, level, schedule, now);
+      }
     }
   }
 
-  #publish(id: MeterId, level: Level, now: number): void {
+  #publish(id: MeterId, level: Level, schedule: number, now: number): void {
     const model = this.models.get(id)!;
-    const scale = this.options.timeScale ?? 1;
     if (!this.appearedAt.has(id)) this.appearedAt.set(id, now);
     const client = this.#clientOf.get(id)!;
     const topic = level === "instant" ? "MQTT_RT_DATA" : "MQTT_ENY_NOW";
@@ -167,10 +174,14 @@ export class SimulatedFleet {
     if (this.options.zeroBursts) send(zeroCopy(payload));
     send(payload);
     if (this.options.duplicates) send(payload);
-    const intervalMs = level === "instant"
+    this.#at(now + this.#intervalMs(model, level), [id, level, schedule]);
+  }
+
+  #intervalMs(model: MeterModel, level: Level): number {
+    const scale = this.options.timeScale ?? 1;
+    return level === "instant"
       ? model.secondsInterval * 1000 / scale
       : model.minutesInterval * 60_000 / scale;
-    this.#at(now + intervalMs, id, level);
   }
 
   #onCommand(client: MqttClient, topic: string, raw: Uint8Array): void {
@@ -185,6 +196,16 @@ export class SimulatedFleet {
     if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return;
     this.commands++;
     const outcome = model.command(topic, payload);
+    if (outcome.intervalsChanged) {
+      // Like a real meter, it reports at the new intervals from now on.
+      const id = model.options.id;
+      const schedule = this.#schedule.get(id)! + 1;
+      this.#schedule.set(id, schedule);
+      const now = Date.now();
+      for (const level of ["instant", "energy"] as const) {
+        this.#at(now + this.#intervalMs(model, level), [id, level, schedule]);
+      }
+    }
     if (outcome.reply === undefined) return;
     client.publish(outcome.reply.topic, JSON.stringify(outcome.reply.payload), { qos: 1 });
     if (outcome.outputsChanged) {

@@ -6,12 +6,10 @@
 import type { Config } from "../config/schema.ts";
 import type { MeterCommandRequest } from "../protocol/bridge_api.ts";
 import type { MeterConfigSummary } from "../protocol/meter_status.ts";
+import type { ClusterWorker, RequestResult } from "../protocol/cluster.ts";
 import type { BridgeSnapshot, WorkerState } from "../status/bridge_snapshot.ts";
 
-/** The outcome of a request carried out by another worker or the supervisor. */
-export type RequestResult =
-  | { readonly ok: true; readonly data: Record<string, unknown> }
-  | { readonly ok: false; readonly error: string };
+export type { RequestResult } from "../protocol/cluster.ts";
 
 /**
  * Something one worker (or the supervisor) tells the others, routed by the
@@ -59,8 +57,11 @@ export const EVENT_RECIPIENTS: Readonly<Partial<Record<BridgeEvent["type"], read
 
 /** Supervisor → worker. */
 export type ToWorker =
-  /** Start the worker's service with the validated configuration. */
-  | { readonly type: "start"; readonly config: Config }
+  /**
+   * Start the worker's service with the validated configuration; `remote`
+   * names the bridge's workers that run in other processes.
+   */
+  | { readonly type: "start"; readonly config: Config; readonly remote: readonly ClusterWorker[] }
   /** A new valid configuration to apply without restart. */
   | { readonly type: "config"; readonly config: Config }
   /** An event from another worker. */

@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { Backoff } from "../runtime/backoff.ts";
 import type { WorkerState } from "../status/bridge_snapshot.ts";
+import type { ClusterWorker } from "../protocol/cluster.ts";
 import { type BridgeEvent, EVENT_RECIPIENTS, type FromWorker, type ToWorker } from "./messages.ts";
 
 const log = logger("supervisor");
@@ -52,6 +53,8 @@ export interface SupervisorOptions {
   readonly onBridgeEvent?: (from: string, event: BridgeEvent) => void;
   /** Receives the log lines workers format for the log file (`logging.file`). */
   readonly onLogLines?: (text: string) => void;
+  /** The bridge's workers that run in other processes (`--workers`). */
+  readonly remote?: readonly ClusterWorker[];
 }
 
 /** A worker that ran this long without failing resets its restart backoff. */
@@ -122,7 +125,7 @@ class SupervisedWorker {
       this.#crashed(event.message);
     };
     worker.onmessageerror = () => this.#crashed("sent a message that could not be read");
-    this.#post({ type: "start", config: this.config });
+    this.#post({ type: "start", config: this.config, remote: this.options.remote ?? [] });
     return settled;
   }
 

@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import { closeLogging, logger, setupLogging } from "../logging/setup.ts";
+import type { ClusterWorker } from "../protocol/cluster.ts";
 import type { BridgeEvent, FromWorker, ToWorker } from "./messages.ts";
 
 /** A service a worker runs. */
@@ -20,6 +21,11 @@ export interface WorkerService {
 /** Sends an event to the other workers. */
 export type EmitEvent = (event: BridgeEvent) => void;
 
+/** Where a worker runs: which of the bridge's workers run in other processes. */
+export interface WorkerContext {
+  readonly remote: readonly ClusterWorker[];
+}
+
 declare const self: {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
   postMessage(message: FromWorker): void;
@@ -33,7 +39,7 @@ declare const self: {
  */
 export function runWorker(
   name: string,
-  start: (config: Config, emit: EmitEvent) => Promise<WorkerService>,
+  start: (config: Config, emit: EmitEvent, context: WorkerContext) => Promise<WorkerService>,
 ): void {
   let service: WorkerService | undefined;
   // Messages that arrive while the service starts are applied once it runs.
@@ -52,6 +58,7 @@ export function runWorker(
         const started = await start(
           message.config,
           (event) => self.postMessage({ type: "event", event }),
+          { remote: message.remote },
         );
         service = started;
         if (pendingConfig !== undefined) started.reconfigure?.(pendingConfig);

@@ -3,7 +3,9 @@
  *
  * @module
  */
+import type { SelectableWorker } from "../cli.ts";
 import type { Config } from "../config/schema.ts";
+import type { ClusterWorker } from "../protocol/cluster.ts";
 import { LOG_FILE_WORKER } from "../logging/log_file.ts";
 import {
   brokerPermissions,
@@ -26,10 +28,14 @@ export const WORKER_MODULES = {
 /**
  * Every worker the bridge runs for a configuration: the embedded brokers that
  * are enabled (started first), the proxy, the config sender and, when
- * `http.enabled`, the HTTP endpoint. `state_dir` must be an absolute path:
+ * `http.enabled`, the HTTP endpoint; of the last three only those
+ * `selected` (`--workers`). `state_dir` must be an absolute path:
  * permissions are checked against it.
  */
-export function workerSpecs(config: Config): WorkerSpec[] {
+export function workerSpecs(
+  config: Config,
+  selected: readonly SelectableWorker[] = ["proxy", "config_sender", "http"],
+): WorkerSpec[] {
   const brokers = (["internal_broker", "central_broker"] as const)
     .filter((role) => config[role].embedded.enabled)
     .map((role): WorkerSpec => ({
@@ -38,8 +44,7 @@ export function workerSpecs(config: Config): WorkerSpec[] {
       permissions: brokerPermissions(config, role),
       startFirst: true,
     }));
-  return [
-    ...brokers,
+  const services: WorkerSpec[] = [
     { name: "proxy", url: WORKER_MODULES.proxy, permissions: proxyPermissions(config) },
     {
       name: "config_sender",
@@ -50,4 +55,13 @@ export function workerSpecs(config: Config): WorkerSpec[] {
       ? [{ name: "http", url: WORKER_MODULES.http, permissions: httpPermissions(config) }]
       : []),
   ];
+  return [
+    ...brokers,
+    ...services.filter((spec) => selected.includes(spec.name as SelectableWorker)),
+  ];
+}
+
+/** The bridge's workers that `selected` leaves to other processes. */
+export function remoteWorkers(selected: readonly SelectableWorker[]): ClusterWorker[] {
+  return (["proxy", "config_sender"] as const).filter((name) => !selected.includes(name));
 }

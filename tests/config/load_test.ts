@@ -559,3 +559,24 @@ Deno.test("booleans may come from the environment as true or false; anything els
   assert.equal(error.problems[0].path, "http.enabled");
   assert.match(error.problems[0].message, /"yes" is not true or false/);
 });
+
+Deno.test("parseConfig: cluster needs a replica name with a share group, and no embedded meters' broker", () => {
+  const ok = parseConfig(
+    "internal_broker: { url: mqtt://emqx:1883 }\ncluster:\n  share_group: kpm33b\n  replica: ${HOSTNAME}\n",
+    FILE,
+    (name) => name === "HOSTNAME" ? "kpm33b-bridge-0" : undefined,
+  );
+  assert.deepEqual(ok.cluster, { share_group: "kpm33b", replica: "kpm33b-bridge-0" });
+  assert.deepEqual(parseConfig("", FILE, noEnv).cluster, { share_group: "", replica: "" });
+
+  const missing = parseError("cluster:\n  share_group: kpm33b\n");
+  assert.match(missing.message, /cluster\.replica: is required with cluster\.share_group/);
+  const embedded = parseError(
+    "internal_broker: { url: mqtt://127.0.0.1:11883, embedded: { enabled: true } }\n" +
+      "cluster: { share_group: kpm33b, replica: r1 }\n",
+  );
+  assert.match(embedded.message, /cluster\.share_group: the embedded meters' broker has no shared/);
+  const bad = parseError("cluster: { share_group: 'a/b', replica: 'x y' }\n");
+  assert.match(bad.message, /cluster\.share_group: must be 1-64 characters/);
+  assert.match(bad.message, /cluster\.replica: must be 1-64 characters/);
+});

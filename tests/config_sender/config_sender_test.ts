@@ -314,7 +314,11 @@ Deno.test("requests: read, set and relay commands answer with their result; summ
   await using env = await setUp();
   const meter = await env.meter(METER_A);
   const events: BridgeEvent[] = [];
-  const sender = await env.sender(env.config(), {}, (event) => events.push(event));
+  const sender = await env.sender(
+    env.config({ relay_control: [METER_A] }),
+    {},
+    (event) => events.push(event),
+  );
   await env.announce(METER_A);
   await until(() => meter.commands.length >= 3, "the configuration");
   const summary = () =>
@@ -354,13 +358,32 @@ Deno.test("requests: read, set and relay commands answer with their result; summ
   await until(() => result("relay") !== undefined, "relay result");
   assert.deepEqual(result("relay"), { ok: true, data: { id: METER_A, state: "ON" } });
   assert.equal(meter.outputs & 1, 1);
+
+  // A relay request for a meter outside meters.relay_control (e.g. forged on the cluster
+  // topic) is refused here too, without a command.
+  const before = meter.commands.length;
+  sender.onEvent({
+    type: "command_request",
+    request: "forged",
+    command: { action: "relay", id: METER_B, on: true },
+  });
+  await until(() => result("forged") !== undefined, "forged result");
+  assert.deepEqual(result("forged"), {
+    ok: false,
+    error: `meter ${METER_B} is not in meters.relay_control`,
+  });
+  assert.equal(meter.commands.length, before);
 });
 
 Deno.test("a request a meter never acknowledges fails without delaying its configuration", async () => {
   await using env = await setUp();
   const meter = await env.meter(METER_A);
   const events: BridgeEvent[] = [];
-  const sender = await env.sender(env.config({ command_retries: 0 }), {}, (e) => events.push(e));
+  const sender = await env.sender(
+    env.config({ command_retries: 0, relay_control: [METER_A] }),
+    {},
+    (e) => events.push(e),
+  );
   await env.announce(METER_A);
   await until(() => meter.commands.length >= 3, "the configuration");
   await env.stateWhere((state) => state.meters[METER_A]?.configured !== undefined);

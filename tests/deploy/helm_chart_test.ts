@@ -329,6 +329,7 @@ Deno.test("the documented examples are there", () => {
       "existing-secret.yaml",
       "mosquitto.yaml",
       "no-outbox.yaml",
+      "cluster.yaml",
     ]
   ) {
     assert.ok(EXAMPLES.includes(name), `examples/${name}`);
@@ -429,6 +430,18 @@ const BROKEN: readonly BrokenValues[] = [
     keyword: "minimum",
   },
   {
+    name: "a cluster without data replicas",
+    values: { cluster: { replicas: 0 } },
+    path: "/cluster/replicas",
+    keyword: "minimum",
+  },
+  {
+    name: "a share group that is no topic level",
+    values: { cluster: { shareGroup: "a/b" } },
+    path: "/cluster/shareGroup",
+    keyword: "pattern",
+  },
+  {
     name: "an extra Secret variable that collides with a password key",
     values: { secret: { extra: { KPM33B_METER_PASSWORD: "x" } } },
     path: "/secret/extra",
@@ -464,6 +477,7 @@ Deno.test("the chart has every template it promises", () => {
     const name of [
       "_helpers.tpl",
       "deployment.yaml",
+      "statefulset.yaml",
       "configmap.yaml",
       "secret.yaml",
       "pvc.yaml",
@@ -581,7 +595,16 @@ Deno.test("the default and example configurations are valid bridge configuration
     ]),
   ];
   for (const [name, values] of shipped) {
-    const result = Config.safeParse(interpolateAll(values.config, env));
+    // With replicas the chart adds the cluster section ("kpm33b-bridge.config").
+    const cluster = values.cluster as Values;
+    const config = cluster.enabled
+      ? {
+        ...values.config as Values,
+        cluster: { share_group: cluster.shareGroup, replica: "${KPM33B_REPLICA}" },
+      }
+      : values.config;
+    const result = Config.safeParse(interpolateAll(config, env));
     assert.ok(result.success, `${name}: ${result.error?.message}`);
   }
+  assert.ok(shipped.some(([, values]) => (values.cluster as Values).enabled), "a cluster example");
 });

@@ -42,3 +42,17 @@ Deno.test("each disconnected broker and each worker not running is a reason", ()
     "worker proxy is stopped",
   ]);
 });
+
+Deno.test("without a proxy in the process, readiness is the workers' states alone", () => {
+  assert.deepEqual(
+    readiness(undefined, { config_sender: "running", http: "running" }, NOW, false),
+    {
+      ready: true,
+      reasons: [],
+    },
+  );
+  assert.deepEqual(
+    readiness(undefined, { config_sender: "restarting", http: "running" }, NOW, false).reasons,
+    ["worker config_sender is restarting"],
+  );
+});

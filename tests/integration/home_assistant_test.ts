@@ -219,6 +219,14 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
   );
 });
 
+Deno.test("a meter whose first message is an all-zero burst is discovered with its first real reading", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(A, { zeroBursts: true });
+  await meter.publishInstant();
+  const power = await next(env, configTopic("sensor", A, "power"));
+  assert.equal(JSON.parse(power.payload).unique_id, `kpm33b_${A}_power`);
+});
+
 Deno.test("disabling a field or excluding a meter removes its entities (empty retained config)", async () => {
   await using env = await setUp("  fields: [current]");
   const meter = await env.meter(A);

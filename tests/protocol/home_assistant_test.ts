@@ -18,6 +18,7 @@ const CONTEXT: DiscoveryContext = {
   prefix: "homeassistant",
   version: "9.9.9",
   availabilityFactor: 2.5,
+  stateTopic: "kpm33b/bridge/state",
 };
 
 function meter(yaml = "", io = false, id = A): DiscoveredMeter {

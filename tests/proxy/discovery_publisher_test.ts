@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { parseConfig } from "../../src/config/load.ts";
 import { meterSettings } from "../../src/config/meter_settings.ts";
 import type { MetersConfig } from "../../src/config/schema.ts";
@@ -17,7 +18,13 @@ function setUp(yaml = "") {
   const published: Array<[string, string]> = [];
   const known = new Set([A]);
   const publisher = new DiscoveryPublisher(
-    { root: "kpm33b", prefix: "homeassistant", version: "1.0.0", availabilityFactor: 2.5 },
+    {
+      root: "kpm33b",
+      prefix: "homeassistant",
+      version: "1.0.0",
+      availabilityFactor: 2.5,
+      stateTopic: "kpm33b/bridge/state",
+    },
     {
       meters: () => known.values(),
       known: (id) => known.has(id),
@@ -134,7 +141,13 @@ Deno.test("discovery is paced: a mass reconnect never exceeds the message rate",
   const ids = Array.from({ length: 50 }, (_, i) => MeterId.parse(`33B12259${String(50000 + i)}`));
   const meters = parseConfig("", "config.yaml", () => undefined).meters;
   const publisher = new DiscoveryPublisher(
-    { root: "kpm33b", prefix: "homeassistant", version: "1.0.0", availabilityFactor: 2.5 },
+    {
+      root: "kpm33b",
+      prefix: "homeassistant",
+      version: "1.0.0",
+      availabilityFactor: 2.5,
+      stateTopic: "kpm33b/bridge/state",
+    },
     {
       meters: () => ids.values(),
       known: () => true,
@@ -173,4 +186,34 @@ Deno.test("a meter queued twice is published once; forget takes it out of the qu
   env.publisher.forget(A);
   env.flush();
   assert.equal(env.published.length, 2);
+});
+
+Deno.test("property: at most maxMeters meters' configurations are remembered", () => {
+  const meters = parseConfig("", "config.yaml", () => undefined).meters;
+  fc.assert(fc.property(fc.array(fc.nat(40), { maxLength: 200 }), (order) => {
+    const publisher = new DiscoveryPublisher(
+      {
+        root: "kpm33b",
+        prefix: "homeassistant",
+        version: "1.0.0",
+        availabilityFactor: 2.5,
+        stateTopic: "kpm33b/bridge/state",
+      },
+      {
+        meters: () => [],
+        known: () => true,
+        excluded: () => false,
+        settings: (id) => meterSettings(meters, id),
+        io: () => false,
+      },
+      () => {},
+      { maxMeters: 5, messagesPerSecond: 0 },
+      T0,
+    );
+    for (const n of order) {
+      publisher.publishMeter(MeterId.parse(`33B12259${50000 + n}`));
+      publisher.drain(T0);
+      assert.ok(publisher.rememberedMeters <= 5);
+    }
+  }));
 });

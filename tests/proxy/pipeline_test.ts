@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Config } from "../../src/config/schema.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
+import { MeterId } from "../../src/protocol/meter_id.ts";
 import { MeterAnnouncement } from "../../src/protocol/topics.ts";
 import { INSTANT_TAGS } from "../../src/protocol/tags.ts";
 import { type PipelineEvent, ReadingPipeline } from "../../src/proxy/pipeline.ts";
@@ -38,6 +39,7 @@ Deno.test("the RT sample becomes an announcement and a seconds reading", () => {
     type: "announce",
     topic: "kpm33b/discovery/33B1225950027",
     announcement: { id: "33B1225950027", model: "KPM33B", first_seen: "2026-01-12T15:39:05.000Z" },
+    claim: false,
   });
   assert.deepEqual(published(events), [{
     topic: "kpm33b/33B1225950027/seconds",
@@ -230,4 +232,83 @@ Deno.test("a drifting meter clock is reported at most once a minute; a small dri
   assert.deepEqual(drifts("20050101000100", SAMPLE_NOW + 30_000), []);
   assert.equal(drifts("20050101000200", SAMPLE_NOW + 61_000).length, 1);
   assert.equal(drifts("20260112164500", SAMPLE_NOW + 122_000).length, 1, "meter ahead by >120 s");
+});
+
+/** The RT sample as meter `n`'s reading at `minute` past 16:00 (Vienna), as bytes. */
+function reading(n: number, minute: number): Uint8Array {
+  const sample = JSON.parse(fixture("MQTT_RT_DATA.json"));
+  const id = `33B${String(n).padStart(10, "0")}`;
+  return bytes(
+    JSON.stringify({ ...sample, id, time: `2026011216${String(minute).padStart(2, "0")}00` }),
+  );
+}
+
+Deno.test("property: the state of many meters stays within limits.max_meters", () => {
+  const MAX = 20;
+  fc.assert(fc.property(
+    fc.array(fc.record({ meter: fc.nat(3 * MAX), minute: fc.nat(59) }), { maxLength: 300 }),
+    (steps) => {
+      const p = pipeline({ limits: { max_meters: MAX, reassembly_max_pending: 5 } });
+      for (const { meter, minute } of steps) {
+        p.handle("MQTT_RT_DATA", reading(meter, minute), SAMPLE_NOW);
+        assert.ok(p.announcedMeters <= MAX, `${p.announcedMeters} announced`);
+        assert.ok(p.historyMeters <= MAX, `${p.historyMeters} histories`);
+        assert.ok(p.pendingReadings <= 5);
+      }
+    },
+  ));
+});
+
+Deno.test("with replicas a new meter is announced with this replica; a moved one is claimed", () => {
+  const p = new ReadingPipeline({
+    root: "kpm33b",
+    retainReadings: false,
+    meters: Config.parse({}).meters,
+    limits: Config.parse({}).limits,
+    clock: new MeterClock("Europe/Vienna"),
+    replica: "r1",
+  });
+  const id = MeterId.parse("33B0000000007");
+  const first = p.handle("MQTT_RT_DATA", reading(7, 0), SAMPLE_NOW);
+  const announced = first.find((e) => e.type === "announce");
+  assert.deepEqual(announced, {
+    type: "announce",
+    topic: `kpm33b/discovery/${id}`,
+    announcement: {
+      id,
+      model: "KPM33B",
+      first_seen: "2026-01-12T15:39:05.000Z",
+      bridge: "r1",
+      bridge_since: "2026-01-12T15:39:05.000Z",
+    },
+    claim: false,
+  });
+  assert.equal(p.ownerOf(id), "r1");
+  // Another replica took it over later; the broker now routes it here again.
+  const moved = {
+    id,
+    model: "KPM33B",
+    first_seen: "2026-01-12T15:39:05.000Z",
+    bridge: "r2",
+    bridge_since: "2026-01-12T15:40:00.000Z",
+  };
+  assert.equal(p.isStale(moved), false);
+  p.rememberAnnouncement(moved);
+  assert.equal(
+    p.isStale({ ...moved, bridge: "r3", bridge_since: "2026-01-12T15:39:59.000Z" }),
+    true,
+  );
+  const later = SAMPLE_NOW + 120_000;
+  const claim = p.handle("MQTT_RT_DATA", reading(7, 2), later).find((e) => e.type === "announce");
+  assert.deepEqual(claim, {
+    type: "announce",
+    topic: `kpm33b/discovery/${id}`,
+    announcement: { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString() },
+    claim: true,
+  });
+  assert.equal(
+    p.handle("MQTT_RT_DATA", reading(7, 3), later).some((e) => e.type === "announce"),
+    false,
+    "claimed once",
+  );
 });

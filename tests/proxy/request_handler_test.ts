@@ -35,21 +35,38 @@ Deno.test("health is answered at once, echoing the transaction", () => {
   }]);
 });
 
+/** The id of the first emitted request: unique to its handler, so replicas never mix them up. */
+function requestId(emitted: readonly BridgeEvent[]): string {
+  const event = emitted[0] as { request?: unknown };
+  assert.equal(typeof event.request, "string");
+  assert.match(event.request as string, /^[0-9a-f]{8}-r1$/);
+  return event.request as string;
+}
+
+Deno.test("two handlers (two replicas) never give the same request id", () => {
+  const [one, two] = [setUp(), setUp()];
+  for (const env of [one, two]) {
+    env.handler.onRequest("kpm33b/bridge/request/config/reload", bytes(""));
+  }
+  assert.notEqual(requestId(one.emitted), requestId(two.emitted));
+});
+
 Deno.test("a meter request goes to the config sender and its result is the response", () => {
   const env = setUp();
   env.handler.onRequest(
     "kpm33b/bridge/request/meter/read_interval",
     bytes(`{"id":"${A}","transaction":3}`),
   );
+  const request = requestId(env.emitted);
   assert.deepEqual(env.emitted, [{
     type: "command_request",
-    request: "r1",
+    request,
     command: { action: "read_interval", id: A },
   }]);
   assert.equal(env.handler.waiting, 1);
   env.handler.onEvent({
     type: "command_result",
-    request: "r1",
+    request,
     result: { ok: true, data: { id: A, seconds: 60, minutes: 1 } },
   });
   assert.deepEqual(env.published, [{
@@ -58,17 +75,18 @@ Deno.test("a meter request goes to the config sender and its result is the respo
   }]);
   assert.equal(env.handler.waiting, 0);
   // A second result for the same request is ignored.
-  env.handler.onEvent({ type: "command_result", request: "r1", result: { ok: false, error: "x" } });
+  env.handler.onEvent({ type: "command_result", request, result: { ok: false, error: "x" } });
   assert.equal(env.published.length, 1);
 });
 
 Deno.test("config/reload goes to the supervisor; a failed reload is an error response", () => {
   const env = setUp();
   env.handler.onRequest("kpm33b/bridge/request/config/reload", bytes(""));
-  assert.deepEqual(env.emitted, [{ type: "reload_request", request: "r1" }]);
+  const request = requestId(env.emitted);
+  assert.deepEqual(env.emitted, [{ type: "reload_request", request }]);
   env.handler.onEvent({
     type: "reload_result",
-    request: "r1",
+    request,
     result: { ok: false, error: "bad" },
   });
   assert.deepEqual(env.published[0].payload, { status: "error", data: {}, error: "bad" });
@@ -101,14 +119,15 @@ Deno.test("relay: ON/OFF for allowed meters only; the acknowledged state is repo
   assert.deepEqual(env.emitted, []);
 
   env.handler.onRelaySet(`kpm33b/${A}/relay/set`, bytes(" on\n"));
+  const request = requestId(env.emitted);
   assert.deepEqual(env.emitted, [{
     type: "command_request",
-    request: "r1",
+    request,
     command: { action: "relay", id: A, on: true },
   }]);
   env.handler.onEvent({
     type: "command_result",
-    request: "r1",
+    request,
     result: { ok: true, data: { id: A, state: "ON" } },
   });
   assert.deepEqual(env.relays, [[A, "ON"]]);

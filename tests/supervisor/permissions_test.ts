@@ -182,7 +182,7 @@ Deno.test("the real HTTP worker starts and serves with the HTTP worker's permiss
       });
     const send = (message: ToWorker) => worker.postMessage(message);
     const started = next();
-    send({ type: "start", config });
+    send({ type: "start", config, remote: [] });
     assert.deepEqual(await started, { type: "started" });
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(await response.text(), "ok\n");

@@ -33,6 +33,19 @@ app.kubernetes.io/name: {{ include "kpm33b-bridge.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The selector labels of one workload: with `cluster.enabled` the data replicas
+(component "data") and the configuration-flow pod ("config-flow") are told
+apart, so their controllers never select each other's pods. Called with a
+dict of `root` (the chart's context) and `component`.
+*/}}
+{{- define "kpm33b-bridge.workloadSelectorLabels" -}}
+{{ include "kpm33b-bridge.selectorLabels" .root }}
+{{- if .root.Values.cluster.enabled }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end }}
+
 {{- define "kpm33b-bridge.labels" -}}
 helm.sh/chart: {{ include "kpm33b-bridge.chart" . }}
 {{ include "kpm33b-bridge.selectorLabels" . }}
@@ -118,6 +131,10 @@ into Mosquitto's password file).
 {{- $_ = set $internal "embedded" (dict "enabled" false) }}
 {{- $_ = set $config "internal_broker" $internal }}
 {{- end }}
+{{- if .Values.cluster.enabled }}
+{{- /* Each pod's name is its replica name (KPM33B_REPLICA, from the downward API). */}}
+{{- $_ := set $config "cluster" (dict "share_group" .Values.cluster.shareGroup "replica" "${KPM33B_REPLICA}") }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -188,7 +205,14 @@ Refuses settings that would render a pod that cannot work. Included by the
 Deployment.
 */}}
 {{- define "kpm33b-bridge.validate" -}}
-{{- if not (include "kpm33b-bridge.meterCredentials" .) }}
+{{- if .Values.cluster.enabled }}
+{{- if dig "internal_broker" "embedded" "enabled" false .Values.config }}
+{{- fail "\n\ncluster.enabled runs replicas on a clustered meters' broker with shared subscriptions: set config.internal_broker.embedded.enabled to false and config.internal_broker.url to that broker (e.g. mqtt://emqx.emqx:1883)." }}
+{{- end }}
+{{- if .Values.mosquitto.enabled }}
+{{- fail "\n\ncluster.enabled and mosquitto.enabled exclude each other: the replicas share a clustered meters' broker, not a Mosquitto container per pod." }}
+{{- end }}
+{{- else if not (include "kpm33b-bridge.meterCredentials" .) }}
 {{- fail "\n\nMeters could not log in: the meters' broker refuses everyone without credentials. Set secret.meterPassword (--set-string secret.meterPassword=...), existingSecret with a KPM33B_METER_PASSWORD key, or config.internal_broker.meter_auth.accounts." }}
 {{- end }}
 {{- $internalFromEnv := false }}
@@ -201,4 +225,53 @@ Deployment.
 {{- if and .Values.serviceMonitor.enabled (not .Values.config.http.enabled) }}
 {{- fail "\n\nserviceMonitor.enabled scrapes /metrics of the HTTP endpoint: set config.http.enabled to true." }}
 {{- end }}
+{{- end }}
+
+{{/*
+Probes of the bridge container against its HTTP endpoint; nothing without it.
+*/}}
+{{- define "kpm33b-bridge.probes" -}}
+{{- if .Values.config.http.enabled }}
+{{- with .Values.probes.startup }}
+{{- if .enabled }}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: {{ .periodSeconds }}
+  failureThreshold: {{ .failureThreshold }}
+  timeoutSeconds: {{ .timeoutSeconds }}
+{{- end }}
+{{- end }}
+{{- with .Values.probes.liveness }}
+{{- if .enabled }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: {{ .periodSeconds }}
+  failureThreshold: {{ .failureThreshold }}
+  timeoutSeconds: {{ .timeoutSeconds }}
+{{- end }}
+{{- end }}
+{{- with .Values.probes.readiness }}
+{{- if .enabled }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: http
+  periodSeconds: {{ .periodSeconds }}
+  failureThreshold: {{ .failureThreshold }}
+  timeoutSeconds: {{ .timeoutSeconds }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The replica name of each pod: its own name, from the downward API. */}}
+{{- define "kpm33b-bridge.replicaEnv" -}}
+- name: KPM33B_REPLICA
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 {{- end }}
