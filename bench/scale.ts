@@ -179,8 +179,13 @@ interface ScaleRun {
   readonly rate: number;
   readonly cpuUsPerReading: number;
   readonly peakMb: number;
+  /** RSS 5 s after the last reading. */
+  readonly afterMb: number;
   readonly note?: string;
 }
+
+/** How long the bridge idles before its RSS after the run is read. */
+const SETTLE_MS = 5000;
 
 async function scaleRun(meters: number): Promise<ScaleRun> {
   await using internal = await startMosquitto(DEEP_QUEUES);
@@ -196,12 +201,14 @@ async function scaleRun(meters: number): Promise<ScaleRun> {
     const timed = timedReadings(meters);
     const result = await warmAndTime(internal.url, central.url, meters, timed, [pid]);
     if (result.rate === undefined) {
-      return { rate: NaN, cpuUsPerReading: NaN, peakMb: NaN, ...result };
+      return { rate: NaN, cpuUsPerReading: NaN, peakMb: NaN, afterMb: NaN, ...result };
     }
+    await sleep(SETTLE_MS);
     return {
       rate: result.rate,
       cpuUsPerReading: result.cpu[0] / timed * 1e6,
       peakMb: await memoryMb(pid, "hwmKb"),
+      afterMb: await memoryMb(pid, "rssKb"),
       note: result.note,
     };
   } finally {
@@ -235,6 +242,9 @@ class RateLog {
     return best;
   }
 }
+
+/** A command to one meter: `MQTT_<command>_<last 8 of its id>`. */
+const COMMAND = /^MQTT_(COMMOD_SET|COMMOD_READ|SETTIME|TELECTRL)_[0-9A-Z]{8}$/;
 
 function category(topic: string): string {
   if (topic.startsWith("homeassistant/")) return "discovery";
@@ -271,7 +281,7 @@ async function massReconnect(meters: number) {
     meterSide = await client(internal.url);
     meterSide.on("message", (topic) => {
       internalRates.count(
-        /^MQTT_(COMMOD_SET|COMMOD_READ|SETTIME|TELECTRL)_/.test(topic) ? "commands" : "uplink",
+        COMMAND.test(topic) ? "commands" : topic.endsWith("_REP") ? "replies" : "readings",
       );
     });
     await meterSide.subscribeAsync("#", { qos: 0 });
@@ -385,13 +395,20 @@ for (let run = 0; run < RUNS; run++) {
     try {
       result = await scaleRun(meters);
     } catch (error) {
-      result = { rate: NaN, cpuUsPerReading: NaN, peakMb: NaN, note: `failed: ${error}` };
+      result = {
+        rate: NaN,
+        cpuUsPerReading: NaN,
+        peakMb: NaN,
+        afterMb: NaN,
+        note: `failed: ${error}`,
+      };
     }
     scale.set(meters, [...scale.get(meters) ?? [], result]);
     if (result.note) notes.push(`* ${meters} meters, run ${run + 1}: ${result.note}`);
     console.log(
       `run ${run + 1}/${RUNS} ${meters} meters: ${fmt(result.rate)} readings/s, ` +
-        `${fmt(result.cpuUsPerReading, 1)} µs CPU/reading, peak RSS ${fmt(result.peakMb, 1)} MB` +
+        `${fmt(result.cpuUsPerReading, 1)} µs CPU/reading, peak RSS ${fmt(result.peakMb, 1)} MB, ` +
+        `${fmt(result.afterMb, 1)} MB ${SETTLE_MS / 1000} s after` +
         (result.note ? ` (${result.note})` : ""),
     );
   }
@@ -406,6 +423,7 @@ const rows = [[
   "CPU µs/reading",
   "vs smallest",
   "peak RSS MB",
+  "RSS after MB",
   "runs (readings/s; µs)",
 ]];
 for (const meters of SIZES) {
@@ -417,6 +435,7 @@ for (const meters of SIZES) {
     fmt(cost, 1),
     meters === smallest ? "" : `${ratio >= 0 ? "+" : ""}${(ratio * 100).toFixed(0)} %`,
     fmt(medianOf(meters, "peakMb"), 1),
+    fmt(medianOf(meters, "afterMb"), 1),
     (scale.get(meters) ?? []).map((r) => `${fmt(r.rate)}; ${fmt(r.cpuUsPerReading, 1)}`).join(
       " | ",
     ),

@@ -26,12 +26,16 @@
  *
  * The history of a meter can be exported and restored
  * ({@link ReadingFilter.exportMeter}), so these rules hold across restarts.
+ * It is kept small, for fleets of 100,000 meters: per level the last time,
+ * a digest of all values (for repeats) and the cumulative registers (for
+ * regressions), not every value.
  *
  * @module
  */
 import { z } from "zod";
 import type { MeterId } from "./meter_id.ts";
-import { isAllZero, LAYOUTS, type Reading, sameValues } from "./reading.ts";
+import { digestNumbers } from "../runtime/hash.ts";
+import { isAllZero, LAYOUTS, type Reading } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /** Why a valid reading was not published. */
@@ -54,7 +58,10 @@ export type FilterVerdict =
 
 interface LevelHistory {
   time: string;
-  values: readonly number[];
+  /** Digest of every value, to tell an exact repeat. */
+  digest: number;
+  /** The cumulative registers (CUMULATIVE order), to refuse one going backwards. */
+  registers: readonly number[];
   /** Whether any published reading of this level had a non-zero value. */
   nonZero: boolean;
 }
@@ -84,11 +91,21 @@ const CUMULATIVE: Readonly<Record<ReadingLevel, readonly number[]>> = {
   day: cumulativeIndices("day"),
 };
 
-const StoredLevel = z.object({
-  time: z.string(),
-  values: z.array(z.number().nullable()),
-  nonZero: z.boolean(),
-});
+/** JSON has no NaN (a register without value): it is stored as null. */
+const StoredNumbers = z.array(z.number().nullable()).transform((values) =>
+  values.map((v) => v ?? NaN)
+);
+
+const StoredLevel = z.union([
+  z.object({
+    time: z.string(),
+    digest: z.number().int().nonnegative(),
+    registers: StoredNumbers,
+    nonZero: z.boolean(),
+  }),
+  // Written by earlier versions: every value.
+  z.object({ time: z.string(), values: StoredNumbers, nonZero: z.boolean() }),
+]);
 const StoredHistory = z.object({
   live: z.boolean(),
   last: z.object({
@@ -97,6 +114,11 @@ const StoredHistory = z.object({
     day: StoredLevel.optional(),
   }),
 });
+
+/** The cumulative registers of a reading's values, in {@link CUMULATIVE} order. */
+function registersOf(level: ReadingLevel, values: readonly number[]): number[] {
+  return CUMULATIVE[level].map((i) => values[i]);
+}
 
 function parseJson(json: string): unknown {
   try {
@@ -136,6 +158,7 @@ export class ReadingFilter {
     if (this.options.exclude.has(id)) return drop("excluded", "meter is in meters.exclude");
     const meter = this.#history(id);
     const last = meter.last[level];
+    const digest = digestNumbers(values);
     if (redelivered && last !== undefined && time <= last.time) {
       return drop(
         "duplicate",
@@ -146,23 +169,24 @@ export class ReadingFilter {
     if (isAllZero(values)) {
       const verdict = this.#checkZero(meter, level, time, last);
       if (!verdict.publish) return verdict;
-      if (last !== undefined && last.time === time && sameValues(last.values, values)) {
+      if (last !== undefined && last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
-      meter.last[level] = { time, values, nonZero: false };
+      meter.last[level] = { time, digest, registers: registersOf(level, values), nonZero: false };
       return verdict;
     }
 
+    const registers = registersOf(level, values);
     if (last !== undefined) {
-      if (last.time === time && sameValues(last.values, values)) {
+      if (last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
-      const regression = this.#regression(level, last.values, values);
+      const regression = this.#regression(level, last.registers, registers);
       if (regression !== undefined) return drop("energy_regression", regression);
     }
     if (level === "seconds") meter.live = true;
     meter.zeroTimes[level] = undefined;
-    meter.last[level] = { time, values, nonZero: true };
+    meter.last[level] = { time, digest, registers, nonZero: true };
     return PUBLISH;
   }
 
@@ -184,10 +208,15 @@ export class ReadingFilter {
     meter.live = parsed.data.live;
     for (const level of ["seconds", "minutes", "day"] as const) {
       const last = parsed.data.last[level];
-      // JSON has no NaN (a register without value): it comes back as null.
-      if (last !== undefined) {
-        meter.last[level] = { ...last, values: last.values.map((v) => v ?? NaN) };
-      }
+      if (last === undefined) continue;
+      meter.last[level] = "values" in last
+        ? {
+          time: last.time,
+          digest: digestNumbers(last.values),
+          registers: registersOf(level, last.values),
+          nonZero: last.nonZero,
+        }
+        : last;
     }
   }
 
@@ -222,11 +251,12 @@ export class ReadingFilter {
     last: readonly number[],
     next: readonly number[],
   ): string | undefined {
-    for (const i of CUMULATIVE[level]) {
+    const indices = CUMULATIVE[level];
+    for (let r = 0; r < indices.length; r++) {
       // A comparison with NaN (no value) is false: only two values can regress.
-      if (next[i] < last[i]) {
-        return `register ${LAYOUTS[level].tags[i]} would go backwards from ${last[i]} to ${
-          next[i]
+      if (next[r] < last[r]) {
+        return `register ${LAYOUTS[level].tags[indices[r]]} would go backwards from ${last[r]} to ${
+          next[r]
         }`;
       }
     }

@@ -62,15 +62,6 @@ export function isAllZero(values: readonly number[]): boolean {
   return seen;
 }
 
-/** Whether two readings' values are identical, "no value" included. */
-export function sameValues(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i] && !(a[i] !== a[i] && b[i] !== b[i])) return false;
-  }
-  return true;
-}
-
 /** Values of `later` where it has one, else of `earlier` (split-packet merge). */
 export function mergeValues(earlier: readonly number[], later: readonly number[]): number[] {
   const merged = earlier.slice();

@@ -84,6 +84,7 @@ export class ReadingPipeline {
   readonly #reassembler: Reassembler;
   readonly #filter: ReadingFilter;
   readonly #announced = new Map<MeterId, MeterAnnouncement>();
+  /** Payload fields by level, model and output shape: a handful of entries, not one per meter. */
   readonly #fields = new Map<string, PayloadFields>();
   readonly #driftReported = new Map<MeterId, number>();
 
@@ -259,12 +260,14 @@ export class ReadingPipeline {
     events.push({ type: "clock_drift", id: reading.id, driftSeconds: Math.round(driftMs / 1000) });
   }
 
+  /** The fields of a meter's payload, shared by every meter of the same shape and model. */
   #fieldsOf(id: MeterId, level: ReadingLevel): PayloadFields {
-    const key = `${level}|${id}`;
+    const shape = meterSettings(this.options.meters, id);
+    const model = modelOf(id);
+    const key = `${level}|${model}|${shape.profile}|${shape.fields.join(",")}`;
     let fields = this.#fields.get(key);
     if (fields === undefined) {
-      if (this.#fields.size >= this.options.limits.max_meters) this.#fields.clear();
-      fields = payloadFields(level, meterSettings(this.options.meters, id), modelOf(id));
+      fields = payloadFields(level, shape, model);
       this.#fields.set(key, fields);
     }
     return fields;

@@ -157,7 +157,6 @@ export class Proxy {
   readonly #registry: MeterRegistry;
   readonly #discovery: DiscoveryPublisher;
   readonly #requests: RequestHandler;
-  readonly #settings = new Map<MeterId, MeterSettings>();
   readonly #ackLatency = { counts: ACK_LATENCY_BUCKETS.map(() => 0).concat(0), sum: 0, count: 0 };
   #workers: Readonly<Record<string, WorkerState>> = {};
   #publishedMeters = "";
@@ -402,13 +401,7 @@ export class Proxy {
   }
 
   #settingsOf(id: MeterId): MeterSettings {
-    let settings = this.#settings.get(id);
-    if (settings === undefined) {
-      if (this.#settings.size >= this.#config.limits.max_meters) this.#settings.clear();
-      settings = meterSettings(this.#config.meters, id);
-      this.#settings.set(id, settings);
-    }
-    return settings;
+    return meterSettings(this.#config.meters, id);
   }
 
   #publishAvailability(change: AvailabilityChange): void {
@@ -842,7 +835,6 @@ export class Proxy {
       );
     }
     this.#pipeline.reconfigure(pipelineOptions(config));
-    this.#settings.clear();
     this.#registry.maxMeters = config.limits.max_meters;
     this.#discovery.context = discoveryContext(config);
     this.#discovery.setLimits(discoveryLimits(config));

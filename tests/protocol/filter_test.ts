@@ -426,3 +426,33 @@ Deno.test("a meter's history survives export and restore, registers without a va
   assert.equal(restored.exportMeter(B), undefined);
   assert.equal(restored.exportMeter(C), undefined);
 });
+
+Deno.test("a history stored by earlier versions (every value) restores and still guards", () => {
+  const filter = liveFilter();
+  const published = eny(A, time(1), { ...ENY_TAGS, zygsz: 100 });
+  filter.check(published);
+  // The format earlier versions wrote: all values of each level, null for no value.
+  const old = JSON.stringify({
+    live: true,
+    last: {
+      minutes: {
+        time: time(1),
+        values: published.values.map((v) => Number.isNaN(v) ? null : v),
+        nonZero: true,
+      },
+    },
+  });
+  const restored = new ReadingFilter(OPTIONS);
+  restored.restoreMeter(A, old);
+  assertDropped(restored.check(eny(A, time(2), { ...ENY_TAGS, zygsz: 99 })), "energy_regression");
+  assertDropped(restored.check(published), "duplicate");
+  assert.deepEqual(restored.check(eny(A, time(2), { ...ENY_TAGS, zygsz: 101 })), PUBLISH);
+});
+
+Deno.test("the stored history of a meter stays small: no values beyond the registers", () => {
+  const filter = liveFilter();
+  filter.check(eny(A, time(1), { ...ENY_TAGS, zygsz: 100 }));
+  const stored = JSON.parse(filter.exportMeter(A)!);
+  assert.ok(!("values" in stored.last.minutes));
+  assert.ok(JSON.stringify(stored).length < 300, JSON.stringify(stored));
+});
