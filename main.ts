@@ -124,6 +124,14 @@ async function main(args: readonly string[]): Promise<number> {
   let reloadNow: () => Promise<RequestResult> = () =>
     Promise.resolve({ ok: false, error: "the bridge is still starting" });
   const remote = remoteWorkers(command.workers);
+  if (config.cluster.share_group !== "" && remote.length === 0) {
+    log.warning(
+      "Replica {replica} runs the configuration flow too: with several replicas each sends every " +
+        "meter its configuration. Run replicas with --workers proxy,http and the configuration " +
+        "flow once with --workers config_sender (docs/scaling.md)",
+      { replica: config.cluster.replica },
+    );
+  }
   if (remote.length > 0) {
     log.info("Running {workers}; {remote} run in other processes (--workers)", {
       workers: command.workers.join(", "),
