@@ -58,6 +58,9 @@ interface Outstanding {
   readonly backoff: Backoff;
 }
 
+/** Characters of a meter's failure message kept. */
+const MAX_MESSAGE = 200;
+
 /** Per-meter command queues under a global limit. */
 export class CommandDispatcher {
   readonly #queues = new Map<MeterId, MeterCommand[]>();
@@ -140,7 +143,8 @@ export class CommandDispatcher {
         latencyMs: Math.max(0, performance.now() - outstanding.sentAt),
       });
     } else {
-      const detail = reply.msg ? `: ${reply.msg}` : "";
+      // A meter's message is clipped: it travels on in results and states, between processes too.
+      const detail = reply.msg ? `: ${reply.msg.slice(0, MAX_MESSAGE)}` : "";
       this.#finish(outstanding, {
         ok: false,
         attempts: outstanding.attempts,

@@ -56,6 +56,7 @@ import {
   type MeterConfigState,
 } from "./meter_state.ts";
 import { StateStore } from "./state_store.ts";
+import { PacedQueue } from "../runtime/paced_queue.ts";
 
 const log = logger("config_sender");
 
@@ -95,6 +96,12 @@ interface RequestJob {
 /** Requests carried out at once; more are refused until some finish. */
 const MAX_REQUESTS = 1000;
 
+/** Meter states reported per second when every meter's is sent again. */
+const REPORT_RATE = 1000;
+
+/** How often queued reports are sent. */
+const REPORT_MS = 200;
+
 function randomOprid(): string {
   return crypto.randomUUID().replaceAll("-", "");
 }
@@ -130,6 +137,9 @@ export class ConfigSender {
   #ready: Promise<void>;
   /** Events from and for proxies in other processes. */
   readonly #link: ClusterLink;
+  /** Meters whose state is reported again (a proxy restarted, the configuration changed). */
+  readonly #reports: PacedQueue<MeterId>;
+  readonly #reportTimer: ReturnType<typeof setInterval>;
 
   constructor(
     config: Config,
@@ -189,6 +199,15 @@ export class ConfigSender {
       if (!this.#link.onMessage(topic, payload)) this.#onAnnouncement(topic, payload);
     });
     this.#dailyTimer = setInterval(() => this.#checkAll("daily check"), DAILY_CHECK_MS);
+    this.#reports = new PacedQueue(
+      { ratePerSecond: REPORT_RATE, burst: REPORT_RATE },
+      (id) => {
+        if (this.#known.has(id)) this.#report(id);
+        return 1;
+      },
+      this.#now(),
+    );
+    this.#reportTimer = setInterval(() => this.#reports.drain(this.#now()), REPORT_MS);
   }
 
   /** Resolves once the state file has been read. */
@@ -503,8 +522,15 @@ export class ConfigSender {
     }
     const { id } = command;
     // Checked again here: a request may come from another process, over the central broker.
-    if (command.action === "relay" && !this.#config.meters.relay_control.includes(id)) {
-      answer({ ok: false, error: `meter ${id} is not in meters.relay_control` });
+    const refusal = !this.#known.has(id)
+      ? `meter ${id} is not known to the configuration flow`
+      : this.#config.meters.exclude.includes(id)
+      ? `meter ${id} is excluded (meters.exclude)`
+      : command.action === "relay" && !this.#config.meters.relay_control.includes(id)
+      ? `meter ${id} is not in meters.relay_control`
+      : undefined;
+    if (refusal !== undefined) {
+      answer({ ok: false, error: refusal });
       return;
     }
     const commands: MeterCommand[] = [];
@@ -531,6 +557,10 @@ export class ConfigSender {
         break;
       default:
         command satisfies never;
+    }
+    if (commands.length === 0) {
+      answer({ ok: false, error: "nothing to do: give seconds, minutes or both" });
+      return;
     }
     const tagged = commands.map((c): MeterCommand => ({ ...c, request }));
     const job: RequestJob = {
@@ -576,6 +606,10 @@ export class ConfigSender {
       this.#ready.then(() => this.#onCommandRequest(event.request, event.command));
       return;
     }
+    if (event.type === "resync") {
+      this.#ready.then(() => this.#reportAll());
+      return;
+    }
     if (event.type !== "clock_drift" || !isMeterId(event.id)) return;
     const id = event.id;
     this.#ready.then(() => {
@@ -603,13 +637,19 @@ export class ConfigSender {
     this.#ready.then(() => {
       this.#startDue();
       this.#checkAll("configuration changed");
-      for (const id of this.#known) this.#report(id);
+      this.#reportAll();
     });
+  }
+
+  /** Reports every known meter's state again, paced. */
+  #reportAll(): void {
+    for (const id of this.#known) this.#reports.add(id);
   }
 
   /** Stops sending; the state is saved. Open requests are answered with an error. */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#dailyTimer);
+    clearInterval(this.#reportTimer);
     this.#dispatcher.stop();
     for (const job of [...this.#jobs.values()].flat()) {
       this.#emit({

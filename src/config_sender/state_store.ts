@@ -23,6 +23,8 @@ export class StateStore {
   #hurry: (() => void) | undefined;
   /** A flush waits: no pause until the pending state is on disk. */
   #urgent = false;
+  /** When the last write ended (performance.now()). */
+  #lastWrite = -Infinity;
 
   /**
    * @param minIntervalMs pause between the end of one write and the start of
@@ -66,11 +68,10 @@ export class StateStore {
   }
 
   /**
-   * Writes the state atomically. Saves while a write is in progress coalesce:
-   * the state is serialised when its write starts, at most one write per
-   * `minIntervalMs`, so a burst of results (every meter at midnight) costs a
-   * write a second, not one per result. The promise resolves once the state
-   * as of this call is on disk.
+   * Writes the state atomically, at most once per `minIntervalMs`: saves in
+   * between coalesce, the state serialised when its write starts, so a burst
+   * of results (every meter at midnight) costs a write a second, not one per
+   * result. The promise resolves once the state as of this call is on disk.
    */
   save(state: ConfigSenderState): Promise<void> {
     this.#pending = state;
@@ -89,10 +90,12 @@ export class StateStore {
   async #drain(): Promise<void> {
     try {
       while (this.#pending !== undefined) {
+        const wait = this.#lastWrite + this.minIntervalMs - performance.now();
+        if (wait > 0 && !this.#urgent) await this.#pause(wait);
         const state = this.#pending;
         this.#pending = undefined;
         await this.#write(JSON.stringify(state, null, 2));
-        if (this.#pending !== undefined && !this.#urgent) await this.#pause();
+        this.#lastWrite = performance.now();
       }
     } finally {
       this.#writing = undefined;
@@ -100,14 +103,14 @@ export class StateStore {
     }
   }
 
-  #pause(): Promise<void> {
+  #pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.#hurry = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.minIntervalMs);
+      const timer = setTimeout(done, ms);
       this.#hurry = done;
     });
   }

@@ -55,6 +55,8 @@ export const MeterCommandRequest = z.discriminatedUnion("action", [
     id: MeterId,
     seconds: SecondsLevelInterval.optional(),
     minutes: MinutesLevelInterval.optional(),
+  }).refine((command) => command.seconds !== undefined || command.minutes !== undefined, {
+    error: "give seconds, minutes or both",
   }),
   z.strictObject({ action: z.literal("relay"), id: MeterId, on: z.boolean() }),
 ]);

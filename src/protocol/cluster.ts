@@ -42,7 +42,7 @@ export const ClusterEvent = z.discriminatedUnion("type", [
   }),
   z.strictObject({ type: z.literal("command_result"), request: RequestId, result: RequestResult }),
   z.strictObject({ type: z.literal("meter_config"), id: MeterId, summary: MeterConfigSummary }),
-  z.strictObject({ type: z.literal("ack_latency"), seconds: z.number().min(0) }),
+  z.strictObject({ type: z.literal("resync") }),
 ]);
 /** An event that may travel between processes. */
 export type ClusterEvent = z.infer<typeof ClusterEvent>;
@@ -53,7 +53,7 @@ export const CLUSTER_EVENT_RECIPIENT: Readonly<Record<ClusterEvent["type"], Clus
   command_request: "config_sender",
   command_result: "proxy",
   meter_config: "proxy",
-  ack_latency: "proxy",
+  resync: "config_sender",
 };
 
 /** Whether an event type may cross to another process. */

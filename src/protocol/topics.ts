@@ -32,8 +32,10 @@ export const MeterAnnouncement = z.object({
   first_seen: z.iso.datetime({ offset: true }),
   /** With replicas (`cluster.share_group`): the replica that handles the meter now… */
   bridge: ClusterName.optional(),
-  /** …and since when: of two claims, the later one holds. */
+  /** …since when… */
   bridge_since: z.iso.datetime({ offset: true }).optional(),
+  /** …and how many times the meter was claimed: of two claims the higher count holds. */
+  claim: z.number().int().min(1).optional(),
 });
 /** Retained announcement of a meter. */
 export type MeterAnnouncement = z.infer<typeof MeterAnnouncement>;

@@ -131,6 +131,11 @@ export class ReadingPipeline {
     return this.#announced.get(id)?.bridge;
   }
 
+  /** The meter's announcement as known here. */
+  announcementOf(id: MeterId): MeterAnnouncement | undefined {
+    return this.#announced.get(id);
+  }
+
   /** Ids of the announced meters. */
   announcedIds(): IterableIterator<MeterId> {
     return this.#announced.keys();
@@ -143,12 +148,18 @@ export class ReadingPipeline {
 
   /**
    * Whether an announcement found on central is older than the one known:
-   * with replicas, a claim made before the one this bridge knows of.
+   * with replicas, a claim made before the one this bridge knows of. Claims
+   * are counted, not timed (replicas' clocks differ): the higher count wins,
+   * and of two equal counts (two replicas claiming at once) the greater
+   * replica name. The replica that then gets the meter's readings claims it
+   * anew, so ownership settles on it.
    */
   isStale(announcement: MeterAnnouncement): boolean {
-    const known = this.#announced.get(announcement.id as MeterId)?.bridge_since;
-    const since = announcement.bridge_since;
-    return known !== undefined && (since === undefined || Date.parse(since) < Date.parse(known));
+    const known = this.#announced.get(announcement.id as MeterId);
+    if (known === undefined) return false;
+    const [mine, theirs] = [known.claim ?? 0, announcement.claim ?? 0];
+    if (theirs !== mine) return theirs < mine;
+    return (announcement.bridge ?? "") < (known.bridge ?? "");
   }
 
   /**
@@ -217,9 +228,11 @@ export class ReadingPipeline {
         id: reading.id,
         model: modelOf(reading.id),
         first_seen: known?.first_seen ?? new Date(now).toISOString(),
-        ...(replica === undefined
-          ? {}
-          : { bridge: replica, bridge_since: new Date(now).toISOString() }),
+        ...(replica === undefined ? {} : {
+          bridge: replica,
+          bridge_since: new Date(now).toISOString(),
+          claim: (known?.claim ?? 0) + 1,
+        }),
       };
       this.rememberAnnouncement(announcement);
       events.push({

@@ -29,6 +29,7 @@ import { BrokerConnection } from "../mqtt/broker_connection.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
 import {
   announcementFilter,
+  announcementTopic,
   type BridgeState,
   bridgeTopic,
   MeterAnnouncement,
@@ -117,6 +118,19 @@ const PACE_MS = 200;
 /** Statuses sent per second at least while a round of changed statuses goes out. */
 const MIN_STATUS_RATE = 10;
 
+/** Retained announcements count as in once none arrived for this long after subscribing. */
+const ANNOUNCEMENTS_QUIET_MS = 500;
+
+/** Readings are held at most this long after start for the announcements (central may be down). */
+const ANNOUNCEMENTS_WAIT_MS = 10_000;
+
+/**
+ * Readings held at most while the announcements load. Unacknowledged QoS 1
+ * readings are bounded by the broker's in-flight window anyway; QoS 0 ones
+ * are not, hence the limit.
+ */
+const MAX_HELD_READINGS = 10_000;
+
 /** Uplink topics the proxy takes from the internal broker: readings and digital I/O. */
 const INTERNAL_TOPICS = [...Object.keys(READING_TOPICS), "MQTT_TELEIND"];
 
@@ -164,6 +178,19 @@ export class Proxy {
   readonly #link: ClusterLink;
   /** This replica's name with `cluster.share_group`; undefined for a bridge alone. */
   readonly #replica: string | undefined;
+  /**
+   * Resolves once the announcements retained on central are in, so a reading
+   * arriving first does not announce a known meter anew (a new `first_seen`,
+   * or with replicas a claim of a meter another replica handles).
+   */
+  readonly #announcementsLoaded = Promise.withResolvers<void>();
+  #lastAnnouncementAt = 0;
+  #announcementsTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Readings that arrived before the announcements were in: a persistent
+   * session hands over what it kept as soon as the bridge connects.
+   */
+  #held: Array<[IPublishPacket, () => void]> | undefined = [];
   #statusTimer: ReturnType<typeof setInterval>;
   /**
    * Statuses that changed, sent spread over one status interval: a fleet of
@@ -268,6 +295,11 @@ export class Proxy {
       (event) => this.onEvent(event),
       log,
     );
+    this.#announcementsTimer = setTimeout(
+      () => this.#announcementsLoaded.resolve(),
+      ANNOUNCEMENTS_WAIT_MS,
+    );
+    this.#announcementsLoaded.promise.then(() => this.#releaseHeld());
     this.#central.client.on("connect", () => this.#onCentralConnect());
     this.#central.client.on("close", () => {
       this.#publishedState = undefined;
@@ -308,6 +340,7 @@ export class Proxy {
     // Announcements first: discovery configurations retained on central are only
     // matched against meters already known.
     this.#subscribe([announcementFilter(root)], () => {
+      this.#awaitQuietAnnouncements();
       // With replicas one of them takes each request.
       const requests = [requestFilter(root), relaySetFilter(root)];
       this.#subscribe([
@@ -324,11 +357,35 @@ export class Proxy {
     this.#outbox.setConnected(true);
     this.#updateState();
     this.#publishOutboxStatus();
+    // The configuration flow runs elsewhere: it reports every meter's state again.
+    this.#link.send({ type: "resync" });
     // The central broker may have lost retained state (restarted without persistence).
     for (const change of this.#registry.availabilities()) this.#publishAvailability(change);
     if (homeassistant.enabled) this.#discovery.publishAll(true);
     this.#publishInfo();
     this.#publishedMeters = "";
+  }
+
+  /** Handles the readings held while the announcements loaded, in order. */
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [packet, ack] of held) this.#onReading(packet, ack);
+  }
+
+  /** Resolves `#announcementsLoaded` once no announcement arrived for a quiet spell. */
+  #awaitQuietAnnouncements(): void {
+    this.#lastAnnouncementAt = Date.now();
+    const poll = () => {
+      if (Date.now() - this.#lastAnnouncementAt >= ANNOUNCEMENTS_QUIET_MS || this.#stopping) {
+        clearTimeout(this.#announcementsTimer);
+        this.#announcementsLoaded.resolve();
+      } else {
+        this.#announcementsTimer = setTimeout(poll, 100);
+      }
+    };
+    clearTimeout(this.#announcementsTimer);
+    this.#announcementsTimer = setTimeout(poll, ANNOUNCEMENTS_QUIET_MS);
   }
 
   #subscribe(filters: string[], then?: () => void): void {
@@ -423,7 +480,7 @@ export class Proxy {
   }
 
   #relaySwitched(id: MeterId, state: RelayState): void {
-    this.#registry.relay(id, state, Date.now());
+    if (this.#owns(id)) this.#registry.relay(id, state, Date.now());
     this.#publishDirect(meterTopic(this.#config.topics.root, id, "relay"), state, true);
   }
 
@@ -609,14 +666,30 @@ export class Proxy {
       return;
     }
     const id = announcement.id as MeterId;
-    // A claim older than the one known (e.g. retained, and taken over since) changes nothing.
-    if (this.#replica !== undefined && this.#pipeline.isStale(announcement)) return;
+    this.#lastAnnouncementAt = Date.now();
+    if (this.#replica !== undefined && this.#pipeline.isStale(announcement)) {
+      // An older claim (delayed in another replica's outbox, or retained from before) must not
+      // stay retained over this replica's own: it would mislead the next replica to start.
+      if (this.#owns(id)) this.#reassertClaim(id);
+      return;
+    }
     this.#pipeline.rememberAnnouncement(announcement);
     if (this.#replica === undefined || announcement.bridge === this.#replica) {
       this.#registry.remember(id, Date.now());
     } else {
       this.#handOver(id, announcement.bridge);
     }
+  }
+
+  /** Publishes this replica's claim of a meter again, over an older one. */
+  #reassertClaim(id: MeterId): void {
+    const announcement = this.#pipeline.announcementOf(id);
+    if (announcement === undefined) return;
+    this.#publishDirect(
+      announcementTopic(this.#config.topics.root, id),
+      JSON.stringify(announcement),
+      true,
+    );
   }
 
   /**
@@ -640,6 +713,11 @@ export class Proxy {
   #onReading(packet: IPublishPacket, ack: () => void): void {
     // Not acknowledged: the internal broker sends it again to the next session.
     if (this.#stopping) return;
+    if (this.#held !== undefined) {
+      this.#held.push([packet, ack]);
+      if (this.#held.length >= MAX_HELD_READINGS) this.#releaseHeld();
+      return;
+    }
     this.stats.received(packet.topic);
     if (packet.topic === "MQTT_TELEIND") {
       this.#onIo(packet.payload as Uint8Array, ack);
@@ -673,7 +751,7 @@ export class Proxy {
       return;
     }
     const io = ioPayload(decoded.payload.value);
-    const first = this.#registry.io(id, io, Date.now());
+    const first = this.#owns(id) && this.#registry.io(id, io, Date.now());
     const { root } = this.#config.topics;
     this.#outbox.accept(
       [
@@ -733,7 +811,9 @@ export class Proxy {
           break;
         case "dropped":
           this.stats.dropped(event.code);
-          if (event.code !== "excluded") {
+          // Only meters this bridge handles: not ids that only ever send zeros, and with replicas
+          // not a meter another replica took over (a redelivered copy reaching this one).
+          if (event.code !== "excluded" && this.#owns(event.id)) {
             seen.add(event.id);
             this.#registry.dropped(event.id, event.code);
           }
@@ -881,6 +961,8 @@ export class Proxy {
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
     clearInterval(this.#statusTimer);
+    clearTimeout(this.#announcementsTimer);
+    this.#announcementsLoaded.resolve();
     this.#requests.close();
     this.#outbox.flush();
     await this.#internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });

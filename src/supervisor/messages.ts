@@ -30,6 +30,11 @@ export type BridgeEvent =
   | { readonly type: "meter_config"; readonly id: string; readonly summary: MeterConfigSummary }
   /** Config sender → proxy: a command was acknowledged this many seconds after it was sent. */
   | { readonly type: "ack_latency"; readonly seconds: number }
+  /**
+   * Proxy in another process → config sender: report every meter's
+   * configuration state again (the proxy restarted or reconnected).
+   */
+  | { readonly type: "resync" }
   /** Proxy → supervisor: reload config.yaml now (bridge API `config/reload`). */
   | { readonly type: "reload_request"; readonly request: string }
   /** Supervisor → proxy: how a `reload_request` ended. */
@@ -50,6 +55,7 @@ export const EVENT_RECIPIENTS: Readonly<Partial<Record<BridgeEvent["type"], read
   command_result: ["proxy"],
   meter_config: ["proxy"],
   ack_latency: ["proxy"],
+  resync: ["config_sender"],
   reload_request: [],
   reload_result: ["proxy"],
   snapshot: ["http"],

@@ -39,18 +39,30 @@ Deno.test("events cross to the worker in the other process; local and invalid on
     }
 
     const drift = { type: "clock_drift", id: "33B1225950027", drift_seconds: -600 } as const;
+    const summary = {
+      type: "meter_config",
+      id: "33B1225950027",
+      summary: {
+        configuration: "configured",
+        intervals: { seconds: 60, minutes: 1 },
+        clock_set_at: null,
+        last_ack_latency_ms: 120,
+        last_error: null,
+      },
+    } as const;
     assert.equal(proxy.send(drift), true);
     assert.equal(proxy.send({ type: "reload_request", request: "r1" }), false, "for main");
     assert.equal(
       config.send({ type: "clock_drift", id: "33B1225950027", drift_seconds: 1 }),
       false,
     );
-    assert.equal(config.send({ type: "ack_latency", seconds: 0.25 }), true);
+    assert.equal(config.send({ type: "ack_latency", seconds: 0.25 }), false, "stays in-process");
+    assert.equal(config.send(summary), true);
     // Not an event, the wrong recipient, a hostile id: dropped, nothing delivered.
     await configClient.publishAsync("kpm33b/bridge/cluster/config_sender", "{not json", { qos: 1 });
     await configClient.publishAsync(
       "kpm33b/bridge/cluster/config_sender",
-      JSON.stringify({ type: "ack_latency", seconds: 1 }),
+      JSON.stringify(summary),
       { qos: 1 },
     );
     await configClient.publishAsync(
@@ -61,7 +73,7 @@ Deno.test("events cross to the worker in the other process; local and invalid on
     await until(() => atConfig.length > 0 && atProxy.length > 0, "both events delivered");
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.deepEqual(atConfig, [drift]);
-    assert.deepEqual(atProxy, [{ type: "ack_latency", seconds: 0.25 }]);
+    assert.deepEqual(atProxy, [summary]);
     assert.equal(proxy.onMessage("kpm33b/discovery/33B1225950027", new Uint8Array()), false);
   } finally {
     await proxyClient.endAsync(true);

@@ -370,9 +370,26 @@ Deno.test("requests: read, set and relay commands answer with their result; summ
   await until(() => result("forged") !== undefined, "forged result");
   assert.deepEqual(result("forged"), {
     ok: false,
-    error: `meter ${METER_B} is not in meters.relay_control`,
+    error: `meter ${METER_B} is not known to the configuration flow`,
+  });
+  sender.onEvent({
+    type: "command_request",
+    request: "not-allowed",
+    command: { action: "relay", id: METER_A, on: false },
+  });
+  sender.reconfigure(env.config({ relay_control: [] }));
+  await until(() => result("not-allowed") !== undefined, "refused relay result");
+  assert.deepEqual(result("not-allowed"), {
+    ok: false,
+    error: `meter ${METER_A} is not in meters.relay_control`,
   });
   assert.equal(meter.commands.length, before);
+
+  // A proxy in another process (re)started: it gets every meter's state again.
+  const reports = () => events.filter((e) => e.type === "meter_config").length;
+  const beforeResync = reports();
+  sender.onEvent({ type: "resync" });
+  await until(() => reports() > beforeResync, "the meter's state reported again");
 });
 
 Deno.test("a request a meter never acknowledges fails without delaying its configuration", async () => {

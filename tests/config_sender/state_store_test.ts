@@ -202,3 +202,14 @@ Deno.test("saves during a write go out one pause later, together; flush skips th
     assert.deepEqual(await store.load(), sampleState(900));
   });
 });
+
+Deno.test("saves one after another are written at most once per interval", async () => {
+  await withTempDir(async (dir) => {
+    const store = new StateStore(dir, 300);
+    await store.save(sampleState(30));
+    const started = performance.now();
+    await store.save(sampleState(60));
+    assert.ok(performance.now() - started >= 250, "the second write waited for the interval");
+    assert.deepEqual(await store.load(), sampleState(60));
+  });
+});

@@ -250,3 +250,45 @@ Deno.test("internal broker outage: bridge/state goes offline, then online, and r
   await meter.publish("MQTT_RT_DATA", fixture("MQTT_RT_DATA.json"));
   await env.consumer.waitFor((r) => r.some((m) => m.topic.endsWith("/seconds")), "a reading");
 });
+
+Deno.test("after a restart, readings kept for the bridge do not announce its meters anew", async () => {
+  const METERS = 300;
+  await using internal = await startMosquitto();
+  await using central = await startMosquitto();
+  const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-restart-" });
+  const config = bridgeConfig(internal.url, central.url, `state_dir: ${stateDir}\n`);
+  await using consumer = await TestClient.connect(central.url);
+  await consumer.subscribe("kpm33b/discovery/+");
+  await using meter = await TestClient.connect(internal.url);
+  const sample = JSON.parse(fixture("MQTT_RT_DATA.json"));
+  const publishAll = async (time: string) => {
+    for (let i = 0; i < METERS; i++) {
+      const id = `33B${String(i).padStart(10, "0")}`;
+      await meter.publish("MQTT_RT_DATA", JSON.stringify({ ...sample, id, time }));
+    }
+  };
+  try {
+    const first = await startBridge(config);
+    await first.waitForLog((l) => String(l.message).startsWith("Subscribed to"), "subscribed");
+    await publishAll("20260112163900");
+    await consumer.waitFor((r) => r.length === METERS, "every meter announced", 30_000);
+    assert.equal((await first.stop()).code, 0);
+    // Kept by the meters' broker for the bridge's session while it is away.
+    await publishAll("20260112164000");
+    const announced = consumer.received.length;
+    const second = await startBridge(config);
+    try {
+      await second.waitForLog(
+        (l) => String(l.message).startsWith("Subscribed to"),
+        "the internal subscription",
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.deepEqual(consumer.received.slice(announced).map((m) => m.topic), []);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});

@@ -32,6 +32,7 @@ meters:
   ack_timeout_seconds: 2
   availability_timeout_seconds: ${AVAILABILITY_TIMEOUT_S}
   status_interval_seconds: 1
+  relay_control: [${METERS[5]}]
 logging: { format: json, level: info, stats_interval_seconds: 0 }
 cluster: ${cluster}
 `;
@@ -171,6 +172,24 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
       transaction: "t1",
     });
 
+    // Relay switches, one to each replica (Mosquitto shares the relay topic round robin): the
+    // replicas that do not handle the meter must not start reporting it.
+    for (const state of ["ON", "OFF", "ON"]) {
+      await consumer.publish(`kpm33b/${METERS[5]}/relay/set`, state);
+    }
+    await consumer.waitFor(
+      (r) => r.filter((m) => m.topic === `kpm33b/${METERS[5]}/relay/result`).length === 3,
+      "three relay results",
+      20_000,
+    );
+    assert.ok(
+      consumer.on(`kpm33b/${METERS[5]}/relay/result`).every((m) =>
+        JSON.parse(m.payload).status === "ok"
+      ),
+    );
+    await sleep((AVAILABILITY_TIMEOUT_S + 2) * 1000);
+    assertClean(consumer.received);
+
     // Scale down, then up again: meters move between running replicas.
     for (const members of [[0, 1], [0, 1, 2]]) {
       const before = owners(consumer.received);
@@ -196,8 +215,30 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
         `kpm33b/bridge/replicas/${REPLICAS[router.memberOf(id)]}/state`,
       );
     }
-    // Configuration went out once per meter (a move is not a new meter), plus the two reads.
-    assert.equal(running.commands, 3 * METERS.length + 2);
+    // Configuration went out once per meter (a move is not a new meter), plus the two reads and
+    // the three relay switches.
+    assert.equal(running.commands, 3 * METERS.length + 2 + 3);
+
+    // An older claim showing up (delayed in an outbox, retained from before) is answered by the
+    // replica that handles the meter: its own claim is retained again, nobody hands over.
+    const target = METERS[11];
+    const current = consumer.received.filter((m) => m.topic === `kpm33b/discovery/${target}`).at(
+      -1,
+    )!;
+    const claim = JSON.parse(current.payload);
+    await consumer.publish(
+      `kpm33b/discovery/${target}`,
+      JSON.stringify({ ...claim, bridge: "r0", claim: claim.claim }),
+      { qos: 1, retain: true },
+    );
+    await consumer.waitFor(
+      (r) =>
+        r.filter((m) => m.topic === `kpm33b/discovery/${target}`).at(-1)?.payload ===
+          current.payload,
+      "the owner's claim retained again",
+    );
+    await sleep((AVAILABILITY_TIMEOUT_S + 2) * 1000);
+    assert.equal(owners(consumer.received).get(target), claim.bridge);
     assertClean(consumer.received);
   } finally {
     await fleet?.stop();

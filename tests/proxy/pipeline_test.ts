@@ -280,6 +280,7 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
       first_seen: "2026-01-12T15:39:05.000Z",
       bridge: "r1",
       bridge_since: "2026-01-12T15:39:05.000Z",
+      claim: 1,
     },
     claim: false,
   });
@@ -290,20 +291,22 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
     model: "KPM33B",
     first_seen: "2026-01-12T15:39:05.000Z",
     bridge: "r2",
-    bridge_since: "2026-01-12T15:40:00.000Z",
+    // Replicas' clocks differ: the count decides, not the time.
+    bridge_since: "2026-01-12T15:30:00.000Z",
+    claim: 2,
   };
   assert.equal(p.isStale(moved), false);
   p.rememberAnnouncement(moved);
-  assert.equal(
-    p.isStale({ ...moved, bridge: "r3", bridge_since: "2026-01-12T15:39:59.000Z" }),
-    true,
-  );
+  assert.equal(p.isStale({ ...moved, bridge: "r3", claim: 1 }), true, "a lower count");
+  assert.equal(p.isStale({ ...moved, bridge: "r1" }), true, "an equal count, a lesser name");
+  assert.equal(p.isStale({ ...moved, bridge: "r3" }), false, "an equal count, a greater name");
+  assert.equal(p.isStale(moved), false, "its own echo");
   const later = SAMPLE_NOW + 120_000;
   const claim = p.handle("MQTT_RT_DATA", reading(7, 2), later).find((e) => e.type === "announce");
   assert.deepEqual(claim, {
     type: "announce",
     topic: `kpm33b/discovery/${id}`,
-    announcement: { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString() },
+    announcement: { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString(), claim: 3 },
     claim: true,
   });
   assert.equal(
