@@ -447,10 +447,12 @@ console.log(
 printTable(rows);
 const largest = Math.max(...SIZES);
 const growth = medianOf(largest, "cpuUsPerReading") / medianOf(smallest, "cpuUsPerReading") - 1;
+// Flat means it does not grow with the fleet; a large fleet costing less per reading (fuller
+// outbox batches) meets the target too.
 console.log(
-  `CPU per reading at ${fmt(largest)} vs ${fmt(smallest)} meters: ${
+  `CPU per reading at ${fmt(largest)} vs ${fmt(smallest)} meters: ${growth >= 0 ? "+" : ""}${
     (growth * 100).toFixed(0)
-  } % (target: within 15 %: ${Math.abs(growth) <= 0.15 ? "ok" : "MISSED"})`,
+  } % (target: at most +15 %: ${growth <= 0.15 ? "ok" : "MISSED"})`,
 );
 
 if (!SKIP.has("reconnect")) {

@@ -14,20 +14,9 @@
  * @module
  */
 import type { MeterAuthConfig } from "../config/schema.ts";
+import { METER_COMMANDS } from "../protocol/commands.ts";
 import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
 import { UPLINK_SCHEMAS, type UplinkTopic } from "../protocol/uplink.ts";
-
-/** Command topics a meter subscribes to, by name (`MQTT_<name>_<last 8>`). */
-export const METER_COMMANDS = [
-  "SET",
-  "SETTIME",
-  "TELECTRL",
-  "RECONFIG",
-  "COMMOD_SET",
-  "COMMOD_READ",
-  "SYS_CFG",
-  "SYS_READ",
-] as const;
 
 /** Topics a meter may publish. */
 export const UPLINK_TOPICS = Object.keys(UPLINK_SCHEMAS) as UplinkTopic[];

@@ -8,7 +8,8 @@
  */
 import type { Config } from "../config/schema.ts";
 import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
-import { METER_COMMANDS, UPLINK_TOPICS } from "./access_policy.ts";
+import { METER_COMMANDS } from "../protocol/commands.ts";
+import { UPLINK_TOPICS } from "./access_policy.ts";
 
 /** PBKDF2 iterations Mosquitto 2 uses for `$7$` hashes. */
 const ITERATIONS = 101;

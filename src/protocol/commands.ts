@@ -12,6 +12,18 @@ import { commandSuffix, type MeterId } from "./meter_id.ts";
 import type { MinutesLevelInterval, SecondsLevelInterval } from "./upload_interval.ts";
 import type { CommandReply } from "./uplink.ts";
 
+/** Command topics a meter subscribes to, by name (`MQTT_<name>_<last 8 of its id>`). */
+export const METER_COMMANDS = [
+  "SET",
+  "SETTIME",
+  "TELECTRL",
+  "RECONFIG",
+  "COMMOD_SET",
+  "COMMOD_READ",
+  "SYS_CFG",
+  "SYS_READ",
+] as const;
+
 /** An operation id: exactly 32 characters, here 32 hexadecimal digits. */
 export const Oprid = z.string().regex(/^[0-9a-f]{32}$/, {
   error: "oprid must be exactly 32 hexadecimal characters",

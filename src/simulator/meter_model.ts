@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { METER_COMMANDS } from "../protocol/commands.ts";
 import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock, parseMeterTime } from "../protocol/meter_time.ts";
 import { MINUTES_LEVEL_INTERVALS, SECONDS_LEVEL_INTERVALS } from "../protocol/upload_interval.ts";
@@ -28,18 +29,6 @@ export interface MeterModelOptions {
   /** Import energy register at start, kWh. */
   readonly energyKwh?: number;
 }
-
-/** Command topics a real KPM33B subscribes to, by name (`MQTT_<name>_<last 8 of id>`). */
-export const COMMAND_NAMES = [
-  "SET",
-  "SETTIME",
-  "TELECTRL",
-  "RECONFIG",
-  "COMMOD_SET",
-  "COMMOD_READ",
-  "SYS_CFG",
-  "SYS_READ",
-] as const;
 
 /** What a command did: the reply to publish (if any) and what changed. */
 export interface CommandOutcome {
@@ -80,7 +69,7 @@ export class MeterModel {
 
   /** The meter's command topics. */
   commandTopics(): string[] {
-    return COMMAND_NAMES.map((name) => `MQTT_${name}_${this.suffix}`);
+    return METER_COMMANDS.map((name) => `MQTT_${name}_${this.suffix}`);
   }
 
   /** The meter clock at `now`, `yyyyMMddHHmmss`. */

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  AccessPolicy,
-  METER_COMMANDS,
-  type Principal,
-  UPLINK_TOPICS,
-} from "../../src/broker/access_policy.ts";
+import { AccessPolicy, type Principal, UPLINK_TOPICS } from "../../src/broker/access_policy.ts";
+import { METER_COMMANDS } from "../../src/protocol/commands.ts";
 import { Config, type MeterAuthConfig } from "../../src/config/schema.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 

@@ -12,19 +12,32 @@ const POWER = "homeassistant/sensor/kpm33b_33B1225950027/power/config";
 const CURRENT = "homeassistant/sensor/kpm33b_33B1225950027/current_l1/config";
 const bytes = (text: string) => new TextEncoder().encode(text);
 const T0 = Date.UTC(2026, 11, 6, 12);
+const CONTEXT = {
+  root: "kpm33b",
+  prefix: "homeassistant",
+  version: "1.0.0",
+  availabilityFactor: 2.5,
+  stateTopic: "kpm33b/bridge/state",
+};
+const DEFAULTS = parseConfig("", "config.yaml", () => undefined).meters;
+
+/** A source where every meter of `ids` is this bridge's, with default settings. */
+function allKnown(ids: readonly MeterId[] = []) {
+  return {
+    meters: () => ids.values(),
+    known: () => true,
+    excluded: () => false,
+    settings: (id: MeterId) => meterSettings(DEFAULTS, id),
+    io: () => false,
+  };
+}
 
 function setUp(yaml = "") {
   let meters: MetersConfig = parseConfig(yaml, "config.yaml", () => undefined).meters;
   const published: Array<[string, string]> = [];
   const known = new Set([A]);
   const publisher = new DiscoveryPublisher(
-    {
-      root: "kpm33b",
-      prefix: "homeassistant",
-      version: "1.0.0",
-      availabilityFactor: 2.5,
-      stateTopic: "kpm33b/bridge/state",
-    },
+    CONTEXT,
     {
       meters: () => known.values(),
       known: (id) => known.has(id),
@@ -139,22 +152,9 @@ Deno.test("excluding a meter clears all its entities; removing it too", () => {
 Deno.test("discovery is paced: a mass reconnect never exceeds the message rate", () => {
   const published: string[] = [];
   const ids = Array.from({ length: 50 }, (_, i) => MeterId.parse(`33B12259${String(50000 + i)}`));
-  const meters = parseConfig("", "config.yaml", () => undefined).meters;
   const publisher = new DiscoveryPublisher(
-    {
-      root: "kpm33b",
-      prefix: "homeassistant",
-      version: "1.0.0",
-      availabilityFactor: 2.5,
-      stateTopic: "kpm33b/bridge/state",
-    },
-    {
-      meters: () => ids.values(),
-      known: () => true,
-      excluded: () => false,
-      settings: (id) => meterSettings(meters, id),
-      io: () => false,
-    },
+    CONTEXT,
+    allKnown(ids),
     (topic) => published.push(topic),
     { maxMeters: 100, messagesPerSecond: 10 },
     T0,
@@ -189,23 +189,10 @@ Deno.test("a meter queued twice is published once; forget takes it out of the qu
 });
 
 Deno.test("property: at most maxMeters meters' configurations are remembered", () => {
-  const meters = parseConfig("", "config.yaml", () => undefined).meters;
   fc.assert(fc.property(fc.array(fc.nat(40), { maxLength: 200 }), (order) => {
     const publisher = new DiscoveryPublisher(
-      {
-        root: "kpm33b",
-        prefix: "homeassistant",
-        version: "1.0.0",
-        availabilityFactor: 2.5,
-        stateTopic: "kpm33b/bridge/state",
-      },
-      {
-        meters: () => [],
-        known: () => true,
-        excluded: () => false,
-        settings: (id) => meterSettings(meters, id),
-        io: () => false,
-      },
+      CONTEXT,
+      allKnown(),
       () => {},
       { maxMeters: 5, messagesPerSecond: 0 },
       T0,

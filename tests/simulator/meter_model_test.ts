@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import { COMMAND_NAMES, MeterModel } from "../../src/simulator/meter_model.ts";
+import { METER_COMMANDS } from "../../src/protocol/commands.ts";
+import { MeterModel } from "../../src/simulator/meter_model.ts";
 
 const ID = "33B1225950027" as MeterId;
 const OPRID = "0123456789abcdef0123456789abcdef";
@@ -8,7 +9,7 @@ const T0 = Date.UTC(2026, 11, 6, 12);
 
 Deno.test("a model subscribes to the eight command topics of its last 8 id characters", () => {
   const model = new MeterModel({ id: ID, timeZone: "UTC" });
-  assert.deepEqual(model.commandTopics(), COMMAND_NAMES.map((n) => `MQTT_${n}_25950027`));
+  assert.deepEqual(model.commandTopics(), METER_COMMANDS.map((n) => `MQTT_${n}_25950027`));
 });
 
 Deno.test("an interval set is applied and acknowledged; an invalid one is refused", () => {
