@@ -34,6 +34,7 @@ const RESTART_KEYS = [
   "http",
   "homeassistant",
   "logging",
+  "cluster",
 ] as const;
 
 const env: EnvLookup = (name) => Deno.env.get(name);

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { MeterId } from "./meter_id.ts";
-import { ClusterName } from "./cluster.ts";
+import { type ClusterEvent, ClusterName } from "./cluster.ts";
 import type { ApiResponse } from "./bridge_api.ts";
 import type { Availability, MeterStatus, RelayState } from "./meter_status.ts";
 import type { ReadingPayload } from "./transform.ts";
@@ -57,6 +57,10 @@ export interface CentralPayloads {
   "bridge/meters": MeterStatus[];
   "bridge/request/<action>": Record<string, unknown>;
   "bridge/response/<action>": ApiResponse;
+  "bridge/replicas/<replica>/state": BridgeState;
+  "bridge/replicas/<replica>/info": BridgeInfo;
+  "bridge/replicas/<replica>/meters": MeterStatus[];
+  "bridge/cluster/<worker>": ClusterEvent;
 }
 
 /** Payload of `<root>/<id>/io`: digital inputs and outputs as `ON` / `OFF`. */
@@ -111,14 +115,4 @@ export function announcementTopic(root: string, id: MeterId): string {
 /** `<root>/discovery/+`: every meter's announcement. */
 export function announcementFilter(root: string): string {
   return `${root}/discovery/+`;
-}
-
-/** `<root>/bridge/state`: the bridge's availability. */
-export function bridgeStateTopic(root: string): string {
-  return `${root}/bridge/state`;
-}
-
-/** `<root>/bridge/outbox`: depth, size and drops of the outbox (retained JSON). */
-export function outboxStatusTopic(root: string): string {
-  return `${root}/bridge/outbox`;
 }

@@ -5,9 +5,8 @@ import {
   announcementFilter,
   announcementTopic,
   BridgeState,
-  bridgeStateTopic,
+  bridgeTopic,
   MeterAnnouncement,
-  outboxStatusTopic,
   readingTopic,
   TopicRoot,
 } from "../../src/protocol/topics.ts";
@@ -73,9 +72,8 @@ Deno.test("topic builders produce the documented strings", () => {
   assert.equal(readingTopic("site1/kpm33b", ID, "day"), "site1/kpm33b/33B1225950027/day");
   assert.equal(announcementTopic("kpm33b", ID), "kpm33b/discovery/33B1225950027");
   assert.equal(announcementFilter("site1/kpm33b"), "site1/kpm33b/discovery/+");
-  assert.equal(bridgeStateTopic("kpm33b"), "kpm33b/bridge/state");
-  assert.equal(bridgeStateTopic("site1/kpm33b"), "site1/kpm33b/bridge/state");
-  assert.equal(outboxStatusTopic("site1/kpm33b"), "site1/kpm33b/bridge/outbox");
+  assert.equal(bridgeTopic("kpm33b", "state"), "kpm33b/bridge/state");
+  assert.equal(bridgeTopic("site1/kpm33b", "outbox"), "site1/kpm33b/bridge/outbox");
 });
 
 Deno.test("BridgeState and MeterAnnouncement", () => {
