@@ -45,29 +45,17 @@ export function runWorker(
   // Messages that arrive while the service starts are applied once it runs.
   let pendingConfig: Config | undefined;
   const pendingEvents: BridgeEvent[] = [];
+  /** Settles when the start is over, so a `stop` during it stops what it started. */
+  let starting: Promise<void> = Promise.resolve();
   self.onmessage = async (event) => {
     const message = event.data;
     if (message.type === "start") {
-      await setupLogging(
-        message.config.logging,
-        message.config.logging.file === undefined
-          ? undefined
-          : (text) => self.postMessage({ type: "log", text }),
-      );
+      const started = Promise.withResolvers<void>();
+      starting = started.promise;
       try {
-        const started = await start(
-          message.config,
-          (event) => self.postMessage({ type: "event", event }),
-          { remote: message.remote },
-        );
-        service = started;
-        if (pendingConfig !== undefined) started.reconfigure?.(pendingConfig);
-        for (const event of pendingEvents.splice(0)) started.onEvent?.(event);
-        self.postMessage({ type: "started" });
-      } catch (error) {
-        logger(name).fatal("Worker could not start: {error}", { error: String(error) });
-        await closeLogging();
-        self.postMessage({ type: "failed", error: String(error) });
+        await startService(message);
+      } finally {
+        started.resolve();
       }
     } else if (message.type === "config") {
       if (service === undefined) pendingConfig = message.config;
@@ -76,9 +64,34 @@ export function runWorker(
       if (service === undefined) pendingEvents.push(message.event);
       else service.onEvent?.(message.event);
     } else if (message.type === "stop") {
+      await starting;
       await service?.stop(message.timeoutMs);
       await closeLogging();
       self.postMessage({ type: "stopped" });
     }
   };
+
+  async function startService(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
+    await setupLogging(
+      message.config.logging,
+      message.config.logging.file === undefined
+        ? undefined
+        : (text) => self.postMessage({ type: "log", text }),
+    );
+    try {
+      const started = await start(
+        message.config,
+        (event) => self.postMessage({ type: "event", event }),
+        { remote: message.remote },
+      );
+      service = started;
+      if (pendingConfig !== undefined) started.reconfigure?.(pendingConfig);
+      for (const event of pendingEvents.splice(0)) started.onEvent?.(event);
+      self.postMessage({ type: "started" });
+    } catch (error) {
+      logger(name).fatal("Worker could not start: {error}", { error: String(error) });
+      await closeLogging();
+      self.postMessage({ type: "failed", error: String(error) });
+    }
+  }
 }

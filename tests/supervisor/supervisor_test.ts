@@ -122,3 +122,27 @@ Deno.test("events reach only the workers they are for; worker states go to all",
   assert.deepEqual(routed().sort(), ["config_sender:clock_drift", "proxy:command_result"]);
   await supervisor.stop(2000);
 });
+
+Deno.test("a stop that arrives while a worker starts stops the service it started", async () => {
+  const events: WorkerEvent[] = [];
+  const seen: string[] = [];
+  const supervisor = new Supervisor(
+    [{
+      name: "slow",
+      url: new URL("../helpers/slow_start_worker.ts", import.meta.url),
+      permissions: NOTHING,
+    }],
+    config,
+    {
+      onWorkerEvent: (e) => events.push(e),
+      onBridgeEvent: (_from, event) => {
+        if (event.type === "reload_request") seen.push(event.request);
+      },
+    },
+  );
+  supervisor.start();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await supervisor.stop(5000);
+  assert.deepEqual(seen, ["service stopped"]);
+  assert.deepEqual(events.map((e) => e.type), ["started", "stopped"]);
+});
