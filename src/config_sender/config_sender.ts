@@ -558,10 +558,6 @@ export class ConfigSender {
       default:
         command satisfies never;
     }
-    if (commands.length === 0) {
-      answer({ ok: false, error: "nothing to do: give seconds, minutes or both" });
-      return;
-    }
     const tagged = commands.map((c): MeterCommand => ({ ...c, request }));
     const job: RequestJob = {
       request,

@@ -44,11 +44,6 @@ export class DeadlineQueue<K> {
     if (group?.size === 0) this.#groups.delete(timeoutMs);
   }
 
-  /** Whether a key has a deadline. */
-  has(key: K): boolean {
-    return this.#timeouts.has(key);
-  }
-
   /** Removes and returns the keys whose deadline is at or before `now`. */
   expire(now: number): K[] {
     const due: K[] = [];

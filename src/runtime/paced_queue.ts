@@ -38,11 +38,6 @@ export class PacedQueue<K> {
     this.#keys.add(key);
   }
 
-  /** Whether a key is waiting. */
-  has(key: K): boolean {
-    return this.#keys.has(key);
-  }
-
   /** Takes a key out of the queue without sending it. */
   delete(key: K): void {
     this.#keys.delete(key);
@@ -60,10 +55,5 @@ export class PacedQueue<K> {
       sent++;
     }
     return sent;
-  }
-
-  /** Milliseconds until the next key may be sent; undefined when none waits. */
-  nextInMs(now: number): number | undefined {
-    return this.#keys.size === 0 ? undefined : this.#bucket.waitMs(now);
   }
 }

@@ -20,6 +20,7 @@ const USAGE = `Usage: deno task simulate [options]
   --time-scale X       publish X times faster than the upload intervals say (default 1)
   --duplicates         send every reading twice, as real meters do
   --zero-bursts        precede every reading with an all-zero copy
+  --drop-acks N        leave the first N command acknowledgements of each meter unsent
   --appear-within S    every meter's first reading within S seconds, like a mass reconnect
                        after a power cut (default 0: all at once)
   --meters-per-connection N
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     "time-scale": { type: "string", default: "1" },
     duplicates: { type: "boolean", default: false },
     "zero-bursts": { type: "boolean", default: false },
+    "drop-acks": { type: "string", default: "0" },
     "appear-within": { type: "string", default: "0" },
     "meters-per-connection": { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
@@ -59,14 +61,18 @@ if (values.help) {
 const count = Number(values.meters);
 const perConnection = Number(values["meters-per-connection"]);
 const appearWithin = Number(values["appear-within"]);
+const dropAcks = Number(values["drop-acks"]);
 const ids = Number.isInteger(count) && count >= 1
   ? Array.from({ length: count }, (_, i) => nextId(values["first-id"], i))
   : [];
 if (
   !isMeterId(values["first-id"]) || !isTimeZone(values.timezone) || ids.length === 0 ||
-  !ids.every(isMeterId) || !(perConnection >= 1) || !(appearWithin >= 0)
+  !ids.every(isMeterId) || !(perConnection >= 1) || !(appearWithin >= 0) || !(dropAcks >= 0)
 ) {
-  console.error(`invalid --first-id, --timezone, --meters or --meters-per-connection\n\n${USAGE}`);
+  console.error(
+    `invalid --first-id, --timezone, --meters, --meters-per-connection, --appear-within or ` +
+      `--drop-acks\n\n${USAGE}`,
+  );
   Deno.exit(64);
 }
 const clockOffsetMs = values["clock-year"]
@@ -85,6 +91,7 @@ const fleet = await SimulatedFleet.start({
   zeroBursts: values["zero-bursts"],
   metersPerConnection: perConnection,
   appearWithinMs: appearWithin * 1000,
+  dropAcks,
 }).catch((error) => {
   console.error(
     `cannot connect to ${values.broker}: ${error.message}\n` +

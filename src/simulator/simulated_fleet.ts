@@ -40,6 +40,8 @@ export interface SimulatedFleetOptions {
    * start (a mass reconnect); default one seconds-level interval.
    */
   readonly appearWithinMs?: number;
+  /** Leave each meter's first this many acknowledgements unsent (the commands still apply). */
+  readonly dropAcks?: number;
 }
 
 /** The command topics the bridge uses: intervals, clock, relay. */
@@ -72,6 +74,8 @@ export class SimulatedFleet {
   published = 0;
   readonly #bySuffix = new Map<string, MeterModel>();
   readonly #acked = new Map<MeterId, Set<string>>();
+  /** Acknowledgements left unsent so far, per meter. */
+  readonly #dropped = new Map<MeterId, number>();
   readonly #clients: MqttClient[];
   readonly #clientOf = new Map<MeterId, MqttClient>();
   /** Readings due in each tick slot. */
@@ -207,6 +211,11 @@ export class SimulatedFleet {
       }
     }
     if (outcome.reply === undefined) return;
+    const dropped = this.#dropped.get(model.options.id) ?? 0;
+    if (dropped < (this.options.dropAcks ?? 0)) {
+      this.#dropped.set(model.options.id, dropped + 1);
+      return;
+    }
     client.publish(outcome.reply.topic, JSON.stringify(outcome.reply.payload), { qos: 1 });
     if (outcome.outputsChanged) {
       client.publish("MQTT_TELEIND", JSON.stringify(model.io()), { qos: 1 });

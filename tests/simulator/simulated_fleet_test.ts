@@ -66,3 +66,33 @@ Deno.test("every meter of a fleet reports within the window and answers its own 
     await fleet.stop();
   }
 });
+
+Deno.test("with dropAcks a fleet meter applies its first commands without answering them", async () => {
+  await using broker = await startMosquitto();
+  await using bridge = await TestClient.connect(broker.url);
+  await bridge.subscribe("MQTT_COMMOD_SET_REP");
+  const id = IDS[0];
+  const fleet = await SimulatedFleet.start({
+    url: broker.url,
+    ids: [id],
+    timeZone: "UTC",
+    appearWithinMs: 60_000,
+    dropAcks: 1,
+  });
+  try {
+    const set = (value: string) =>
+      bridge.publish(
+        `MQTT_COMMOD_SET_${id.slice(-8)}`,
+        JSON.stringify({ oprid: oprid(), Cmd: "0000", value, types: "1" }),
+      );
+    await set("60");
+    await until(() => fleet.commands === 1, "the first command");
+    assert.equal(fleet.models.get(id)!.secondsInterval, 60, "applied");
+    await set("30");
+    await until(() => bridge.on("MQTT_COMMOD_SET_REP").length === 1, "the second reply");
+    assert.equal(fleet.models.get(id)!.secondsInterval, 30);
+    assert.equal(fleet.commands, 2);
+  } finally {
+    await fleet.stop();
+  }
+});
