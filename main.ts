@@ -18,6 +18,8 @@ import { banner } from "./src/banner.ts";
 import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
 import { MosquittoFilesError } from "./src/broker/mosquitto_files.ts";
 import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
+import { resetMeterHistory } from "./src/outbox/reset_meter_history.ts";
+import { OutboxStoreError } from "./src/outbox/sqlite_outbox_store.ts";
 import type { RequestResult } from "./src/supervisor/messages.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
@@ -26,6 +28,8 @@ import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
 const EXIT_CONFIG = 78;
 /** Exit code when an embedded broker cannot start (sysexits EX_UNAVAILABLE). */
 const EXIT_UNAVAILABLE = 69;
+/** Exit code when a resource is busy, e.g. the outbox of a running bridge (sysexits EX_TEMPFAIL). */
+const EXIT_TEMPFAIL = 75;
 /** Keys whose change needs new worker permissions or connections: applied on restart. */
 const RESTART_KEYS = [
   "internal_broker",
@@ -94,6 +98,26 @@ async function main(args: readonly string[]): Promise<number> {
       if (!(error instanceof MosquittoFilesError)) throw error;
       console.error(error.message);
       return EXIT_CONFIG;
+    }
+  }
+
+  if (command.kind === "reset-meter-history") {
+    try {
+      const reset = resetMeterHistory(config, command.id);
+      console.log(
+        reset.outcome === "forgotten"
+          ? `forgot the filter history of ${command.id} in ${reset.path}: its next readings are ` +
+            "taken as they come"
+          : reset.outcome === "none"
+          ? `${reset.path} holds no history of ${command.id}; nothing to do`
+          : "outbox.enabled is false: the filter history lives in the running bridge only and " +
+            "is gone after a restart",
+      );
+      return 0;
+    } catch (error) {
+      if (!(error instanceof OutboxStoreError)) throw error;
+      console.error(error.message);
+      return EXIT_TEMPFAIL;
     }
   }
 

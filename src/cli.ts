@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { MeterId } from "./protocol/meter_id.ts";
 
 /** Workers `--workers` can select. */
 export const SELECTABLE_WORKERS = ["proxy", "config_sender", "http"] as const;
@@ -20,6 +21,7 @@ export type CliCommand =
   }
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "write-mosquitto-auth"; readonly configPath: string; readonly dir: string }
+  | { readonly kind: "reset-meter-history"; readonly configPath: string; readonly id: MeterId }
   | { readonly kind: "help" }
   | { readonly kind: "version" }
   | { readonly kind: "usage-error"; readonly message: string };
@@ -27,7 +29,8 @@ export type CliCommand =
 /** Usage text for `--help`. */
 export const USAGE = `kpm33b-bridge: Compere KPM33B meters to Home Assistant and any MQTT system
 
-Usage: kpm33b-bridge [--config PATH] [--workers LIST] [--check-config | --write-mosquitto-auth DIR]
+Usage: kpm33b-bridge [--config PATH] [--workers LIST]
+                     [--check-config | --write-mosquitto-auth DIR | --reset-meter-history ID]
 
 Options:
   -c, --config PATH    configuration file (default: ./config.yaml)
@@ -37,6 +40,11 @@ Options:
                        write DIR/passwd and DIR/acl for Mosquitto as the meters'
                        broker (mosquitto/internal.conf) from the configuration
                        and exit
+      --reset-meter-history ID
+                       forget what the bridge remembers of meter ID's readings
+                       (its filter history in state_dir) and exit, e.g. for a
+                       meter replaced under the same id; with the bridge
+                       stopped (while it runs: bridge API meter/reset_history)
       --workers LIST   run only these of proxy, config_sender, http (comma
                        separated; default all): e.g. replicas that share the
                        meters run proxy,http and one process config_sender
@@ -55,6 +63,7 @@ export function parseCli(args: readonly string[]): CliCommand {
         config: { type: "string", short: "c", default: "./config.yaml" },
         "check-config": { type: "boolean", default: false },
         "write-mosquitto-auth": { type: "string" },
+        "reset-meter-history": { type: "string" },
         workers: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
@@ -69,15 +78,28 @@ export function parseCli(args: readonly string[]): CliCommand {
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
   const authDir = values["write-mosquitto-auth"];
-  if (values["check-config"] && authDir !== undefined) {
-    return {
-      kind: "usage-error",
-      message: "--check-config and --write-mosquitto-auth cannot be combined",
-    };
+  const resetId = values["reset-meter-history"];
+  const actions = [
+    values["check-config"] ? "--check-config" : undefined,
+    authDir === undefined ? undefined : "--write-mosquitto-auth",
+    resetId === undefined ? undefined : "--reset-meter-history",
+  ].filter((action) => action !== undefined);
+  if (actions.length > 1) {
+    return { kind: "usage-error", message: `${actions.join(" and ")} cannot be combined` };
   }
   if (values["check-config"]) return { kind: "check-config", configPath: values.config };
   if (authDir !== undefined) {
     return { kind: "write-mosquitto-auth", configPath: values.config, dir: authDir };
+  }
+  if (resetId !== undefined) {
+    const id = MeterId.safeParse(resetId);
+    if (!id.success) {
+      return {
+        kind: "usage-error",
+        message: `--reset-meter-history ${JSON.stringify(resetId)}: ${id.error.issues[0].message}`,
+      };
+    }
+    return { kind: "reset-meter-history", configPath: values.config, id: id.data };
   }
   const workers = values.workers === undefined
     ? [...SELECTABLE_WORKERS]

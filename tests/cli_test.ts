@@ -33,6 +33,25 @@ Deno.test("--write-mosquitto-auth DIR writes Mosquitto's files, not with --check
   assert.equal(parseCli(["--write-mosquitto-auth"]).kind, "usage-error");
 });
 
+Deno.test("--reset-meter-history ID takes a valid meter id, alone", () => {
+  assert.deepEqual(parseCli(["--reset-meter-history", "33B1225950027"]), {
+    kind: "reset-meter-history",
+    configPath: "./config.yaml",
+    id: "33B1225950027",
+  });
+  const lower = parseCli(["--reset-meter-history", "33b1225950027"]);
+  assert.deepEqual(lower, {
+    kind: "usage-error",
+    message: '--reset-meter-history "33b1225950027": meter id must be exactly 13 characters ' +
+      "0-9 or A-Z",
+  });
+  const both = parseCli(["--check-config", "--reset-meter-history", "33B1225950027"]);
+  assert.deepEqual(both, {
+    kind: "usage-error",
+    message: "--check-config and --reset-meter-history cannot be combined",
+  });
+});
+
 Deno.test("help, version and unknown options", () => {
   assert.deepEqual(parseCli(["--help"]), { kind: "help" });
   assert.deepEqual(parseCli(["-V"]), { kind: "version" });

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { brokerPort } from "../mqtt/broker_address.ts";
 import { MeterId } from "../protocol/meter_id.ts";
+import { Plausibility } from "../protocol/plausibility.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
 import { TopicRoot } from "../protocol/topics.ts";
 import { ClusterName } from "../protocol/cluster.ts";
@@ -175,6 +176,13 @@ export const MetersConfig = z.strictObject({
   profile: Profile.default("default"),
   fields: z.array(FieldGroup).default([]),
   zero_confirm_readings: integer(1, 1000).default(3),
+  /**
+   * Consistent readings that accept a register going backwards (or jumping)
+   * as a reset: a cleared counter, a replacement meter under the same id.
+   */
+  reset_confirm_readings: integer(1, 100).default(5),
+  /** What a meter can report: values, energy rises and times outside are rejected. */
+  plausibility: Plausibility.prefault({}),
   overrides: z.record(MeterId, MeterOverride).default({}),
   ack_timeout_seconds: integer(1, 600).default(15),
   command_retries: integer(0, 10).default(2),

@@ -175,6 +175,12 @@ export function renderMetrics(
     "Split readings whose parts did not all arrive in time.",
     counters.incomplete,
   );
+  out.single(
+    "register_resets_total",
+    "counter",
+    "Energy register resets accepted (a cleared counter, a replacement meter).",
+    counters.register_resets,
+  );
   out.histogram(
     "command_ack_latency_seconds",
     "Seconds from sending a meter command to its acknowledgement.",

@@ -82,7 +82,10 @@ function meterRow(meter, takenAt) {
   cell(row, fixed(values.active_energy, 2, "kWh"), "num");
   cell(row, typeof drift === "number" ? (drift > 0 ? "+" : "") + drift + " s" : "\\u2014", "num");
   cell(row, meter.configuration, CONFIGURATION_CLASS[meter.configuration]);
-  cell(row, meter.last_error || "\\u2014", meter.last_error ? "bad" : "");
+  // A command failure, else why the meter's last implausible reading was rejected.
+  const error = meter.last_error ||
+    (meter.last_implausible ? "reading rejected: " + meter.last_implausible : "");
+  cell(row, error || "\\u2014", error ? "bad" : "");
   return row;
 }
 

@@ -42,16 +42,30 @@ const jsonLines = getJsonLinesFormatter({
   properties: "flatten",
 });
 
+/** Keys of every JSON line; a property of the same name is written as `<key>_`. */
+const RECORD_KEYS = ["@timestamp", "level", "message", "logger"];
+
 /**
  * One JSON object per line. The message is rendered as in text lines (a
  * string value appears as itself, not quoted); the values stay available as
- * properties of their own.
+ * properties of their own, except that a property named like a key of the
+ * line (e.g. a reading's `level`) is renamed: it must not replace the
+ * line's own level.
  */
 export const formatJsonLine: TextFormatter = (record: LogRecord) => {
   const message = record.message
     .map((part, i) => i % 2 === 0 ? String(part) : renderValue(part, Deno.inspect))
     .join("");
-  return jsonLines({ ...record, message: [message] });
+  let properties = record.properties;
+  if (RECORD_KEYS.some((key) => key in properties)) {
+    properties = Object.fromEntries(
+      Object.entries(properties).map(([key, value]) => [
+        RECORD_KEYS.includes(key) ? `${key}_` : key,
+        value,
+      ]),
+    );
+  }
+  return jsonLines({ ...record, message: [message], properties });
 };
 
 /**

@@ -35,7 +35,7 @@ export class MemoryOutboxStore implements OutboxStore {
     for (const [id, state] of change.meterStates) {
       // Re-inserted, so the map's order is least recently written first.
       this.#meterStates.delete(id);
-      this.#meterStates.set(id, state);
+      if (state !== undefined) this.#meterStates.set(id, state);
     }
     return appended;
   }

@@ -53,6 +53,7 @@ export interface OutboxOptions {
   /**
    * The state to store with a meter's publications (see {@link Outbox.accept});
    * read when the batch is written, once per meter however many readings it has.
+   * Undefined (the meter has no state any more) deletes the stored one.
    */
   readonly meterState?: (id: string) => string | undefined;
   /** Called for each publication central acknowledged. */
@@ -157,6 +158,13 @@ export class Outbox {
     this.#scheduleFlush();
   }
 
+  /** Writes the meter's state anew with the next batch, or deletes it if it has none now. */
+  rewriteMeterState(id: string): void {
+    if (this.#closed) return;
+    this.#meters.add(id);
+    this.#scheduleFlush();
+  }
+
   /** Central connected (`true`) or lost (`false`). */
   setConnected(connected: boolean): void {
     if (connected) {
@@ -214,16 +222,17 @@ export class Outbox {
     const acceptances = this.#acceptances;
     const removals = this.#removals;
     const meters = this.#meters;
-    if (append.length === 0 && removals.length === 0 && acceptances.length === 0) return;
+    if (
+      append.length === 0 && removals.length === 0 && acceptances.length === 0 && meters.size === 0
+    ) return;
     this.#append = [];
     this.#appendAcceptances = [];
     this.#acceptances = [];
     this.#removals = [];
     this.#meters = new Set();
-    const meterStates = new Map<string, string>();
-    for (const id of meters) {
-      const state = this.#options.meterState?.(id);
-      if (state !== undefined) meterStates.set(id, state);
+    const meterStates = new Map<string, string | undefined>();
+    if (this.#options.meterState !== undefined) {
+      for (const id of meters) meterStates.set(id, this.#options.meterState(id));
     }
     const appended = append.length > 0 || removals.length > 0 || meterStates.size > 0
       ? this.#options.store.write({ append, remove: removals, meterStates, now: this.#now() })

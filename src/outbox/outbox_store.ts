@@ -28,8 +28,8 @@ export interface OutboxWrite {
   readonly append: readonly Publication[];
   /** Sequence numbers acknowledged by the central broker. */
   readonly remove: readonly number[];
-  /** Meter states to keep with the entries (meter id → opaque JSON). */
-  readonly meterStates: ReadonlyMap<string, string>;
+  /** Meter states to keep with the entries (meter id → opaque JSON); undefined deletes one. */
+  readonly meterStates: ReadonlyMap<string, string | undefined>;
   /** Acceptance time of the appended entries, epoch ms. */
   readonly now: number;
 }

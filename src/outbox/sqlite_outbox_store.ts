@@ -63,6 +63,7 @@ export class SqliteOutboxStore implements OutboxStore {
   readonly #insert: StatementSync;
   readonly #delete: StatementSync;
   readonly #upsertState: StatementSync;
+  readonly #deleteState: StatementSync;
   readonly #readAfter: StatementSync;
   readonly #oldest: StatementSync;
   #entries: number;
@@ -99,6 +100,7 @@ export class SqliteOutboxStore implements OutboxStore {
       "INSERT INTO meter_state (id, state, written) VALUES (?, ?, ?) " +
         "ON CONFLICT (id) DO UPDATE SET state = excluded.state, written = excluded.written",
     );
+    this.#deleteState = this.#db.prepare("DELETE FROM meter_state WHERE id = ?");
     this.#readAfter = this.#db.prepare(
       "SELECT seq, topic, payload, retain, enqueued_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
     );
@@ -132,7 +134,8 @@ export class SqliteOutboxStore implements OutboxStore {
         return { ...publication, seq: Number(lastInsertRowid), enqueuedAt: change.now };
       });
       for (const [id, state] of change.meterStates) {
-        this.#upsertState.run(id, state, ++this.#written);
+        if (state === undefined) this.#deleteState.run(id);
+        else this.#upsertState.run(id, state, ++this.#written);
       }
       return appended;
     });

@@ -25,6 +25,7 @@ export const API_REQUESTS = {
   "config/reload": z.strictObject(base),
   "meter/sync_time": z.strictObject({ ...base, id: MeterId }),
   "meter/read_interval": z.strictObject({ ...base, id: MeterId }),
+  "meter/reset_history": z.strictObject({ ...base, id: MeterId }),
   "meter/set_interval": z.strictObject({
     ...base,
     id: MeterId,

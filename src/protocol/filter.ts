@@ -18,11 +18,19 @@
  *   all-zero readings are bursts;
  * - an exact repeat (same time, same values) is dropped; the same time with
  *   changed values is forwarded, so the newest value wins;
- * - an energy register lower than the last published one is never published;
- * - a redelivered reading (the internal broker sends it again after the
- *   bridge restarted) that is not newer than the last published one was
- *   already forwarded and is dropped, so a restart cannot replay older
- *   readings after newer ones.
+ * - a register going backwards, or rising faster than the meter could
+ *   measure, is not published — unless it is a register reset: the following
+ *   readings continue consistently from the new value, `resetConfirmReadings`
+ *   in all (a cleared counter, a replacement meter under the same id). A
+ *   single odd reading among consistent ones stays dropped;
+ * - a replayed reading (sent again by the internal broker after the bridge
+ *   restarted, or a retained one handed over at subscribe) that is not newer
+ *   than the last published one was already forwarded and is dropped, so a
+ *   restart cannot replay older readings after newer ones.
+ *
+ * Before all this a reading must be plausible ({@link PlausibilityCheck}):
+ * an implausible one is rejected and never becomes the history later
+ * readings are compared with.
  *
  * The history of a meter can be exported and restored
  * ({@link ReadingFilter.exportMeter}), so these rules hold across restarts.
@@ -35,6 +43,14 @@
 import { z } from "zod";
 import type { MeterId } from "./meter_id.ts";
 import { digestNumbers } from "../runtime/hash.ts";
+import {
+  CUMULATIVE_INDICES,
+  type Implausible,
+  type ImplausibleCode,
+  type Plausibility,
+  PlausibilityCheck,
+  type RegisterPoint,
+} from "./plausibility.ts";
 import { isAllZero, LAYOUTS, type Reading } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
@@ -49,21 +65,60 @@ export interface FilterOptions {
   readonly zeroConfirmReadings: number;
   /** Most meters whose history is kept; the least recently active is forgotten. */
   readonly maxMeters: number;
+  /** Consistent readings after a register went backwards (or jumped) that accept it as a reset. */
+  readonly resetConfirmReadings: number;
+  /** What a meter can report (`meters.plausibility`). */
+  readonly plausibility: Plausibility;
+}
+
+/** How a reading reached the bridge. */
+export interface Arrival {
+  /** Gateway time of arrival, epoch ms. */
+  readonly now: number;
+  /** The reading's meter time as an instant, epoch ms (in `meters.timezone`). */
+  readonly instant: number;
+  /**
+   * Sent before: `redelivered` (MQTT DUP flag, after a restart) or `retained`
+   * (a retained message the broker hands over at subscribe).
+   */
+  readonly replayed?: "redelivered" | "retained";
+}
+
+/** A register reset accepted: the register that restarted, from where, to where. */
+export interface RegisterReset {
+  readonly register: string;
+  readonly from: number;
+  readonly to: number;
 }
 
 /** The outcome for one reading. */
 export type FilterVerdict =
-  | { readonly publish: true; readonly zeroConfirmed: boolean }
-  | { readonly publish: false; readonly code: DropCode; readonly reason: string };
+  | {
+    readonly publish: true;
+    readonly zeroConfirmed: boolean;
+    /** Set when this reading confirms a register reset. */
+    readonly reset?: RegisterReset;
+  }
+  | {
+    readonly publish: false;
+    readonly code: DropCode | ImplausibleCode;
+    readonly reason: string;
+  };
 
-interface LevelHistory {
+interface LevelHistory extends RegisterPoint {
   time: string;
   /** Digest of every value, to tell an exact repeat. */
   digest: number;
-  /** The cumulative registers (CUMULATIVE order), to refuse one going backwards. */
+  /** The cumulative registers (CUMULATIVE_INDICES order), to refuse one going backwards. */
   registers: readonly number[];
   /** Whether any published reading of this level had a non-zero value. */
   nonZero: boolean;
+}
+
+/** Readings that do not continue the history, but may be a register reset. */
+interface ResetCandidate extends RegisterPoint {
+  readonly time: string;
+  readonly count: number;
 }
 
 interface MeterHistory {
@@ -72,24 +127,12 @@ interface MeterHistory {
   last: Partial<Record<ReadingLevel, LevelHistory>>;
   /** Distinct times of held-back all-zero readings, per level. */
   zeroTimes: Partial<Record<ReadingLevel, Set<string>>>;
+  /** A possible register reset, per level (not stored: a restart counts anew). */
+  candidates: Partial<Record<ReadingLevel, ResetCandidate>>;
 }
 
 const PUBLISH: FilterVerdict = { publish: true, zeroConfirmed: false };
 const PUBLISH_CONFIRMED_ZERO: FilterVerdict = { publish: true, zeroConfirmed: true };
-
-const ENERGY_UNIT = /h$/;
-
-/** Positions of the cumulative registers (energy units) of a level. */
-function cumulativeIndices(level: ReadingLevel): readonly number[] {
-  const layout = LAYOUTS[level];
-  return layout.tags.flatMap((_, i) => ENERGY_UNIT.test(layout.info[i].unit ?? "") ? [i] : []);
-}
-
-const CUMULATIVE: Readonly<Record<ReadingLevel, readonly number[]>> = {
-  seconds: [],
-  minutes: cumulativeIndices("minutes"),
-  day: cumulativeIndices("day"),
-};
 
 /** JSON has no NaN (a register without value): it is stored as null. */
 const StoredNumbers = z.array(z.number().nullable()).transform((values) =>
@@ -102,6 +145,9 @@ const StoredLevel = z.union([
     digest: z.number().int().nonnegative(),
     registers: StoredNumbers,
     nonZero: z.boolean(),
+    // Written since plausibility checks: arrival (epoch ms) and meter clock minus arrival.
+    at: z.number().optional(),
+    drift: z.number().optional(),
   }),
   // Written by earlier versions: every value.
   z.object({ time: z.string(), values: StoredNumbers, nonZero: z.boolean() }),
@@ -115,9 +161,9 @@ const StoredHistory = z.object({
   }),
 });
 
-/** The cumulative registers of a reading's values, in {@link CUMULATIVE} order. */
+/** The cumulative registers of a reading's values, in {@link CUMULATIVE_INDICES} order. */
 function registersOf(level: ReadingLevel, values: readonly number[]): number[] {
-  return CUMULATIVE[level].map((i) => values[i]);
+  return CUMULATIVE_INDICES[level].map((i) => values[i]);
 }
 
 function parseJson(json: string): unknown {
@@ -128,19 +174,24 @@ function parseJson(json: string): unknown {
   }
 }
 
-function drop(code: DropCode, reason: string): FilterVerdict {
+function drop(code: DropCode | ImplausibleCode, reason: string): FilterVerdict {
   return { publish: false, code, reason };
 }
 
 /** Decides per reading whether it is published. Pure state machine, no I/O. */
 export class ReadingFilter {
   readonly #meters = new Map<MeterId, MeterHistory>();
+  #options!: FilterOptions;
+  #plausibility!: PlausibilityCheck;
 
-  constructor(public options: FilterOptions) {}
+  constructor(options: FilterOptions) {
+    this.reconfigure(options);
+  }
 
   /** Applies new settings; the meters' history is kept. */
   reconfigure(options: FilterOptions): void {
-    this.options = options;
+    this.#options = options;
+    this.#plausibility = new PlausibilityCheck(options.plausibility);
   }
 
   /** Number of meters with history. */
@@ -150,19 +201,21 @@ export class ReadingFilter {
 
   /**
    * Checks a complete reading. A reading that passes is recorded as the
-   * meter's latest published reading of its level. `redelivered`: the broker
-   * marked the message as sent before (MQTT DUP flag).
+   * meter's latest published reading of its level.
    */
-  check(reading: Reading, redelivered = false): FilterVerdict {
+  check(reading: Reading, arrival: Arrival): FilterVerdict {
     const { id, level, time, values } = reading;
-    if (this.options.exclude.has(id)) return drop("excluded", "meter is in meters.exclude");
+    if (this.#options.exclude.has(id)) return drop("excluded", "meter is in meters.exclude");
+    const implausible = this.#implausible(reading, arrival);
+    if (implausible !== undefined) return drop(implausible.code, implausible.reason);
     const meter = this.#history(id);
     const last = meter.last[level];
     const digest = digestNumbers(values);
-    if (redelivered && last !== undefined && time <= last.time) {
+    const point = { time, digest, instant: arrival.instant, at: arrival.now };
+    if (arrival.replayed !== undefined && last !== undefined && time <= last.time) {
       return drop(
         "duplicate",
-        `redelivered reading at ${time}; ${last.time} was already forwarded`,
+        `${arrival.replayed} reading at ${time}; ${last.time} was already forwarded`,
       );
     }
 
@@ -172,29 +225,53 @@ export class ReadingFilter {
       if (last !== undefined && last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
-      meter.last[level] = { time, digest, registers: registersOf(level, values), nonZero: false };
+      meter.last[level] = { ...point, registers: registersOf(level, values), nonZero: false };
       return verdict;
     }
 
-    const registers = registersOf(level, values);
+    const next = { ...point, registers: registersOf(level, values) };
+    let reset: RegisterReset | undefined;
     if (last !== undefined) {
       if (last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
-      const regression = this.#regression(level, last.registers, registers);
-      if (regression !== undefined) return drop("energy_regression", regression);
+      const discontinuity = this.#discontinuity(level, last, next);
+      if (discontinuity !== undefined) {
+        const count = this.#countReset(meter, level, next);
+        if (count < this.#options.resetConfirmReadings) {
+          return drop(
+            discontinuity.code,
+            `${discontinuity.reason} (${count} of ${this.#options.resetConfirmReadings} ` +
+              "consistent readings accept it as a register reset)",
+          );
+        }
+        reset = resetOf(level, last.registers, next.registers);
+      }
     }
+    meter.candidates[level] = undefined;
     if (level === "seconds") meter.live = true;
     meter.zeroTimes[level] = undefined;
-    meter.last[level] = { time, digest, registers, nonZero: true };
-    return PUBLISH;
+    meter.last[level] = { ...next, nonZero: true };
+    return reset === undefined ? PUBLISH : { publish: true, zeroConfirmed: false, reset };
+  }
+
+  /** Forgets a meter's history on purpose (a meter replaced under the same id). */
+  forget(id: MeterId): boolean {
+    return this.#meters.delete(id);
   }
 
   /** The meter's history as JSON, for {@link ReadingFilter.restoreMeter}; undefined if none. */
   exportMeter(id: MeterId): string | undefined {
     const meter = this.#meters.get(id);
     if (meter === undefined) return undefined;
-    return JSON.stringify({ live: meter.live, last: meter.last });
+    const last: Record<string, unknown> = {};
+    for (
+      const [level, { time, digest, registers, nonZero, instant, at }] of Object.entries(meter.last)
+    ) {
+      const arrival = at === undefined || instant !== instant ? {} : { at, drift: instant - at };
+      last[level] = { time, digest, registers, nonZero, ...arrival };
+    }
+    return JSON.stringify({ live: meter.live, last });
   }
 
   /**
@@ -215,8 +292,17 @@ export class ReadingFilter {
           digest: digestNumbers(last.values),
           registers: registersOf(level, last.values),
           nonZero: last.nonZero,
+          instant: NaN,
         }
-        : last;
+        : {
+          time: last.time,
+          digest: last.digest,
+          registers: last.registers,
+          nonZero: last.nonZero,
+          ...(last.at === undefined || last.drift === undefined
+            ? { instant: NaN }
+            : { at: last.at, instant: last.at + last.drift }),
+        };
     }
   }
 
@@ -236,31 +322,67 @@ export class ReadingFilter {
     }
     const times = meter.zeroTimes[level] ??= new Set();
     times.add(time);
-    if (times.size < this.options.zeroConfirmReadings) {
+    if (times.size < this.#options.zeroConfirmReadings) {
       return drop(
         "zero_burst",
-        `all registers are 0 (${times.size} of ${this.options.zeroConfirmReadings} readings to confirm a new meter)`,
+        `all registers are 0 (${times.size} of ${this.#options.zeroConfirmReadings} readings to confirm a new meter)`,
       );
     }
     meter.zeroTimes[level] = undefined;
     return PUBLISH_CONFIRMED_ZERO;
   }
 
-  #regression(
+  /**
+   * Plausibility of the values and the time. A clock known to run ahead (its
+   * last accepted reading was ahead) is judged from there.
+   */
+  #implausible(reading: Reading, arrival: Arrival): Implausible | undefined {
+    const { id, level, time, values } = reading;
+    const known = this.#meters.get(id)?.last[level];
+    const drift = known?.at === undefined ? 0 : known.instant - known.at;
+    return this.#plausibility.values(level, values) ??
+      this.#plausibility.time(time, arrival.instant, arrival.now, drift || 0);
+  }
+
+  /** Why `next` does not continue from `from`: a register going backwards, or rising too fast. */
+  #discontinuity(
     level: ReadingLevel,
-    last: readonly number[],
-    next: readonly number[],
-  ): string | undefined {
-    const indices = CUMULATIVE[level];
+    from: RegisterPoint,
+    next: RegisterPoint,
+  ): { readonly code: DropCode | ImplausibleCode; readonly reason: string } | undefined {
+    const indices = CUMULATIVE_INDICES[level];
     for (let r = 0; r < indices.length; r++) {
       // A comparison with NaN (no value) is false: only two values can regress.
-      if (next[r] < last[r]) {
-        return `register ${LAYOUTS[level].tags[indices[r]]} would go backwards from ${last[r]} to ${
-          next[r]
-        }`;
+      if (next.registers[r] < from.registers[r]) {
+        return {
+          code: "energy_regression",
+          reason: `register ${LAYOUTS[level].tags[indices[r]]} would go backwards from ${
+            from.registers[r]
+          } to ${next.registers[r]}`,
+        };
       }
     }
-    return undefined;
+    const rise = this.#plausibility.rise(level, from, next);
+    return rise === undefined ? undefined : { code: "implausible_rise", reason: rise };
+  }
+
+  /**
+   * Counts a reading that does not continue the history towards a register
+   * reset: it continues the current candidate (later, consistent with it) or
+   * starts a new one. Returns the candidate's count.
+   */
+  #countReset(meter: MeterHistory, level: ReadingLevel, next: ResetPoint): number {
+    const candidate = meter.candidates[level];
+    if (candidate !== undefined) {
+      // The same reading again (meters send each one twice) neither counts nor restarts.
+      if (next.time === candidate.time) return candidate.count;
+      if (next.time > candidate.time && this.#discontinuity(level, candidate, next) === undefined) {
+        meter.candidates[level] = { ...next, count: candidate.count + 1 };
+        return candidate.count + 1;
+      }
+    }
+    meter.candidates[level] = { ...next, count: 1 };
+    return 1;
   }
 
   #history(id: MeterId): MeterHistory {
@@ -271,12 +393,32 @@ export class ReadingFilter {
       this.#meters.set(id, meter);
       return meter;
     }
-    meter = { live: false, last: {}, zeroTimes: {} };
+    meter = { live: false, last: {}, zeroTimes: {}, candidates: {} };
     this.#meters.set(id, meter);
-    if (this.#meters.size > this.options.maxMeters) {
+    if (this.#meters.size > this.#options.maxMeters) {
       const oldest = this.#meters.keys().next().value;
       if (oldest !== undefined) this.#meters.delete(oldest);
     }
     return meter;
   }
+}
+
+/** A reading's place in a register series, as the reset rule compares it. */
+type ResetPoint = RegisterPoint & { readonly time: string };
+
+/** The register of a confirmed reset that moved most, with its old and new value. */
+function resetOf(
+  level: ReadingLevel,
+  from: readonly number[],
+  to: readonly number[],
+): RegisterReset {
+  const indices = CUMULATIVE_INDICES[level];
+  let best = 0;
+  let moved = -1;
+  for (let r = 0; r < indices.length; r++) {
+    // NaN (a register without value) compares false and is never chosen.
+    const delta = Math.abs(to[r] - from[r]);
+    if (delta > moved) [best, moved] = [r, delta];
+  }
+  return { register: LAYOUTS[level].tags[indices[best]], from: from[best], to: to[best] };
 }

@@ -63,6 +63,20 @@ export const MeterStatus = MeterConfigSummary.extend({
   readings: z.number().int(),
   /** Valid readings not published because they would corrupt history (energy going back). */
   rejected: z.number().int(),
+  /** Readings rejected as implausible (`meters.plausibility`) since the bridge started. */
+  implausible: z.number().int(),
+  /** Why the last implausible reading was rejected. */
+  last_implausible: z.string().nullable(),
+  /** Register resets accepted since the bridge started. */
+  register_resets: z.number().int(),
+  /** The last register reset accepted: when, which register, from and to what value. */
+  last_register_reset: z.object({
+    at: z.iso.datetime(),
+    level: z.string(),
+    register: z.string(),
+    from: z.number(),
+    to: z.number(),
+  }).nullable(),
   /** All-zero bursts held back. */
   zero_filtered: z.number().int(),
   /** Repeated readings dropped. */

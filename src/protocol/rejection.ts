@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ImplausibleCode } from "./plausibility.ts";
 
 /** Stable codes of rejected messages, used as counter names. */
 export type RejectionCode =
@@ -14,7 +15,8 @@ export type RejectionCode =
   | "not_object"
   | "invalid_id"
   | "invalid_payload"
-  | "no_measurements";
+  | "no_measurements"
+  | ImplausibleCode;
 
 /** A message that was not accepted. */
 export interface Rejection {

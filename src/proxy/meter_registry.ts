@@ -12,7 +12,7 @@
  * @module
  */
 import type { MeterSettings } from "../config/meter_settings.ts";
-import type { DropCode } from "../protocol/filter.ts";
+import type { DropCode, RegisterReset } from "../protocol/filter.ts";
 import { type MeterId, modelOf } from "../protocol/meter_id.ts";
 import type {
   Availability,
@@ -33,6 +33,10 @@ interface MeterRecord {
   rejected: number;
   zeroFiltered: number;
   duplicates: number;
+  implausible: number;
+  lastImplausible: string | null;
+  resets: number;
+  lastReset: MeterStatus["last_register_reset"];
   driftSeconds: number | null;
   /** Last published `seconds` and `minutes` payloads, parsed only when a status is built. */
   payloads: Record<string, string>;
@@ -113,6 +117,10 @@ export class MeterRegistry {
       rejected: 0,
       zeroFiltered: 0,
       duplicates: 0,
+      implausible: 0,
+      lastImplausible: null,
+      resets: 0,
+      lastReset: null,
       driftSeconds: null,
       payloads: {},
       values: {},
@@ -213,6 +221,24 @@ export class MeterRegistry {
     this.#changed.add(id);
   }
 
+  /** A reading was rejected as implausible. */
+  implausible(id: MeterId, reason: string): void {
+    const record = this.#meters.get(id);
+    if (record === undefined) return;
+    record.implausible++;
+    record.lastImplausible = reason;
+    this.#changed.add(id);
+  }
+
+  /** A register reset was accepted. */
+  reset(id: MeterId, level: string, reset: RegisterReset, now: number): void {
+    const record = this.#meters.get(id);
+    if (record === undefined) return;
+    record.resets++;
+    record.lastReset = { at: new Date(now).toISOString(), level, ...reset };
+    this.#changed.add(id);
+  }
+
   /** What the config sender reports. */
   configured(id: MeterId, summary: MeterConfigSummary): void {
     const record = this.#meters.get(id);
@@ -288,6 +314,10 @@ export class MeterRegistry {
       rejected: record.rejected,
       zero_filtered: record.zeroFiltered,
       duplicates: record.duplicates,
+      implausible: record.implausible,
+      last_implausible: record.lastImplausible,
+      register_resets: record.resets,
+      last_register_reset: record.lastReset,
       clock_drift_seconds: record.driftSeconds,
       outbox_depth: record.outbox,
       values: record.values,

@@ -8,7 +8,14 @@
 import type { LimitsConfig, MetersConfig } from "../config/schema.ts";
 import { meterSettings } from "../config/meter_settings.ts";
 import { decodeReading } from "../protocol/decode.ts";
-import { type DropCode, ReadingFilter } from "../protocol/filter.ts";
+import {
+  type Arrival,
+  type DropCode,
+  type FilterOptions,
+  ReadingFilter,
+  type RegisterReset,
+} from "../protocol/filter.ts";
+import type { ImplausibleCode } from "../protocol/plausibility.ts";
 import type { MeterClock } from "../protocol/meter_time.ts";
 import { type MeterId, modelOf } from "../protocol/meter_id.ts";
 import type { Reading } from "../protocol/reading.ts";
@@ -56,6 +63,19 @@ export type PipelineEvent =
     readonly claim: boolean;
   }
   | { readonly type: "rejected"; readonly code: RejectionCode; readonly reason: string }
+  | {
+    readonly type: "implausible";
+    readonly code: ImplausibleCode;
+    readonly id: MeterId;
+    readonly level: ReadingLevel;
+    readonly reason: string;
+  }
+  | {
+    readonly type: "register_reset";
+    readonly id: MeterId;
+    readonly level: ReadingLevel;
+    readonly reset: RegisterReset;
+  }
   | {
     readonly type: "dropped";
     readonly code: DropCode;
@@ -179,16 +199,26 @@ export class ReadingPipeline {
   }
 
   /**
-   * Handles one raw message received at `now` (epoch ms); `redelivered` when
-   * the broker sent it before (MQTT DUP flag).
+   * Handles one raw message received at `now` (epoch ms); `replayed` when
+   * the broker sent it before (MQTT DUP flag) or handed over a retained one.
    */
-  handle(topic: string, payload: Uint8Array, now: number, redelivered = false): PipelineEvent[] {
+  handle(
+    topic: string,
+    payload: Uint8Array,
+    now: number,
+    replayed?: Arrival["replayed"],
+  ): PipelineEvent[] {
     const decoded = decodeReading(topic, payload, this.options.limits.max_payload_bytes);
     if ("ok" in decoded) return [{ type: "rejected", code: decoded.code, reason: decoded.reason }];
     const step = this.#reassembler.add(decoded, now);
     const events: PipelineEvent[] = step.expired.map(incomplete);
-    if (step.complete !== undefined) this.#complete(step.complete, now, events, redelivered);
+    if (step.complete !== undefined) this.#complete(step.complete, now, events, replayed);
     return events;
+  }
+
+  /** Forgets a meter's filter history on purpose (a meter replaced under the same id). */
+  forgetHistory(id: MeterId): boolean {
+    return this.#filter.forget(id);
   }
 
   /** A meter's filter history as JSON, to be stored with its readings. */
@@ -206,20 +236,37 @@ export class ReadingPipeline {
     return this.#reassembler.expire(now).map(incomplete);
   }
 
-  #complete(reading: Reading, now: number, events: PipelineEvent[], redelivered: boolean): void {
-    const verdict = this.#filter.check(reading, redelivered);
+  #complete(
+    reading: Reading,
+    now: number,
+    events: PipelineEvent[],
+    replayed: Arrival["replayed"],
+  ): void {
+    const instant = this.options.clock.instantOf(reading.time);
+    const driftMs = instant - now;
+    const verdict = this.#filter.check(reading, { now, instant, replayed });
     if (!verdict.publish) {
-      events.push({
-        type: "dropped",
-        code: verdict.code,
-        id: reading.id,
-        level: reading.level,
-        reason: verdict.reason,
-      });
+      const { id, level } = reading;
+      const { reason } = verdict;
+      if (isImplausible(verdict.code)) {
+        events.push({ type: "implausible", code: verdict.code, id, level, reason });
+        // A clock far off is set, also when its readings are refused for it.
+        if (verdict.code === "implausible_time") this.#checkDrift(reading, driftMs, now, events);
+      } else {
+        events.push({ type: "dropped", code: verdict.code, id, level, reason });
+      }
       return;
     }
     if (verdict.zeroConfirmed) {
       events.push({ type: "zero_confirmed", id: reading.id, level: reading.level });
+    }
+    if (verdict.reset !== undefined) {
+      events.push({
+        type: "register_reset",
+        id: reading.id,
+        level: reading.level,
+        reset: verdict.reset,
+      });
     }
     const { root, replica } = this.options;
     const known = this.#announced.get(reading.id);
@@ -251,7 +298,6 @@ export class ReadingPipeline {
       this.options.clock.isoTimestamp(reading.time),
       this.#fieldsOf(reading.id, reading.level),
     );
-    const driftMs = this.options.clock.instantOf(reading.time) - now;
     events.push({
       type: "publish",
       id: reading.id,
@@ -287,12 +333,24 @@ export class ReadingPipeline {
   }
 }
 
-function filterOptions(options: PipelineOptions) {
+function filterOptions(options: PipelineOptions): FilterOptions {
   return {
     exclude: new Set(options.meters.exclude),
     zeroConfirmReadings: options.meters.zero_confirm_readings,
     maxMeters: options.limits.max_meters,
+    resetConfirmReadings: options.meters.reset_confirm_readings,
+    plausibility: options.meters.plausibility,
   };
+}
+
+const IMPLAUSIBLE: ReadonlySet<string> = new Set<ImplausibleCode>([
+  "implausible_value",
+  "implausible_rise",
+  "implausible_time",
+]);
+
+function isImplausible(code: string): code is ImplausibleCode {
+  return IMPLAUSIBLE.has(code);
 }
 
 function incomplete(expired: ExpiredReading): PipelineEvent {

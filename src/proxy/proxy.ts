@@ -238,6 +238,7 @@ export class Proxy {
       emit: (event) => this.emit(event),
       publish: (topic, payload) => this.#publishDirect(topic, payload, false),
       relaySwitched: (id, state) => this.#relaySwitched(id, state),
+      resetHistory: (id) => this.#resetHistory(id),
       outcome: (kind, response) => {
         if (response.status === "ok") log.info("Request {kind} answered", { kind });
         else log.warn("Request {kind} failed: {error}", { kind, error: response.error });
@@ -479,6 +480,17 @@ export class Proxy {
     }
   }
 
+  /** Forgets a meter's filter history, in memory and in the outbox (bridge API). */
+  #resetHistory(id: MeterId): Record<string, unknown> {
+    const forgotten = this.#pipeline.forgetHistory(id);
+    this.#outbox.rewriteMeterState(id);
+    log.warn(
+      "Filter history of {id} cleared on request: its next readings are taken as they come",
+      { id },
+    );
+    return { id, forgotten };
+  }
+
   #relaySwitched(id: MeterId, state: RelayState): void {
     if (this.#owns(id)) this.#registry.relay(id, state, Date.now());
     this.#publishDirect(meterTopic(this.#config.topics.root, id, "relay"), state, true);
@@ -592,6 +604,7 @@ export class Proxy {
         rejected: counts.rejected,
         dropped: counts.dropped,
         incomplete: counts.incomplete,
+        register_resets: counts.register_resets,
       },
       ack_latency: { buckets: ACK_LATENCY_BUCKETS, ...structuredClone(this.#ackLatency) },
       outbox: {
@@ -723,11 +736,13 @@ export class Proxy {
       this.#onIo(packet.payload as Uint8Array, ack);
       return;
     }
+    // A retained reading is handed over at every (re)subscribe: like a redelivery, it is not news.
+    const replayed = packet.dup ? "redelivered" : packet.retain ? "retained" : undefined;
     const events = this.#pipeline.handle(
       packet.topic,
       packet.payload as Uint8Array,
       Date.now(),
-      packet.dup,
+      replayed,
     );
     this.#apply(events, packet.topic, ack);
   }
@@ -808,6 +823,27 @@ export class Proxy {
             code: event.code,
             reason: event.reason,
           });
+          break;
+        case "implausible":
+          this.stats.rejected(event.code);
+          if (this.#owns(event.id)) {
+            seen.add(event.id);
+            this.#registry.implausible(event.id, event.reason);
+          }
+          this.#warnLimited(
+            event.code,
+            "Rejected {level} reading of {id} ({code}): {reason}",
+            event,
+          );
+          break;
+        case "register_reset":
+          this.stats.registerReset();
+          if (this.#owns(event.id)) this.#registry.reset(event.id, event.level, event.reset, now);
+          log.warn(
+            "Meter {id}: register {register} restarted from {from} at {to} ({level} level) and " +
+              "went on consistently; accepted as a register reset",
+            { id: event.id, level: event.level, ...event.reset },
+          );
           break;
         case "dropped":
           this.stats.dropped(event.code);

@@ -19,6 +19,8 @@ export interface ProxyStatsSnapshot {
   rejected: Partial<Record<RejectionCode, number>>;
   dropped: Partial<Record<DropCode, number>>;
   incomplete: number;
+  /** Register resets accepted. */
+  register_resets: number;
   publish_failed: number;
 }
 
@@ -33,6 +35,7 @@ export class ProxyStats {
     rejected: {},
     dropped: {},
     incomplete: 0,
+    register_resets: 0,
     publish_failed: 0,
   };
 
@@ -68,6 +71,11 @@ export class ProxyStats {
   /** Counts one split reading given up incomplete. */
   incomplete(): void {
     this.#counts.incomplete++;
+  }
+
+  /** Counts one register reset accepted. */
+  registerReset(): void {
+    this.#counts.register_resets++;
   }
 
   /** Counts one publish the central broker failed. */

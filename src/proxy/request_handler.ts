@@ -35,6 +35,11 @@ export interface RequestContext {
   emit(event: BridgeEvent): void;
   /** Publishes a response (not retained). */
   publish(topic: string, payload: string): void;
+  /**
+   * Forgets a meter's filter history (a meter replaced under the same id);
+   * the `data` of the answer.
+   */
+  resetHistory(id: MeterId): Record<string, unknown>;
   /** The meter acknowledged a relay switch: its new state. */
   relaySwitched(id: MeterId, state: RelayState): void;
   /** Called with the outcome of each request, for logs and counters. */
@@ -86,6 +91,13 @@ export class RequestHandler {
         if (request !== undefined) this.context.emit({ type: "reload_request", request });
         return;
       }
+      case "meter/reset_history":
+        this.#respond(
+          topicOut,
+          parsed.action,
+          okResponse(this.context.resetHistory(parsed.id), transaction),
+        );
+        return;
       default: {
         const error = this.#meterError(parsed.id);
         if (error !== undefined) {
@@ -217,7 +229,7 @@ export class RequestHandler {
 }
 
 function commandOf(
-  request: Exclude<ApiRequest, { action: "health" | "config/reload" }>,
+  request: Exclude<ApiRequest, { action: "health" | "config/reload" | "meter/reset_history" }>,
 ): MeterCommandRequest {
   switch (request.action) {
     case "meter/sync_time":

@@ -34,6 +34,8 @@ export interface FlowCounters {
   /** Valid readings not published, by reason code (duplicate, zero_burst, …). */
   readonly dropped: Readonly<Record<string, number>>;
   readonly incomplete: number;
+  /** Register resets accepted (a cleared counter, a replacement meter). */
+  readonly register_resets: number;
 }
 
 /** The whole bridge at one moment. */

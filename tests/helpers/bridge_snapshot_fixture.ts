@@ -14,6 +14,10 @@ export function meterStatus(overrides: Record<string, unknown> = {}): MeterStatu
     rejected: 0,
     zero_filtered: 0,
     duplicates: 1,
+    implausible: 0,
+    last_implausible: null,
+    register_resets: 0,
+    last_register_reset: null,
     clock_drift_seconds: 2,
     outbox_depth: 0,
     values: { active_power: 1.234, active_energy: 5678.9 },
@@ -44,6 +48,7 @@ export function bridgeSnapshot(
       rejected: {},
       dropped: {},
       incomplete: 0,
+      register_resets: 0,
     },
     ack_latency: {
       buckets: ACK_LATENCY_BUCKETS,

@@ -39,6 +39,7 @@ Deno.test("a snapshot renders every metric, exactly", () => {
       rejected: { invalid_json: 2 },
       dropped: { duplicate: 1 },
       incomplete: 4,
+      register_resets: 1,
     },
     outbox: { depth: 5, bytes: 1200, dropped: 3, durable: true },
     meter_counts: { known: 7, online: 4 },
@@ -62,6 +63,7 @@ Deno.test("a snapshot renders every metric, exactly", () => {
     'kpm33b_messages_rejected_total{reason="invalid_json"} 2',
     'kpm33b_readings_dropped_total{reason="duplicate"} 1',
     "kpm33b_readings_incomplete_total 4",
+    "kpm33b_register_resets_total 1",
     ...[0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, "+Inf"].map((le) =>
       `kpm33b_command_ack_latency_seconds_bucket{le="${le}"} 0`
     ),
@@ -113,6 +115,7 @@ Deno.test("label values escape backslash, double quote and line feed", () => {
       rejected: { 'a\\b"c\nd': 1 },
       dropped: {},
       incomplete: 0,
+      register_resets: 0,
     },
   });
   const text = renderMetrics(snapshot, { 'w"1': "running" }, NOW, IDENTITY);

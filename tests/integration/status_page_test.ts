@@ -164,6 +164,8 @@ function statusServer(): HttpServer & AsyncDisposable {
           name: "Main board",
           last_seen: new Date(now.getTime() - 4000).toISOString(),
           values: { active_power: 3.217, active_energy: 12345.678 },
+          implausible: 1,
+          last_implausible: "time 20991231235959 is 73 years ahead of the gateway clock",
         }),
         meterStatus({
           id: OFFLINE,
@@ -203,6 +205,12 @@ Deno.test("Chromium renders every meter of /status.json in the status page's tab
   assert.ok(online.includes(">12345.68 kWh<"));
   assert.ok(online.includes(">+2 s<"));
   assert.ok(online.includes(">configured<"));
+  assert.ok(
+    online.includes(
+      ">reading rejected: time 20991231235959 is 73 years ahead of the gateway clock<",
+    ),
+    online,
+  );
   // The name is shown as text: its markup is escaped, not interpreted.
   assert.ok(offline.includes(">&lt;b&gt;Heat pump&lt;/b&gt; &amp; co<"), offline);
   assert.ok(!dom.includes("<b>Heat pump</b>"));

@@ -35,3 +35,17 @@ Deno.test("a JSON log line renders objects as JSON and stays one line with contr
   assert.equal(line.message, 'Stats: {"received":1}; id "evil\\nforged line"');
   assert.equal(line.id, "evil\nforged line");
 });
+
+Deno.test("a property named like a key of the line (a reading's level) does not replace it", () => {
+  const line = JSON.parse(formatJsonLine(record(
+    ["Dropped ", "minutes", " reading of ", "33B1225950027", ""],
+    { level: "minutes", id: "33B1225950027", message: "m", logger: "l" },
+  )));
+  assert.equal(line.level, "INFO");
+  assert.equal(line.message, "Dropped minutes reading of 33B1225950027");
+  assert.equal(line.logger, "kpm33b.broker.internal");
+  assert.equal(line.level_, "minutes");
+  assert.equal(line.message_, "m");
+  assert.equal(line.logger_, "l");
+  assert.equal(line.id, "33B1225950027");
+});

@@ -107,6 +107,21 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     }
   });
 
+  Deno.test(`${name}: an undefined meter state deletes the stored one`, async () => {
+    const store = await factory.open();
+    try {
+      const states = (entries: [string, string | undefined][]) =>
+        store.write({ append: [], remove: [], meterStates: new Map(entries), now: 0 });
+      states([["a", "1"], ["b", "2"]]);
+      states([["a", undefined], ["c", undefined]]);
+      assert.deepEqual([...store.meterStates()], [["b", "2"]]);
+      states([["a", "3"]]);
+      assert.deepEqual([...store.meterStates()], [["b", "2"], ["a", "3"]]);
+    } finally {
+      store.close();
+    }
+  });
+
   if (factory.reopen === undefined) {
     Deno.test(`${name}: is not durable`, async () => {
       const store = await factory.open();

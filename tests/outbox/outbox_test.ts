@@ -259,7 +259,25 @@ Deno.test("meter states are read once per meter per write and stored with the en
   assert.deepEqual(asked.sort(), ["a", "b", "none"]);
   box.close();
   const reopened = new SqliteOutboxStore(path);
+  // "none" has no state: nothing is stored for it.
   assert.deepEqual(reopened.meterStates(), new Map([["a", "a@1"], ["b", "b@2"]]));
+  reopened.close();
+});
+
+Deno.test("rewriteMeterState writes a meter's state anew, deleting it when it has none", async () => {
+  const { store, path } = await sqliteStore();
+  const states = new Map([["a", "a@1"], ["b", "b@1"]]);
+  const box = outbox(store, new FakeCentral(), { meterState: (id) => states.get(id) });
+  box.accept([reading("t/a", "1"), reading("t/b", "1")], ["a", "b"], () => {});
+  await settle();
+  states.delete("a");
+  states.set("b", "b@2");
+  box.rewriteMeterState("a");
+  box.rewriteMeterState("b");
+  await settle();
+  box.close();
+  const reopened = new SqliteOutboxStore(path);
+  assert.deepEqual(reopened.meterStates(), new Map([["b", "b@2"]]));
   reopened.close();
 });
 

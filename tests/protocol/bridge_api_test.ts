@@ -32,6 +32,7 @@ Deno.test("topics: requests under bridge/request, answers under bridge/response"
     "config/reload",
     "meter/sync_time",
     "meter/read_interval",
+    "meter/reset_history",
     "meter/set_interval",
   ]);
 });
@@ -67,7 +68,7 @@ Deno.test("invalid requests get an actionable error and echo a readable transact
     status: "error",
     data: {},
     error: 'unknown action "meter/explode"; actions: health, config/reload, meter/sync_time, ' +
-      "meter/read_interval, meter/set_interval",
+      "meter/read_interval, meter/reset_history, meter/set_interval",
     transaction: "t1",
   });
   assert.match(

@@ -7,6 +7,8 @@ import {
   ReadingFilter,
 } from "../../src/protocol/filter.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
+import { MeterClock } from "../../src/protocol/meter_time.ts";
+import { Plausibility } from "../../src/protocol/plausibility.ts";
 import { LAYOUTS, type Reading } from "../../src/protocol/reading.ts";
 import { CUMULATIVE_ENERGY_TAGS, ENERGY_TAGS } from "../../src/protocol/tags.ts";
 import type { ReadingLevel } from "../../src/protocol/uplink.ts";
@@ -62,7 +64,28 @@ function time(n: number): string {
   return `20260112${hh}${mm}00`;
 }
 
-const OPTIONS: FilterOptions = { exclude: new Set(), zeroConfirmReadings: 3, maxMeters: 1000 };
+const OPTIONS: FilterOptions = {
+  exclude: new Set(),
+  zeroConfirmReadings: 3,
+  maxMeters: 1000,
+  resetConfirmReadings: 5,
+  plausibility: Plausibility.parse({}),
+};
+
+const UTC = new MeterClock("UTC");
+
+/**
+ * Checks a reading arriving when the meter's clock (UTC) says it was taken;
+ * `redelivered` as with the MQTT DUP flag.
+ */
+function check(filter: ReadingFilter, reading: Reading, redelivered = false): FilterVerdict {
+  const instant = UTC.instantOf(reading.time);
+  return filter.check(reading, {
+    now: instant,
+    instant,
+    replayed: redelivered ? "redelivered" : undefined,
+  });
+}
 const PUBLISH: FilterVerdict = { publish: true, zeroConfirmed: false };
 const PUBLISH_CONFIRMED: FilterVerdict = { publish: true, zeroConfirmed: true };
 
@@ -78,69 +101,69 @@ function assertDropped(verdict: FilterVerdict, code: string, reason?: string | R
 function liveFilter(options: Partial<FilterOptions> = {}, ...ids: MeterId[]): ReadingFilter {
   const filter = new ReadingFilter({ ...OPTIONS, ...options });
   for (const id of ids.length > 0 ? ids : [A]) {
-    assert.deepEqual(filter.check(rt(id, time(0))), PUBLISH);
+    assert.deepEqual(check(filter, rt(id, time(0))), PUBLISH);
   }
   return filter;
 }
 
 Deno.test("excluded ids are dropped and not tracked", () => {
   const filter = new ReadingFilter({ ...OPTIONS, exclude: new Set([A]) });
-  assertDropped(filter.check(rt(A, time(0))), "excluded", "meter is in meters.exclude");
-  assertDropped(filter.check(eny(A, time(0))), "excluded");
-  assertDropped(filter.check(zeroEny(A, time(0))), "excluded");
+  assertDropped(check(filter, rt(A, time(0))), "excluded", "meter is in meters.exclude");
+  assertDropped(check(filter, eny(A, time(0))), "excluded");
+  assertDropped(check(filter, zeroEny(A, time(0))), "excluded");
   assert.equal(filter.meters, 0);
-  assert.deepEqual(filter.check(rt(B, time(0))), PUBLISH);
+  assert.deepEqual(check(filter, rt(B, time(0))), PUBLISH);
   assert.equal(filter.meters, 1);
 });
 
 Deno.test("real readings are published", () => {
   const filter = new ReadingFilter(OPTIONS);
-  assert.deepEqual(filter.check(rt(A, time(0))), PUBLISH);
-  assert.deepEqual(filter.check(eny(A, time(0))), PUBLISH);
-  assert.deepEqual(filter.check(rt(A, time(1), { ...RT_TAGS, zyggl: 7 })), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(0))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(0))), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(1), { ...RT_TAGS, zyggl: 7 })), PUBLISH);
   assert.equal(filter.meters, 1);
 });
 
 Deno.test("an all-zero seconds reading is always a zero burst", () => {
   const filter = new ReadingFilter(OPTIONS);
   const reason = "all values are 0 (a powered meter measures a voltage)";
-  assertDropped(filter.check(zeroRt(A, time(0))), "zero_burst", reason); // new meter
-  assert.deepEqual(filter.check(rt(A, time(1))), PUBLISH);
+  assertDropped(check(filter, zeroRt(A, time(0))), "zero_burst", reason); // new meter
+  assert.deepEqual(check(filter, rt(A, time(1))), PUBLISH);
   for (let n = 2; n < 10; n++) {
-    assertDropped(filter.check(zeroRt(A, time(n))), "zero_burst", reason);
+    assertDropped(check(filter, zeroRt(A, time(n))), "zero_burst", reason);
   }
   // Missing tags do not make a zero reading real.
-  assertDropped(filter.check(rt(A, time(20), { ua: 0, zyggl: 0 })), "zero_burst", reason);
-  assertDropped(filter.check(rt(A, time(21), { ua: -0 })), "zero_burst", reason);
+  assertDropped(check(filter, rt(A, time(20), { ua: 0, zyggl: 0 })), "zero_burst", reason);
+  assertDropped(check(filter, rt(A, time(21), { ua: -0 })), "zero_burst", reason);
   // One non-zero value is enough to be real.
-  assert.deepEqual(filter.check(rt(A, time(22), { ...zeros(RT_TAGS), f: 49.9 })), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(22), { ...zeros(RT_TAGS), f: 49.9 })), PUBLISH);
 });
 
 Deno.test("an exact repeat is a duplicate; the same time with changed values is forwarded", () => {
   const filter = liveFilter();
   const first = eny(A, time(1), { ...ENY_TAGS, zygsz: 117.779 });
-  assert.deepEqual(filter.check(first), PUBLISH);
+  assert.deepEqual(check(filter, first), PUBLISH);
   assertDropped(
-    filter.check(eny(A, time(1), { ...ENY_TAGS, zygsz: 117.779 })),
+    check(filter, eny(A, time(1), { ...ENY_TAGS, zygsz: 117.779 })),
     "duplicate",
     `repeat of the reading at ${time(1)}`,
   );
-  assert.deepEqual(filter.check(eny(A, time(1), { ...ENY_TAGS, zygsz: 117.783 })), PUBLISH);
-  assertDropped(filter.check(eny(A, time(1), { ...ENY_TAGS, zygsz: 117.783 })), "duplicate");
+  assert.deepEqual(check(filter, eny(A, time(1), { ...ENY_TAGS, zygsz: 117.783 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(1), { ...ENY_TAGS, zygsz: 117.783 })), "duplicate");
   // Seconds level too.
-  assertDropped(filter.check(rt(A, time(0))), "duplicate", `repeat of the reading at ${time(0)}`);
-  assert.deepEqual(filter.check(rt(A, time(0), { ...RT_TAGS, zyggl: 6.7 })), PUBLISH);
+  assertDropped(check(filter, rt(A, time(0))), "duplicate", `repeat of the reading at ${time(0)}`);
+  assert.deepEqual(check(filter, rt(A, time(0), { ...RT_TAGS, zyggl: 6.7 })), PUBLISH);
   // Missing versus present is a change; missing versus missing is the same.
   const { zyggl: _, ...withoutPower } = RT_TAGS;
-  assert.deepEqual(filter.check(rt(A, time(0), withoutPower)), PUBLISH);
-  assertDropped(filter.check(rt(A, time(0), withoutPower)), "duplicate");
+  assert.deepEqual(check(filter, rt(A, time(0), withoutPower)), PUBLISH);
+  assertDropped(check(filter, rt(A, time(0), withoutPower)), "duplicate");
 });
 
 Deno.test("the same values at a new time are not duplicates", () => {
   const filter = liveFilter();
-  assert.deepEqual(filter.check(eny(A, time(1))), PUBLISH);
-  assert.deepEqual(filter.check(eny(A, time(2))), PUBLISH);
-  assert.deepEqual(filter.check(rt(A, time(1))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(2))), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(1))), PUBLISH);
 });
 
 Deno.test("every cumulative energy register going backwards is energy_regression", () => {
@@ -152,18 +175,19 @@ Deno.test("every cumulative energy register going backwards is energy_regression
   const base = Object.fromEntries(registers.map((tag) => [tag, 100]));
   for (const tag of registers) {
     const filter = liveFilter();
-    assert.deepEqual(filter.check(eny(A, time(1), base)), PUBLISH);
+    assert.deepEqual(check(filter, eny(A, time(1), base)), PUBLISH);
     assertDropped(
-      filter.check(eny(A, time(2), { ...base, [tag]: 99.999 })),
+      check(filter, eny(A, time(2), { ...base, [tag]: 99.999 })),
       "energy_regression",
-      `register ${tag} would go backwards from 100 to 99.999`,
+      `register ${tag} would go backwards from 100 to 99.999 (1 of 5 consistent readings accept ` +
+        "it as a register reset)",
     );
     // Also for a second copy with the same time.
-    assertDropped(filter.check(eny(A, time(1), { ...base, [tag]: 99 })), "energy_regression");
+    assertDropped(check(filter, eny(A, time(1), { ...base, [tag]: 99 })), "energy_regression");
     // The regressed value was not recorded: the original value still counts.
-    assertDropped(filter.check(eny(A, time(3), { ...base, [tag]: 99.9999 })), "energy_regression");
-    assert.deepEqual(filter.check(eny(A, time(3), { ...base, [tag]: 100 })), PUBLISH);
-    assert.deepEqual(filter.check(eny(A, time(4), { ...base, [tag]: 100.001 })), PUBLISH);
+    assertDropped(check(filter, eny(A, time(3), { ...base, [tag]: 99.9999 })), "energy_regression");
+    assert.deepEqual(check(filter, eny(A, time(3), { ...base, [tag]: 100 })), PUBLISH);
+    assert.deepEqual(check(filter, eny(A, time(4), { ...base, [tag]: 100.001 })), PUBLISH);
   }
 });
 
@@ -171,100 +195,101 @@ Deno.test("non-cumulative minutes values (harmonics, max demand) may go down", (
   const filter = liveFilter();
   assert.equal(CUMULATIVE_ENERGY_TAGS.has("dmpmax"), false);
   assert.equal(CUMULATIVE_ENERGY_TAGS.has("uathd"), false);
-  assert.deepEqual(filter.check(eny(A, time(1), { ...ENY_TAGS, dmpmax: 10, uathd: 3 })), PUBLISH);
-  assert.deepEqual(filter.check(eny(A, time(2), { ...ENY_TAGS, dmpmax: 5, uathd: 1 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1), { ...ENY_TAGS, dmpmax: 10, uathd: 3 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(2), { ...ENY_TAGS, dmpmax: 5, uathd: 1 })), PUBLISH);
 });
 
 Deno.test("instantaneous values may go down", () => {
   const filter = liveFilter();
-  assert.deepEqual(filter.check(rt(A, time(1), { ...RT_TAGS, zyggl: 1 })), PUBLISH);
-  assert.deepEqual(filter.check(rt(A, time(2), { ...RT_TAGS, zyggl: -5 })), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(1), { ...RT_TAGS, zyggl: 1 })), PUBLISH);
+  assert.deepEqual(check(filter, rt(A, time(2), { ...RT_TAGS, zyggl: -5 })), PUBLISH);
 });
 
 Deno.test("day registers going backwards are energy_regression", () => {
   const filter = liveFilter();
-  assert.deepEqual(filter.check(reading("day", A, "20260117000000", { zygdd: 160 })), PUBLISH);
+  assert.deepEqual(check(filter, reading("day", A, "20260117000000", { zygdd: 160 })), PUBLISH);
   assertDropped(
-    filter.check(reading("day", A, "20260118000000", { zygdd: 150 })),
+    check(filter, reading("day", A, "20260118000000", { zygdd: 150 })),
     "energy_regression",
-    "register zygdd would go backwards from 160 to 150",
+    "register zygdd would go backwards from 160 to 150 (1 of 5 consistent readings accept it as " +
+      "a register reset)",
   );
-  assert.deepEqual(filter.check(reading("day", A, "20260118000000", { zygdd: 170 })), PUBLISH);
+  assert.deepEqual(check(filter, reading("day", A, "20260118000000", { zygdd: 170 })), PUBLISH);
 });
 
 Deno.test("a zero ENY burst between real readings is dropped", () => {
   const filter = liveFilter();
-  assert.deepEqual(filter.check(eny(A, time(1))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1))), PUBLISH);
   assertDropped(
-    filter.check(zeroEny(A, time(1))),
+    check(filter, zeroEny(A, time(1))),
     "zero_burst",
     "all registers are 0 after non-zero readings",
   );
-  assertDropped(filter.check(zeroEny(A, time(2))), "zero_burst");
-  assert.deepEqual(filter.check(eny(A, time(2), { ...ENY_TAGS, zygsz: 163.5 })), PUBLISH);
+  assertDropped(check(filter, zeroEny(A, time(2))), "zero_burst");
+  assert.deepEqual(check(filter, eny(A, time(2), { ...ENY_TAGS, zygsz: 163.5 })), PUBLISH);
   // A reading that merely lacks some tags and is 0 elsewhere is still a burst.
-  assertDropped(filter.check(eny(A, time(3), { zygsz: 0 })), "zero_burst");
+  assertDropped(check(filter, eny(A, time(3), { zygsz: 0 })), "zero_burst");
 });
 
 Deno.test("after a non-zero energy reading, zero readings are bursts forever", () => {
   const filter = liveFilter({ zeroConfirmReadings: 2 });
-  assert.deepEqual(filter.check(eny(A, time(1))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1))), PUBLISH);
   for (let n = 2; n < 60; n++) {
     assertDropped(
-      filter.check(zeroEny(A, time(n))),
+      check(filter, zeroEny(A, time(n))),
       "zero_burst",
       "all registers are 0 after non-zero readings",
     );
-    assert.deepEqual(filter.check(rt(A, time(n), { ...RT_TAGS, zyggl: n })), PUBLISH);
+    assert.deepEqual(check(filter, rt(A, time(n), { ...RT_TAGS, zyggl: n })), PUBLISH);
   }
 });
 
 Deno.test("a new meter: zero registers are held until it is live and confirmed, then published", () => {
   const filter = new ReadingFilter(OPTIONS); // zeroConfirmReadings: 3
   assertDropped(
-    filter.check(zeroEny(A, time(1))),
+    check(filter, zeroEny(A, time(1))),
     "zero_burst",
     "all registers are 0 and the meter has sent no real reading yet",
   );
-  assert.deepEqual(filter.check(rt(A, time(1))), PUBLISH); // now live
+  assert.deepEqual(check(filter, rt(A, time(1))), PUBLISH); // now live
   assertDropped(
-    filter.check(zeroEny(A, time(1))),
+    check(filter, zeroEny(A, time(1))),
     "zero_burst",
     "all registers are 0 (1 of 3 readings to confirm a new meter)",
   );
   // The same time again does not count twice.
   assertDropped(
-    filter.check(zeroEny(A, time(1))),
+    check(filter, zeroEny(A, time(1))),
     "zero_burst",
     "all registers are 0 (1 of 3 readings to confirm a new meter)",
   );
   assertDropped(
-    filter.check(zeroEny(A, time(2))),
+    check(filter, zeroEny(A, time(2))),
     "zero_burst",
     "all registers are 0 (2 of 3 readings to confirm a new meter)",
   );
-  assert.deepEqual(filter.check(zeroEny(A, time(3))), PUBLISH_CONFIRMED);
+  assert.deepEqual(check(filter, zeroEny(A, time(3))), PUBLISH_CONFIRMED);
   // Later zero readings are published too (no longer marked as the confirmation).
-  assert.deepEqual(filter.check(zeroEny(A, time(4))), PUBLISH);
-  assertDropped(filter.check(zeroEny(A, time(4))), "duplicate");
-  assert.deepEqual(filter.check(zeroEny(A, time(5))), PUBLISH);
+  assert.deepEqual(check(filter, zeroEny(A, time(4))), PUBLISH);
+  assertDropped(check(filter, zeroEny(A, time(4))), "duplicate");
+  assert.deepEqual(check(filter, zeroEny(A, time(5))), PUBLISH);
   // First consumption: published, and zeros are bursts from then on.
-  assert.deepEqual(filter.check(eny(A, time(6), { ...zeros(ENY_TAGS), zygsz: 0.001 })), PUBLISH);
-  assertDropped(filter.check(zeroEny(A, time(7))), "zero_burst");
+  assert.deepEqual(check(filter, eny(A, time(6), { ...zeros(ENY_TAGS), zygsz: 0.001 })), PUBLISH);
+  assertDropped(check(filter, zeroEny(A, time(7))), "zero_burst");
 });
 
 Deno.test("zeroConfirmReadings 1 publishes the first zero reading of a live meter", () => {
   const filter = liveFilter({ zeroConfirmReadings: 1 });
-  assert.deepEqual(filter.check(zeroEny(A, time(1))), PUBLISH_CONFIRMED);
+  assert.deepEqual(check(filter, zeroEny(A, time(1))), PUBLISH_CONFIRMED);
 });
 
 Deno.test("a non-zero energy reading resets the zero confirmation count", () => {
   const filter = liveFilter();
-  assertDropped(filter.check(zeroEny(A, time(1))), "zero_burst", /1 of 3/);
-  assertDropped(filter.check(zeroEny(A, time(2))), "zero_burst", /2 of 3/);
-  assert.deepEqual(filter.check(eny(A, time(3))), PUBLISH);
+  assertDropped(check(filter, zeroEny(A, time(1))), "zero_burst", /1 of 3/);
+  assertDropped(check(filter, zeroEny(A, time(2))), "zero_burst", /2 of 3/);
+  assert.deepEqual(check(filter, eny(A, time(3))), PUBLISH);
   assertDropped(
-    filter.check(zeroEny(A, time(4))),
+    check(filter, zeroEny(A, time(4))),
     "zero_burst",
     "all registers are 0 after non-zero readings",
   );
@@ -273,9 +298,9 @@ Deno.test("a non-zero energy reading resets the zero confirmation count", () => 
 Deno.test("a meter that only ever sends zeros is never published", () => {
   const filter = new ReadingFilter(OPTIONS);
   for (let n = 0; n < 200; n++) {
-    const rtVerdict = filter.check(zeroRt(C, time(n)));
+    const rtVerdict = check(filter, zeroRt(C, time(n)));
     assertDropped(rtVerdict, "zero_burst");
-    const enyVerdict = filter.check(zeroEny(C, time(n)));
+    const enyVerdict = check(filter, zeroEny(C, time(n)));
     assertDropped(
       enyVerdict,
       "zero_burst",
@@ -286,37 +311,37 @@ Deno.test("a meter that only ever sends zeros is never published", () => {
 
 Deno.test("zero confirmation is per meter and per level", () => {
   const filter = liveFilter({}, A, B);
-  assertDropped(filter.check(zeroEny(A, time(1))), "zero_burst", /1 of 3/);
-  assertDropped(filter.check(zeroEny(B, time(1))), "zero_burst", /1 of 3/);
-  assertDropped(filter.check(reading("day", A, time(1), { zygdd: 0 })), "zero_burst", /1 of 3/);
-  assertDropped(filter.check(zeroEny(A, time(2))), "zero_burst", /2 of 3/);
-  assert.deepEqual(filter.check(zeroEny(A, time(3))), PUBLISH_CONFIRMED);
-  assertDropped(filter.check(zeroEny(B, time(2))), "zero_burst", /2 of 3/);
+  assertDropped(check(filter, zeroEny(A, time(1))), "zero_burst", /1 of 3/);
+  assertDropped(check(filter, zeroEny(B, time(1))), "zero_burst", /1 of 3/);
+  assertDropped(check(filter, reading("day", A, time(1), { zygdd: 0 })), "zero_burst", /1 of 3/);
+  assertDropped(check(filter, zeroEny(A, time(2))), "zero_burst", /2 of 3/);
+  assert.deepEqual(check(filter, zeroEny(A, time(3))), PUBLISH_CONFIRMED);
+  assertDropped(check(filter, zeroEny(B, time(2))), "zero_burst", /2 of 3/);
 });
 
 Deno.test("maxMeters forgets the least recently active meter", () => {
   const filter = new ReadingFilter({ ...OPTIONS, maxMeters: 2 });
-  assert.deepEqual(filter.check(eny(A, time(1), { zygsz: 100 })), PUBLISH);
-  assert.deepEqual(filter.check(eny(B, time(1), { zygsz: 100 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 100 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(B, time(1), { zygsz: 100 })), PUBLISH);
   assert.equal(filter.meters, 2);
   // A is active again, so B is the least recently active when C arrives.
-  assertDropped(filter.check(eny(A, time(2), { zygsz: 50 })), "energy_regression");
-  assert.deepEqual(filter.check(eny(C, time(1), { zygsz: 100 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(2), { zygsz: 50 })), "energy_regression");
+  assert.deepEqual(check(filter, eny(C, time(1), { zygsz: 100 })), PUBLISH);
   assert.equal(filter.meters, 2);
   // B was forgotten: its lower register is no longer a regression.
-  assert.deepEqual(filter.check(eny(B, time(2), { zygsz: 50 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(B, time(2), { zygsz: 50 })), PUBLISH);
   assert.equal(filter.meters, 2);
   // That evicted A (least recently active): A's history is gone, C's is kept.
-  assert.deepEqual(filter.check(eny(A, time(3), { zygsz: 50 })), PUBLISH);
-  assertDropped(filter.check(eny(B, time(3), { zygsz: 40 })), "energy_regression");
+  assert.deepEqual(check(filter, eny(A, time(3), { zygsz: 50 })), PUBLISH);
+  assertDropped(check(filter, eny(B, time(3), { zygsz: 40 })), "energy_regression");
 });
 
 Deno.test("maxMeters: a forgotten meter must prove it is live again", () => {
   const filter = new ReadingFilter({ ...OPTIONS, maxMeters: 1, zeroConfirmReadings: 1 });
-  assert.deepEqual(filter.check(rt(A, time(0))), PUBLISH);
-  assert.deepEqual(filter.check(rt(B, time(0))), PUBLISH); // evicts A
+  assert.deepEqual(check(filter, rt(A, time(0))), PUBLISH);
+  assert.deepEqual(check(filter, rt(B, time(0))), PUBLISH); // evicts A
   assert.equal(filter.meters, 1);
-  assertDropped(filter.check(zeroEny(A, time(1))), "zero_burst", /no real reading yet/);
+  assertDropped(check(filter, zeroEny(A, time(1))), "zero_burst", /no real reading yet/);
 });
 
 Deno.test("replay of the ENY capture publishes only the real readings", () => {
@@ -325,12 +350,12 @@ Deno.test("replay of the ENY capture publishes only the real readings", () => {
   const filter = new ReadingFilter(OPTIONS);
   // Meters 027, 028 and 029 are live; 030 never sends a real reading.
   for (const id of ["33B1225950027", "33B1225950028", "33B1225950029"]) {
-    assert.deepEqual(filter.check(rt(MeterId.parse(id), "20260117211400")), PUBLISH);
+    assert.deepEqual(check(filter, rt(MeterId.parse(id), "20260117211400")), PUBLISH);
   }
   const verdicts = lines.map((line) => {
     const r = decodeReading("MQTT_ENY_NOW", new TextEncoder().encode(line), 65536);
     assert.equal("ok" in r, false);
-    const v = filter.check(r as Reading);
+    const v = check(filter, r as Reading);
     return v.publish ? "publish" : v.code;
   });
   assert.deepEqual(verdicts, [
@@ -356,11 +381,12 @@ Deno.test("property: published energy registers of a meter never go backwards", 
   });
   fc.assert(
     fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
-      const filter = liveFilter({ zeroConfirmReadings: 2 });
+      // No reset can be confirmed here: see the reset properties for those.
+      const filter = liveFilter({ zeroConfirmReadings: 2, resetConfirmReadings: 100 });
       const last = new Map<string, number>();
       for (const s of steps) {
         const tags = Object.fromEntries(registers.map((tag, i) => [tag, s.zero ? 0 : s.values[i]]));
-        const verdict = filter.check(eny(A, time(s.time), tags));
+        const verdict = check(filter, eny(A, time(s.time), tags));
         if (!verdict.publish) continue;
         for (const tag of registers) {
           assert.ok(
@@ -388,19 +414,19 @@ Deno.test("ENERGY_TAGS registers are exactly the cumulative ones with energy uni
 Deno.test("a redelivered reading not newer than the last forwarded one is a duplicate", () => {
   const filter = liveFilter();
   const more = { ...ENY_TAGS, zygsz: ENY_TAGS.zygsz + 1 };
-  assert.deepEqual(filter.check(eny(A, time(1))), PUBLISH);
-  assert.deepEqual(filter.check(eny(A, time(2), more)), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(1))), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(2), more)), PUBLISH);
   assertDropped(
-    filter.check(eny(A, time(1)), true),
+    check(filter, eny(A, time(1)), true),
     "duplicate",
     `redelivered reading at ${time(1)}; ${time(2)} was already forwarded`,
   );
-  assertDropped(filter.check(eny(A, time(2), more), true), "duplicate");
+  assertDropped(check(filter, eny(A, time(2), more), true), "duplicate");
   // Without the DUP flag the older time is not judged by time (a clock may have been set back) …
-  const same = filter.check(eny(A, time(1), more));
+  const same = check(filter, eny(A, time(1), more));
   assert.deepEqual(same, PUBLISH);
   // … and a redelivered reading newer than the last one is new to the bridge.
-  assert.deepEqual(filter.check(eny(A, time(3), more), true), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(3), more), true), PUBLISH);
 });
 
 Deno.test("a meter's history survives export and restore, registers without a value included", () => {
@@ -408,7 +434,7 @@ Deno.test("a meter's history survives export and restore, registers without a va
   const withGap = { ...ENY_TAGS, zygsz: 100 };
   const published = eny(A, time(1), withGap);
   assert.ok(published.values.some(Number.isNaN), "the fixture leaves some registers without value");
-  assert.deepEqual(filter.check(published), PUBLISH);
+  assert.deepEqual(check(filter, published), PUBLISH);
   const exported = filter.exportMeter(A);
   assert.ok(exported !== undefined);
   assert.equal(filter.exportMeter(B), undefined);
@@ -416,10 +442,10 @@ Deno.test("a meter's history survives export and restore, registers without a va
   const restored = new ReadingFilter(OPTIONS);
   restored.restoreMeter(A, exported);
   assert.equal(restored.exportMeter(A), exported);
-  assertDropped(restored.check(eny(A, time(2), { ...withGap, zygsz: 99 })), "energy_regression");
-  assertDropped(restored.check(published, true), "duplicate");
+  assertDropped(check(restored, eny(A, time(2), { ...withGap, zygsz: 99 })), "energy_regression");
+  assertDropped(check(restored, published, true), "duplicate");
   // Live: a zero energy reading after real ones is a burst, as before the restart.
-  assertDropped(restored.check(zeroEny(A, time(3))), "zero_burst");
+  assertDropped(check(restored, zeroEny(A, time(3))), "zero_burst");
 
   restored.restoreMeter(B, "{not json");
   restored.restoreMeter(C, JSON.stringify({ live: "yes" }));
@@ -430,7 +456,7 @@ Deno.test("a meter's history survives export and restore, registers without a va
 Deno.test("a history stored by earlier versions (every value) restores and still guards", () => {
   const filter = liveFilter();
   const published = eny(A, time(1), { ...ENY_TAGS, zygsz: 100 });
-  filter.check(published);
+  check(filter, published);
   // The format earlier versions wrote: all values of each level, null for no value.
   const old = JSON.stringify({
     live: true,
@@ -444,15 +470,347 @@ Deno.test("a history stored by earlier versions (every value) restores and still
   });
   const restored = new ReadingFilter(OPTIONS);
   restored.restoreMeter(A, old);
-  assertDropped(restored.check(eny(A, time(2), { ...ENY_TAGS, zygsz: 99 })), "energy_regression");
-  assertDropped(restored.check(published), "duplicate");
-  assert.deepEqual(restored.check(eny(A, time(2), { ...ENY_TAGS, zygsz: 101 })), PUBLISH);
+  assertDropped(check(restored, eny(A, time(2), { ...ENY_TAGS, zygsz: 99 })), "energy_regression");
+  assertDropped(check(restored, published), "duplicate");
+  assert.deepEqual(check(restored, eny(A, time(2), { ...ENY_TAGS, zygsz: 101 })), PUBLISH);
 });
 
 Deno.test("the stored history of a meter stays small: no values beyond the registers", () => {
   const filter = liveFilter();
-  filter.check(eny(A, time(1), { ...ENY_TAGS, zygsz: 100 }));
+  check(filter, eny(A, time(1), { ...ENY_TAGS, zygsz: 100 }));
   const stored = JSON.parse(filter.exportMeter(A)!);
   assert.ok(!("values" in stored.last.minutes));
-  assert.ok(JSON.stringify(stored).length < 300, JSON.stringify(stored));
+  // Per level: time, digest, the 17 registers, and when the reading arrived with its clock drift.
+  assert.deepEqual(Object.keys(stored.last.minutes), [
+    "time",
+    "digest",
+    "registers",
+    "nonZero",
+    "at",
+    "drift",
+  ]);
+  assert.ok(JSON.stringify(stored).length < 360, JSON.stringify(stored));
+});
+
+/** Checks a reading arriving at gateway time `now` (epoch ms). */
+function checkAt(filter: ReadingFilter, reading: Reading, now: number): FilterVerdict {
+  return filter.check(reading, { now, instant: UTC.instantOf(reading.time) });
+}
+
+Deno.test("an absurd value is rejected and never becomes the level later readings meet", () => {
+  const filter = liveFilter();
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 100 })), PUBLISH);
+  for (const absurd of [1e300, 1e10, -1]) {
+    assertDropped(check(filter, eny(A, time(2), { zygsz: absurd })), "implausible_value", /zygsz/);
+  }
+  assert.deepEqual(check(filter, eny(A, time(3), { zygsz: 101 })), PUBLISH);
+  // Also for the first reading of a meter: nothing is recorded.
+  assertDropped(check(filter, eny(B, time(1), { zygsz: 1e300 })), "implausible_value");
+  assert.equal(filter.exportMeter(B), undefined);
+  // And across a restart: the stored history holds the real value only.
+  const restored = new ReadingFilter(OPTIONS);
+  restored.restoreMeter(A, filter.exportMeter(A)!);
+  assert.deepEqual(check(restored, eny(A, time(4), { zygsz: 102 })), PUBLISH);
+});
+
+Deno.test("an energy register rising faster than the meter could is rejected, then forgotten", () => {
+  const filter = liveFilter({ plausibility: Plausibility.parse({ max_power_kw: 60 }) });
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 100 })), PUBLISH);
+  // A minute at 60 kW, twice over: 2 kWh.
+  assertDropped(
+    check(filter, eny(A, time(2), { zygsz: 900_000 })),
+    "implausible_rise",
+    /^active_energy \(zygsz\) would rise from 100 to 900000 kWh within 60 s, .*\(1 of 5 consistent readings accept it as a register reset\)$/,
+  );
+  assert.deepEqual(check(filter, eny(A, time(3), { zygsz: 101 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(63), { zygsz: 150 })), PUBLISH);
+});
+
+Deno.test("a register reset: restarting lower and rising consistently is accepted once confirmed", () => {
+  const filter = liveFilter({ plausibility: Plausibility.parse({ max_power_kw: 60 }) });
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 1000, zszsz: 1100 })), PUBLISH);
+  const reset = (n: number) => ({ zygsz: 2 + n, zszsz: 3 + n });
+  for (let n = 0; n < 4; n++) {
+    // Each reading is sent twice, as real meters do: the copy neither counts nor restarts.
+    for (let copy = 0; copy < 2; copy++) {
+      assertDropped(
+        check(filter, eny(A, time(2 + n), reset(n))),
+        "energy_regression",
+        new RegExp(`\\(${n + 1} of 5 consistent readings accept it as a register reset\\)$`),
+      );
+    }
+  }
+  assert.deepEqual(check(filter, eny(A, time(6), reset(4))), {
+    publish: true,
+    zeroConfirmed: false,
+    reset: { register: "zszsz", from: 1100, to: 7 },
+  });
+  // From now on the new value is the level: the next readings continue from it.
+  assert.deepEqual(check(filter, eny(A, time(7), reset(5))), PUBLISH);
+  assertDropped(check(filter, eny(A, time(8), { zygsz: 1000, zszsz: 1100 })), "implausible_rise");
+});
+
+Deno.test("a single low reading among higher ones is still dropped, and restarts no count", () => {
+  const filter = liveFilter({ resetConfirmReadings: 2 });
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 1000 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(2), { zygsz: 5 })), "energy_regression");
+  // Back on the old series: the candidate is gone, the low reading was a glitch.
+  assert.deepEqual(check(filter, eny(A, time(3), { zygsz: 1001 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(4), { zygsz: 5.1 })), "energy_regression", /1 of 2/);
+  // Two glitches that disagree with each other confirm nothing.
+  assertDropped(check(filter, eny(A, time(5), { zygsz: 3 })), "energy_regression", /1 of 2/);
+  // Out of time order confirms nothing either.
+  assertDropped(check(filter, eny(A, time(4), { zygsz: 3.5 })), "energy_regression", /1 of 2/);
+  assert.deepEqual(check(filter, eny(A, time(6), { zygsz: 1002 })), PUBLISH);
+});
+
+Deno.test("a jump upwards (a replacement meter with a higher count) is confirmed the same way", () => {
+  const filter = liveFilter({
+    resetConfirmReadings: 3,
+    plausibility: Plausibility.parse({ max_power_kw: 60 }),
+  });
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 100 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(2), { zygsz: 50_000 })), "implausible_rise", /1 of 3/);
+  assertDropped(check(filter, eny(A, time(3), { zygsz: 50_001 })), "implausible_rise", /2 of 3/);
+  assert.deepEqual(check(filter, eny(A, time(4), { zygsz: 50_002 })), {
+    publish: true,
+    zeroConfirmed: false,
+    reset: { register: "zygsz", from: 100, to: 50_002 },
+  });
+});
+
+Deno.test("resetConfirmReadings 1 accepts a reset at once", () => {
+  const filter = liveFilter({ resetConfirmReadings: 1 });
+  check(filter, eny(A, time(1), { zygsz: 1000 }));
+  assert.deepEqual(check(filter, eny(A, time(2), { zygsz: 1 })), {
+    publish: true,
+    zeroConfirmed: false,
+    reset: { register: "zygsz", from: 1000, to: 1 },
+  });
+});
+
+Deno.test("implausible times are rejected without touching history; 2005 clocks pass", () => {
+  const filter = liveFilter();
+  const now = UTC.instantOf(time(10));
+  assertDropped(
+    checkAt(filter, eny(A, "20991231235959", { zygsz: 100 }), now),
+    "implausible_time",
+    /^time 20991231235959 is 74 years ahead of the gateway clock/,
+  );
+  assertDropped(checkAt(filter, eny(A, "00000101000000", { zygsz: 100 }), now), "implausible_time");
+  assertDropped(checkAt(filter, eny(A, "99991231235959", { zygsz: 100 }), now), "implausible_time");
+  assert.deepEqual(checkAt(filter, eny(A, time(9), { zygsz: 100 }), now), PUBLISH);
+  // The 2099 reading did not become "the last forwarded": a redelivered real one is still news.
+  assert.deepEqual(
+    filter.check(eny(A, time(11), { zygsz: 101 }), {
+      now,
+      instant: UTC.instantOf(time(11)),
+      replayed: "redelivered",
+    }),
+    PUBLISH,
+  );
+  assert.deepEqual(checkAt(filter, eny(B, "20050101000000", { zygsz: 5 }), now), PUBLISH);
+});
+
+Deno.test("a clock running ahead within the margin becomes known drift and keeps working", () => {
+  const filter = liveFilter();
+  const hours = (n: number) => n * 3_600_000;
+  const now = UTC.instantOf(time(0));
+  // 20 h ahead: within the day of margin; from then on 20 h ahead is what this meter does.
+  assert.deepEqual(checkAt(filter, eny(A, "20260113120000", { zygsz: 100 }), now), PUBLISH);
+  assert.deepEqual(
+    checkAt(filter, eny(A, "20260114110000", { zygsz: 101 }), now + hours(23)),
+    PUBLISH,
+  );
+  // A jump a day beyond the known drift is not.
+  assertDropped(
+    checkAt(filter, eny(A, "20260116000000", { zygsz: 102 }), now + hours(24)),
+    "implausible_time",
+  );
+});
+
+Deno.test("a retained reading handed over at subscribe is not news: older ones are dropped", () => {
+  const filter = liveFilter();
+  const arrival = (t: string, replayed?: "retained") => ({
+    now: UTC.instantOf(t),
+    instant: UTC.instantOf(t),
+    replayed,
+  });
+  assert.deepEqual(filter.check(eny(A, time(5), { zygsz: 105 }), arrival(time(5))), PUBLISH);
+  assertDropped(
+    filter.check(eny(A, time(3), { zygsz: 103 }), arrival(time(3), "retained")),
+    "duplicate",
+    `retained reading at ${time(3)}; ${time(5)} was already forwarded`,
+  );
+  // A retained reading newer than anything forwarded is new to the bridge.
+  assert.deepEqual(
+    filter.check(eny(A, time(6), { zygsz: 106 }), arrival(time(6), "retained")),
+    PUBLISH,
+  );
+});
+
+Deno.test("forget clears a meter's history on purpose", () => {
+  const filter = liveFilter();
+  check(filter, eny(A, time(1), { zygsz: 1000 }));
+  assert.equal(filter.forget(A), true);
+  assert.equal(filter.forget(A), false);
+  assert.equal(filter.exportMeter(A), undefined);
+  assert.deepEqual(check(filter, eny(A, time(2), { zygsz: 1 })), PUBLISH);
+});
+
+/** Minutes after 2026-01-12 00:00 as a meter time (spans days, unlike {@link time}). */
+function minuteTime(n: number): string {
+  return new Date(Date.UTC(2026, 0, 12) + n * 60_000).toISOString().replace(/\D/g, "").slice(0, 14);
+}
+
+/** One step of a meter's register series, as the property tests generate it. */
+type Step =
+  | { readonly kind: "real"; readonly rise: number; readonly copies: number }
+  | { readonly kind: "reset"; readonly fraction: number }
+  | { readonly kind: "absurd"; readonly value: number }
+  | { readonly kind: "low"; readonly fraction: number }
+  | { readonly kind: "high" }
+  | { readonly kind: "future" };
+
+const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      kind: fc.constant("real" as const),
+      rise: fc.double({ min: 0, max: 10, noNaN: true }),
+      copies: fc.integer({ min: 1, max: 2 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("reset" as const),
+      fraction: fc.double({ min: 0, max: 0.99, noNaN: true }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("absurd" as const),
+      value: fc.constantFrom(1e300, Number.MAX_VALUE, 1.0000001e9, -0.5, -1e12),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("low" as const),
+      fraction: fc.double({ min: 0, max: 0.99, noNaN: true }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: "high" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "future" as const }) },
+);
+
+/**
+ * Feeds a meter's series with injected glitches and resets, one reading a
+ * minute: real readings rise by at most 10 kWh a minute (a 1000 kW meter may
+ * rise 33 kWh), glitches are single readings. Successive glitches never agree
+ * with each other (each low one is lower, each high one lower than the last
+ * high one), or they would be a consistent series: a reset.
+ */
+function feed(steps: readonly Step[], confirm: number) {
+  const filter = liveFilter({
+    resetConfirmReadings: confirm,
+    plausibility: Plausibility.parse({ max_power_kw: 1000 }),
+  });
+  let truth = 1000;
+  let minute = 1;
+  let lastLow = Infinity;
+  let nextHigh = truth + 1e8;
+  const outcomes: Array<{ step: Step; value: number; verdict: FilterVerdict }> = [];
+  const send = (step: Step, value: number, t = minuteTime(minute)) => {
+    const verdict = checkAt(filter, eny(A, t, { zygsz: value }), UTC.instantOf(minuteTime(minute)));
+    outcomes.push({ step, value, verdict });
+  };
+  // The first reading has nothing to be compared with: a real one starts the series.
+  send({ kind: "real", rise: 0, copies: 1 }, truth);
+  for (const step of steps) {
+    minute++;
+    switch (step.kind) {
+      case "real":
+        truth += step.rise;
+        for (let c = 0; c < step.copies; c++) send(step, truth);
+        break;
+      case "reset":
+        truth *= step.fraction;
+        send(step, truth);
+        break;
+      case "absurd":
+        send(step, step.value);
+        break;
+      case "low":
+        lastLow = Math.min(truth * step.fraction, lastLow) - 0.001;
+        send(step, lastLow);
+        break;
+      case "high":
+        // Beyond any plausible rise from anything this meter ever reported.
+        nextHigh -= 1000;
+        send(step, nextHigh);
+        break;
+      case "future":
+        send(step, truth, minuteTime(minute + 3 * 1440));
+        break;
+    }
+  }
+  return { filter, outcomes, truth, minute };
+}
+
+Deno.test("property: glitches are never published, energy only goes back at an accepted reset", () => {
+  fc.assert(
+    fc.property(
+      fc.array(stepArbitrary, { maxLength: 120 }),
+      fc.integer({ min: 2, max: 5 }),
+      (steps, confirm) => {
+        const { outcomes } = feed(steps, confirm);
+        let published: number | undefined;
+        for (const { step, value, verdict } of outcomes) {
+          const glitch = step.kind !== "real" && step.kind !== "reset";
+          if (glitch) {
+            assert.equal(verdict.publish, false, `${step.kind} ${value} was published`);
+            continue;
+          }
+          if (!verdict.publish) continue;
+          if (published !== undefined && value < published) {
+            assert.ok(verdict.reset, `went back from ${published} to ${value} without a reset`);
+          }
+          if (verdict.reset !== undefined) {
+            assert.equal(verdict.reset.to, value);
+            assert.equal(verdict.reset.from, published);
+          }
+          published = value;
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("property: after any glitches and resets, a meter keeps publishing", () => {
+  fc.assert(
+    fc.property(
+      fc.array(stepArbitrary, { maxLength: 120 }),
+      fc.integer({ min: 1, max: 5 }),
+      (steps, confirm) => {
+        const run = feed(steps, confirm);
+        // At most `confirm` real readings later, every real reading is published again.
+        let truth = run.truth;
+        const verdicts: boolean[] = [];
+        for (let n = 0; n < confirm + 3; n++) {
+          run.minute++;
+          truth += 1;
+          const reading = eny(A, minuteTime(run.minute), { zygsz: truth });
+          verdicts.push(
+            checkAt(run.filter, reading, UTC.instantOf(minuteTime(run.minute))).publish,
+          );
+        }
+        assert.deepEqual(verdicts.slice(confirm - 1), verdicts.slice(confirm - 1).map(() => true));
+      },
+    ),
+    { numRuns: 500 },
+  );
 });

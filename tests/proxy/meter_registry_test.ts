@@ -56,6 +56,8 @@ Deno.test("status: counters, last values, drift, outbox depth, configuration", (
   meters.dropped(A, "duplicate");
   meters.dropped(A, "zero_burst");
   meters.dropped(A, "energy_regression");
+  meters.implausible(A, "active_energy (zygsz) 1e+300 kWh is outside 0 … 1000000000 kWh");
+  meters.reset(A, "minutes", { register: "zygsz", from: 1000, to: 5 }, T0);
   meters.configured(A, {
     configuration: "configured",
     intervals: { seconds: 60, minutes: 1 },
@@ -74,6 +76,16 @@ Deno.test("status: counters, last values, drift, outbox depth, configuration", (
     rejected: 1,
     zero_filtered: 1,
     duplicates: 1,
+    implausible: 1,
+    last_implausible: "active_energy (zygsz) 1e+300 kWh is outside 0 … 1000000000 kWh",
+    register_resets: 1,
+    last_register_reset: {
+      at: "2026-12-03T12:00:00.000Z",
+      level: "minutes",
+      register: "zygsz",
+      from: 1000,
+      to: 5,
+    },
     clock_drift_seconds: -3,
     outbox_depth: 1,
     values: { active_power: 1.5, active_energy: 12.25, other: null },

@@ -315,3 +315,73 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
     "claimed once",
   );
 });
+
+/** The ENY sample with `zygsz` and `time` replaced, as bytes. */
+function energy(zygsz: unknown, time = "20260112163900", id = "33B1225950027"): Uint8Array {
+  const sample = JSON.parse(fixture("MQTT_ENY_NOW.json"));
+  return bytes(JSON.stringify({ ...sample, id, zygsz, time }));
+}
+
+Deno.test("an implausible reading is an event with its meter, reason and code; nothing else", () => {
+  const p = pipeline();
+  p.handle("MQTT_ENY_NOW", energy(100), SAMPLE_NOW);
+  for (const absurd of [1e300, "1e308"]) {
+    const events = p.handle("MQTT_ENY_NOW", energy(absurd, "20260112164000"), SAMPLE_NOW + 60_000);
+    assert.deepEqual(events.map((e) => e.type), ["implausible"]);
+    assert.deepEqual(
+      { ...events[0], reason: undefined },
+      {
+        type: "implausible",
+        code: "implausible_value",
+        id: "33B1225950027",
+        level: "minutes",
+        reason: undefined,
+      },
+    );
+    assert.match((events[0] as { reason: string }).reason, /^active_energy \(zygsz\) 1e\+30\d kWh/);
+  }
+  const next = p.handle("MQTT_ENY_NOW", energy(101, "20260112164100"), SAMPLE_NOW + 120_000);
+  assert.deepEqual(published(next).map((r) => r.active_energy), [101]);
+});
+
+Deno.test("a reading from 2099 is rejected and its clock is reported so it is set", () => {
+  const p = pipeline();
+  const events = p.handle("MQTT_ENY_NOW", energy(100, "20991231235959"), SAMPLE_NOW);
+  assert.deepEqual(events.map((e) => e.type), ["implausible", "clock_drift"]);
+  assert.equal((events[0] as { code: string }).code, "implausible_time");
+  assert.ok((events[1] as { driftSeconds: number }).driftSeconds > 70 * 365 * 86_400);
+  // Not announced: the meter has sent nothing publishable yet.
+  assert.equal(p.isAnnounced(MeterId.parse("33B1225950027")), false);
+});
+
+Deno.test("a confirmed register reset is published with an event naming old and new value", () => {
+  const p = pipeline({ meters: { timezone: "Europe/Vienna", reset_confirm_readings: 2 } });
+  p.handle("MQTT_ENY_NOW", energy(1000), SAMPLE_NOW);
+  const first = p.handle("MQTT_ENY_NOW", energy(3, "20260112164000"), SAMPLE_NOW + 60_000);
+  assert.deepEqual(first.map((e) => e.type), ["dropped"]);
+  const second = p.handle("MQTT_ENY_NOW", energy(4, "20260112164100"), SAMPLE_NOW + 120_000);
+  assert.deepEqual(second.map((e) => e.type), ["register_reset", "publish"]);
+  assert.deepEqual(second[0], {
+    type: "register_reset",
+    id: "33B1225950027",
+    level: "minutes",
+    reset: { register: "zygsz", from: 1000, to: 4 },
+  });
+});
+
+Deno.test("a retained reading replayed at subscribe is dropped when something newer went out", () => {
+  const p = pipeline();
+  p.handle("MQTT_ENY_NOW", energy(100, "20260112164000"), SAMPLE_NOW);
+  const replay = p.handle("MQTT_ENY_NOW", energy(99, "20260112163900"), SAMPLE_NOW, "retained");
+  assert.deepEqual(replay.map((e) => e.type), ["dropped"]);
+  assert.match((replay[0] as { reason: string }).reason, /^retained reading at 20260112163900/);
+});
+
+Deno.test("forgetHistory: a meter replaced under the same id starts afresh", () => {
+  const p = pipeline();
+  p.handle("MQTT_ENY_NOW", energy(1000), SAMPLE_NOW);
+  assert.equal(p.forgetHistory(MeterId.parse("33B1225950027")), true);
+  assert.equal(p.meterState(MeterId.parse("33B1225950027")), undefined);
+  const next = p.handle("MQTT_ENY_NOW", energy(2, "20260112164000"), SAMPLE_NOW + 60_000);
+  assert.deepEqual(published(next).map((r) => r.active_energy), [2]);
+});

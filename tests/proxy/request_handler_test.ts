@@ -14,6 +14,7 @@ function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
   const emitted: BridgeEvent[] = [];
   const published: Array<{ topic: string; payload: unknown }> = [];
   const relays: Array<[MeterId, RelayState]> = [];
+  const resets: MeterId[] = [];
   const handler = new RequestHandler({
     config: () => config,
     known: (id) => id === A || id === B,
@@ -21,9 +22,13 @@ function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
     emit: (event) => emitted.push(event),
     publish: (topic, payload) => published.push({ topic, payload: JSON.parse(payload) }),
     relaySwitched: (id, state) => relays.push([id, state]),
+    resetHistory: (id) => {
+      resets.push(id);
+      return { id, forgotten: id === A };
+    },
     outcome: () => {},
   });
-  return { handler, emitted, published, relays };
+  return { handler, emitted, published, relays, resets };
 }
 
 Deno.test("health is answered at once, echoing the transaction", () => {
@@ -33,6 +38,31 @@ Deno.test("health is answered at once, echoing the transaction", () => {
     topic: "kpm33b/bridge/response/health",
     payload: { status: "ok", data: { healthy: true }, transaction: "h1" },
   }]);
+});
+
+Deno.test("meter/reset_history clears the meter's history at once; any valid id, no other worker", () => {
+  const env = setUp();
+  env.handler.onRequest(
+    "kpm33b/bridge/request/meter/reset_history",
+    bytes(`{"id":"${A}","transaction":"r1"}`),
+  );
+  env.handler.onRequest(
+    "kpm33b/bridge/request/meter/reset_history",
+    bytes('{"id":"33B1225950099"}'),
+  );
+  env.handler.onRequest("kpm33b/bridge/request/meter/reset_history", bytes('{"id":"33b12"}'));
+  assert.deepEqual(env.resets, [A, "33B1225950099"]);
+  assert.deepEqual(env.emitted, []);
+  assert.deepEqual(env.published.map((p) => p.payload), [
+    { status: "ok", data: { id: A, forgotten: true }, transaction: "r1" },
+    { status: "ok", data: { id: "33B1225950099", forgotten: false } },
+    {
+      status: "error",
+      data: {},
+      error: (env.published[2].payload as { error: string }).error,
+    },
+  ]);
+  assert.match((env.published[2].payload as { error: string }).error, /^id: /);
 });
 
 /** The id of the first emitted request: unique to its handler, so replicas never mix them up. */
