@@ -2,11 +2,13 @@
  * Answers the bridge API (`<root>/bridge/request/<action>`) and the relay
  * switch (`<root>/<id>/relay/set`). Requests that need a meter command go to
  * the config sender, `config/reload` to the supervisor; each is answered once,
- * with an error if nobody answers in time.
+ * with an error if nobody answers in time. `health` and `outbox/acknowledge`
+ * are answered by the proxy at once.
  *
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import { meterSettings } from "../config/meter_settings.ts";
 import {
   type ApiRequest,
@@ -37,6 +39,8 @@ export interface RequestContext {
   publish(topic: string, payload: string): void;
   /** The meter acknowledged a relay switch: its new state. */
   relaySwitched(id: MeterId, state: RelayState): void;
+  /** `outbox/acknowledge`: clears the outbox problem; returns it, if there was one. */
+  acknowledgeOutboxProblem(): OutboxProblem | undefined;
   /** Called with the outcome of each request, for logs and counters. */
   outcome(kind: string, response: ApiResponse): void;
 }
@@ -84,6 +88,11 @@ export class RequestHandler {
       case "config/reload": {
         const request = this.#wait(topicOut, parsed.action, transaction);
         if (request !== undefined) this.context.emit({ type: "reload_request", request });
+        return;
+      }
+      case "outbox/acknowledge": {
+        const acknowledged = this.context.acknowledgeOutboxProblem() ?? null;
+        this.#respond(topicOut, parsed.action, okResponse({ acknowledged }, transaction));
         return;
       }
       default: {
@@ -217,7 +226,7 @@ export class RequestHandler {
 }
 
 function commandOf(
-  request: Exclude<ApiRequest, { action: "health" | "config/reload" }>,
+  request: Exclude<ApiRequest, { action: "health" | "config/reload" | "outbox/acknowledge" }>,
 ): MeterCommandRequest {
   switch (request.action) {
     case "meter/sync_time":
