@@ -135,9 +135,10 @@ function describe(
       return `The outbox ${problem.file} is damaged (${problem.error}). It was moved aside, with ` +
         `its -wal and -shm files, to ${problem.moved_to}, and the bridge goes on with a new, ` +
         `empty outbox${record === undefined ? "" : `; ${recordText}`}. To salvage its readings: ` +
-        `sqlite3 ${problem.moved_to} .recover > recovered.sql (table outbox: topic, payload and ` +
-        "retain of each publication), then publish them to the central broker. Delete the file " +
-        "once done; acknowledge this with the bridge API request outbox/acknowledge.";
+        `sqlite3 ${problem.moved_to} .recover > recovered.sql (.dump where sqlite3 lacks ` +
+        ".recover; table outbox: topic, payload and retain of each publication), then publish " +
+        "them to the central broker. Delete the file once done; acknowledge this with the bridge " +
+        "API request outbox/acknowledge.";
   }
 }
 
