@@ -289,8 +289,8 @@ Deno.test("a config.yaml of blanks only, or of comments only, is refused like an
 Deno.test("a save written in two halves with a pause shorter than the settle: only the complete file is applied", async () => {
   // The pause outlasts the watcher's wait for quiet, so the first half is read; the second
   // read, one settle later, sees the whole file and the reads are repeated until they agree.
-  const settle = { settleMs: 600, maxReads: 5 };
-  const pause = WATCH_QUIET_MS + 200;
+  const settle = { settleMs: 1000, maxReads: 5 };
+  const pause = WATCH_QUIET_MS + 300;
   assert.ok(pause < settle.settleMs);
   await using w = await watched(configText(60), noEnv, settle);
   const save = withExclusion(300);
@@ -310,13 +310,15 @@ Deno.test("a save written in two halves with a pause shorter than the settle: on
 });
 
 Deno.test("reload on request during a save in two halves waits for the complete file", async () => {
-  await using w = await watched(configText(60));
+  // A settle longer than the default leaves room for a slow machine on either side of the pause.
+  const settle = { settleMs: 4 * READ_SETTLE_MS, maxReads: 5 };
+  await using w = await watched(configText(60), noEnv, settle);
   const save = withExclusion(300);
   using file = await Deno.open(w.path, { write: true, truncate: true });
   await file.write(new TextEncoder().encode(save.firstHalf));
 
   const answer = w.watch.reload();
-  await sleep(READ_SETTLE_MS / 2);
+  await sleep(READ_SETTLE_MS);
   await file.write(new TextEncoder().encode(save.secondHalf));
 
   assert.deepEqual(await answer, { ok: true, data: { changed: true } });
