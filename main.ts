@@ -19,7 +19,7 @@ import { withBridgeCredentials } from "./src/broker/bridge_credentials.ts";
 import { MosquittoFilesError } from "./src/broker/mosquitto_files.ts";
 import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
 import { resetMeterHistory } from "./src/outbox/reset_meter_history.ts";
-import { OutboxStoreError } from "./src/outbox/sqlite_outbox_store.ts";
+import { OutboxInUseError, OutboxStoreError } from "./src/outbox/sqlite_outbox_store.ts";
 import type { RequestResult } from "./src/supervisor/messages.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
@@ -28,6 +28,8 @@ import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
 const EXIT_CONFIG = 78;
 /** Exit code when an embedded broker cannot start (sysexits EX_UNAVAILABLE). */
 const EXIT_UNAVAILABLE = 69;
+/** Exit code when a file cannot be read or written (sysexits EX_IOERR). */
+const EXIT_IOERR = 74;
 /** Exit code when a resource is busy, e.g. the outbox of a running bridge (sysexits EX_TEMPFAIL). */
 const EXIT_TEMPFAIL = 75;
 /** Keys whose change needs new worker permissions or connections: applied on restart. */
@@ -116,7 +118,14 @@ async function main(args: readonly string[]): Promise<number> {
       return 0;
     } catch (error) {
       if (!(error instanceof OutboxStoreError)) throw error;
-      console.error(error.message);
+      if (!(error instanceof OutboxInUseError)) {
+        console.error(error.message);
+        return EXIT_IOERR;
+      }
+      console.error(
+        `${error.message}. Stop the bridge first, or while it runs publish ` +
+          `{"id":"${command.id}"} to ${config.topics.root}/bridge/request/meter/reset_history`,
+      );
       return EXIT_TEMPFAIL;
     }
   }

@@ -10,7 +10,7 @@ import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { Config } from "./schema.ts";
 import { readPemFiles } from "./pem_files.ts";
-import { ConfigError, type ConfigProblem } from "./config_error.ts";
+import { ConfigError, type ConfigProblem, EmptyConfigError } from "./config_error.ts";
 import { type EnvLookup, interpolate } from "./interpolate.ts";
 
 type Document = ReturnType<typeof parseDocument>;
@@ -91,9 +91,12 @@ function problemsOf(
 }
 
 /**
- * Parses and validates configuration text.
+ * Parses and validates configuration text. Text that holds no settings
+ * (empty, blanks, comments only) is refused rather than read as every
+ * default: it is what a save in progress leaves behind; `{}` is every default.
  *
  * @param file name used in messages, e.g. `config.yaml`
+ * @throws {EmptyConfigError} when the text holds no settings
  * @throws {ConfigError} listing every problem found
  */
 export function parseConfig(text: string, file: string, env: EnvLookup): Config {
@@ -126,7 +129,7 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
   let raw: unknown;
   try {
     // Unresolved aliases and alias bombs surface only when the document is resolved.
-    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+    raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     throw new ConfigError([{
       location: locate(file, lines, undefined),
@@ -134,28 +137,36 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
       message: `YAML error: ${error instanceof Error ? error.message : String(error)}`,
     }]);
   }
+  if (raw === null || raw === undefined) throw new EmptyConfigError(file);
   const result = Config.safeParse(raw);
   if (!result.success) throw new ConfigError(problemsOf(result.error, doc, raw, file, lines));
   return result.data;
 }
 
 /**
- * Reads and validates a configuration file. A relative `state_dir` or
- * `logging.file.path` is resolved against the current directory, as
- * permissions need absolute paths.
+ * Reads a configuration file's text.
  *
- * @throws {ConfigError} when the file cannot be read or is invalid
+ * @throws {ConfigError} when the file cannot be read
  */
-export async function loadConfig(path: string, env: EnvLookup): Promise<Config> {
-  let text: string;
+export async function readConfigText(path: string): Promise<string> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (error) {
     const reason = error instanceof Deno.errors.NotFound
       ? "file not found (pass --config PATH)"
       : `cannot read: ${(error as Error).message}`;
     throw new ConfigError([{ location: path, path: "", message: reason }]);
   }
+}
+
+/**
+ * Validates the text read from `path` and completes it: a relative
+ * `state_dir` or `logging.file.path` is resolved against the current
+ * directory, as permissions need absolute paths, and PEM files are read.
+ *
+ * @throws {ConfigError} when the text is invalid or a PEM file cannot be read
+ */
+export function configFromText(text: string, path: string, env: EnvLookup): Promise<Config> {
   const config = parseConfig(text, path, env);
   const { file } = config.logging;
   return readPemFiles({
@@ -166,4 +177,13 @@ export async function loadConfig(path: string, env: EnvLookup): Promise<Config> 
       file: { ...file, path: resolve(file.path) },
     },
   }, path);
+}
+
+/**
+ * Reads and validates a configuration file (see {@link configFromText}).
+ *
+ * @throws {ConfigError} when the file cannot be read or is invalid
+ */
+export async function loadConfig(path: string, env: EnvLookup): Promise<Config> {
+  return configFromText(await readConfigText(path), path, env);
 }

@@ -1,51 +1,92 @@
 /**
  * Live reload: watches the configuration file and hands over each new valid
- * configuration. An invalid change is reported with the exact error while the
+ * configuration. A change that cannot be meant — an invalid file, an empty
+ * one, one still being written — is reported with what to do while the
  * running configuration stays in force.
  *
  * @module
  */
 import { dirname, resolve } from "node:path";
 import { logger } from "../logging/setup.ts";
-import { ConfigError } from "./config_error.ts";
+import { ConfigError, EmptyConfigError, UnsettledConfigError } from "./config_error.ts";
 import type { EnvLookup } from "./interpolate.ts";
-import { loadConfig } from "./load.ts";
+import { configFromText } from "./load.ts";
 import type { Config } from "./schema.ts";
+import {
+  MAX_SETTLE_READS,
+  READ_SETTLE_MS,
+  readSettledText,
+  type SettleOptions,
+} from "./settled_read.ts";
 
 const log = logger("config");
 
-/** Editors save in bursts (truncate, write, rename): wait for quiet. */
-const SETTLE_MS = 300;
+/** Editors save in bursts (truncate, write, rename): the file is read once events paused this long. */
+export const QUIET_MS = 200;
+
+/** The outcome of a reload, as the bridge API's `config/reload` answers it. */
+export type ReloadResult =
+  | { ok: true; data: { changed: boolean } }
+  | { ok: false; error: string };
 
 /** A running watch. */
 export interface ConfigWatch {
   /**
-   * Reads the file now (the bridge API's `config/reload`): applies it if it
-   * changed, and tells whether it was valid, changed or unchanged.
+   * Reads the file now (the bridge API's `config/reload`), as a change of the
+   * file would: applies it if it changed, and tells whether it was valid,
+   * changed or unchanged.
    */
-  reload(): Promise<{ ok: true; data: { changed: boolean } } | { ok: false; error: string }>;
+  reload(): Promise<ReloadResult>;
   /** Ends the watch. */
   stop(): void;
 }
 
+/** Logs why `file` was not applied; returns the answer for the bridge API. */
+function refuse(file: string, error: ConfigError): string {
+  if (error instanceof EmptyConfigError) {
+    log.error(
+      "{path} is empty; the running configuration stays. A save in progress can leave it so for " +
+        "a moment: the next complete save is applied. To run on every default, write {{}} into it",
+      { path: file },
+    );
+    return `${file} is empty; the running configuration stays ` +
+      "(write the configuration into it, or {} for every default)";
+  }
+  if (error instanceof UnsettledConfigError) {
+    log.warning(
+      "{path} was still being written ({problem}); the running configuration stays. Its next " +
+        "change is read again, or reload once the save is complete",
+      { path: file, problem: error.problems[0].message },
+    );
+    return `${file} was still being written; the running configuration stays ` +
+      "(reload again once the save is complete)";
+  }
+  log.error("Configuration change rejected; the running configuration stays:\n{problems}", {
+    problems: error.message,
+  });
+  return `invalid configuration, the running one stays: ${error.message}`;
+}
+
 /**
  * Watches `path` (through its directory, so replacing the file by rename is
- * seen too) until `stop` is called.
+ * seen too) until `stop` is called. Every read, on a change of the file or on
+ * request, takes the file only once two reads `settle.settleMs` apart agree.
  */
 export function watchConfig(
   path: string,
   current: Config,
   env: EnvLookup,
   onChange: (config: Config) => void,
+  settle: SettleOptions = { settleMs: READ_SETTLE_MS, maxReads: MAX_SETTLE_READS },
 ): ConfigWatch {
   const file = resolve(path);
   const watcher = Deno.watchFs(dirname(file), { recursive: false });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let last = JSON.stringify(current);
   let stopped = false;
-  const reload: ConfigWatch["reload"] = async () => {
+  const apply = async (): Promise<ReloadResult> => {
     try {
-      const config = await loadConfig(file, env);
+      const config = await configFromText(await readSettledText(file, settle), file, env);
       const text = JSON.stringify(config);
       if (stopped || text === last) return { ok: true, data: { changed: false } };
       last = text;
@@ -53,17 +94,21 @@ export function watchConfig(
       return { ok: true, data: { changed: true } };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      log.error("Configuration change rejected; the running configuration stays:\n{problems}", {
-        problems: error.message,
-      });
-      return { ok: false, error: `invalid configuration, the running one stays: ${error.message}` };
+      return { ok: false, error: refuse(file, error) };
     }
+  };
+  // One read at a time: a change of the file and a request must not apply out of order.
+  let queue: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<ReloadResult> => {
+    const result = queue.then(apply);
+    queue = result.catch(() => {});
+    return result;
   };
   (async () => {
     for await (const event of watcher) {
       if (!event.paths.some((p) => p === file)) continue;
       clearTimeout(timer);
-      timer = setTimeout(reload, SETTLE_MS);
+      timer = setTimeout(reload, QUIET_MS);
     }
   })();
   return {

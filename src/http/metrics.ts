@@ -204,6 +204,12 @@ export function renderMetrics(
     "Publications dropped because the outbox was full or they were too old.",
     snapshot.outbox.dropped,
   );
+  out.single(
+    "outbox_problem",
+    "gauge",
+    "1 while a problem found with the outbox at start awaits acknowledgement.",
+    snapshot.outbox.problem === null ? 0 : 1,
+  );
 
   const meters = [...snapshot.meters].sort((a, b) => a.id.localeCompare(b.id));
   out.single("meters", "gauge", "Meters the bridge knows.", snapshot.meter_counts.known);

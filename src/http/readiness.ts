@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { outboxProblemSummary } from "../outbox/outbox_problem.ts";
 import type { BridgeSnapshot, WorkerState } from "../status/bridge_snapshot.ts";
 
 /** A snapshot older than this means the proxy is stuck or gone (it sends one every ~2 s). */
@@ -18,7 +19,8 @@ export interface Readiness {
 
 /**
  * Ready when a snapshot younger than {@link MAX_SNAPSHOT_AGE_MS} exists, both
- * brokers are connected and every worker the supervisor reported is running.
+ * brokers are connected, no problem found with the outbox awaits
+ * acknowledgement and every worker the supervisor reported is running.
  *
  * @param now current time in milliseconds since the epoch
  * @param snapshots whether a proxy in this process sends snapshots; a process
@@ -50,5 +52,7 @@ function snapshotReasons(snapshot: BridgeSnapshot | undefined, now: number): str
   for (const broker of ["internal", "central"] as const) {
     if (!snapshot.brokers[broker]) reasons.push(`${broker} broker not connected`);
   }
+  // Readings were lost or set aside: not ready until someone has seen it, even while bridging.
+  if (snapshot.outbox.problem !== null) reasons.push(outboxProblemSummary(snapshot.outbox.problem));
   return reasons;
 }

@@ -31,6 +31,10 @@ th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .bad { color: var(--bad); }
 .warn { color: var(--warn); }
 #summary { margin: .75rem 0 0; color: GrayText; }
+#outbox-problem { margin: .75rem 0 0; padding: .5rem .75rem; border: 1px solid var(--bad); }
+#outbox-problem h2 { font-size: 1rem; margin: 0 0 .25rem; color: var(--bad); }
+#outbox-problem p { margin: 0; }
+#outbox-problem p + p { margin-top: .25rem; color: GrayText; }
 `;
 
 const SCRIPT = `
@@ -89,8 +93,19 @@ function meterRow(meter, takenAt) {
   return row;
 }
 
+function renderOutboxProblem(problem) {
+  $("outbox-problem").hidden = !problem;
+  if (!problem) return;
+  text($("outbox-problem-kind"), problem.kind.replace("_", " "));
+  text($("outbox-problem-message"), problem.message);
+  text($("outbox-problem-since"), "Found " + new Date(problem.since).toLocaleString() +
+    "; shown until acknowledged (bridge API request outbox/acknowledge) or a start that finds " +
+    "the outbox in order.");
+}
+
 function render(status) {
   const snapshot = status.snapshot;
+  renderOutboxProblem(snapshot && snapshot.outbox.problem);
   text($("ready"), status.ready ? "ready" : "not ready", status.ready ? "ok" : "bad");
   const reasons = $("reasons");
   reasons.replaceChildren(...status.reasons.map((reason) => {
@@ -159,6 +174,11 @@ const PAGE = `<!DOCTYPE html>
 </header>
 <ul id="reasons"></ul>
 <p id="error"></p>
+<section id="outbox-problem" hidden>
+<h2>Outbox problem: <span id="outbox-problem-kind"></span></h2>
+<p id="outbox-problem-message"></p>
+<p id="outbox-problem-since"></p>
+</section>
 <p id="summary">Loading\u2026</p>
 <table id="meters">
 <thead>

@@ -68,6 +68,10 @@ export class MemoryOutboxStore implements OutboxStore {
     return { entries: this.#entries.size, bytes: this.#bytes };
   }
 
+  lastSeq(): number {
+    return this.#nextSeq - 1;
+  }
+
   meterStates(): Map<string, string> {
     return new Map(this.#meterStates);
   }

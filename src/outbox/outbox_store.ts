@@ -1,8 +1,10 @@
 /**
  * Where the outbox keeps publications not yet acknowledged by the central
- * broker. Two implementations pass the same contract suite
- * (tests/outbox/outbox_store_contract.ts): {@link SqliteOutboxStore}, durable,
- * and {@link MemoryOutboxStore}, for `outbox.enabled: false`.
+ * broker. The implementations pass the same contract suite
+ * (tests/outbox/outbox_store_contract.ts): {@link SqliteOutboxStore}, durable;
+ * {@link RecordedOutboxStore}, which keeps a record beside a durable store to
+ * check it against at the next start; and {@link MemoryOutboxStore}, for
+ * `outbox.enabled: false`.
  *
  * @module
  */
@@ -61,6 +63,12 @@ export interface OutboxStore {
   ): number[];
   /** Current size. */
   size(): OutboxSize;
+  /**
+   * The highest sequence number given so far (0 before the first). It never
+   * decreases, not even when every entry has left: a durable store that
+   * reports a lower one than it did before has lost commits.
+   */
+  lastSeq(): number;
   /** The meter states written so far, the least recently written first. */
   meterStates(): Map<string, string>;
   /**

@@ -7,8 +7,8 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
-import { openOutboxStore } from "./open_outbox_store.ts";
-import { OutboxStoreError } from "./sqlite_outbox_store.ts";
+import { OUTBOX_FILE } from "./open_outbox_store.ts";
+import { SqliteOutboxStore } from "./sqlite_outbox_store.ts";
 
 /** What `--reset-meter-history` found and did. */
 export type HistoryReset =
@@ -19,30 +19,22 @@ export type HistoryReset =
 /**
  * Deletes the meter's stored filter history from `state_dir/outbox.sqlite`.
  *
- * @throws {OutboxStoreError} when the outbox cannot be opened, e.g. because
- * the bridge runs (the message says to stop it or use the bridge API)
+ * @throws {OutboxInUseError} while a bridge runs on the same `state_dir`
+ * @throws {OutboxStoreError} when the outbox cannot be opened otherwise
  */
 export function resetMeterHistory(config: Config, id: MeterId): HistoryReset {
   // Without the durable outbox the history lives in the running bridge only.
   if (!config.outbox.enabled) return { outcome: "not_stored" };
-  const path = `${config.state_dir}/outbox.sqlite`;
+  const path = `${config.state_dir}/${OUTBOX_FILE}`;
   try {
     Deno.statSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { outcome: "none", path };
     throw error;
   }
-  let store;
-  try {
-    store = openOutboxStore(config);
-  } catch (error) {
-    if (!(error instanceof OutboxStoreError)) throw error;
-    throw new OutboxStoreError(
-      `${error.message}. Stop the bridge first, or while it runs publish {"id":"${id}"} to ` +
-        `${config.topics.root}/bridge/request/meter/reset_history`,
-      { cause: error },
-    );
-  }
+  // Opened as it is: checking it against its record and moving a damaged one aside is the
+  // bridge's job at its start, where the finding is reported.
+  const store = new SqliteOutboxStore(path);
   try {
     if (!store.meterStates().has(id)) return { outcome: "none", path };
     store.write({

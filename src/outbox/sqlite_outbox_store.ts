@@ -20,6 +20,13 @@
  * The database is opened in exclusive locking mode: a second bridge started
  * on the same `state_dir` fails at once instead of sharing the outbox.
  *
+ * Damage: opening runs `PRAGMA quick_check` (about 0.25 s for 1,000,000
+ * entries in the page cache, 3 s read cold from disk; milliseconds for the
+ * usual near-empty outbox), so a damaged file is found at start rather than
+ * by a write later. Damage found at open or while running is reported as an
+ * {@link OutboxCorruptError}, which callers tell apart from the causes that
+ * are not the file's fault (another bridge, a full disk, permissions).
+ *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -34,6 +41,47 @@ import {
 /** The outbox file cannot be opened or used. */
 export class OutboxStoreError extends Error {
   override name = "OutboxStoreError";
+}
+
+/** Another process (a bridge on the same `state_dir`) holds the outbox. */
+export class OutboxInUseError extends OutboxStoreError {
+  override name = "OutboxInUseError";
+
+  /** @param path the outbox file */
+  constructor(readonly path: string, options?: ErrorOptions) {
+    super(
+      `${path} is in use by another bridge process; each bridge needs its own state_dir`,
+      options,
+    );
+  }
+}
+
+/** The outbox file is damaged: SQLite reads it as malformed, or as no database at all. */
+export class OutboxCorruptError extends OutboxStoreError {
+  override name = "OutboxCorruptError";
+
+  /**
+   * @param path the damaged file
+   * @param reason what SQLite reported, e.g. `database disk image is malformed`
+   */
+  constructor(readonly path: string, readonly reason: string, options?: ErrorOptions) {
+    super(
+      `the outbox ${path} is damaged (${reason}); at the next start of the proxy it is moved ` +
+        "aside, kept for salvage, and a new outbox is used",
+      options,
+    );
+  }
+}
+
+/**
+ * SQLite's messages for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB);
+ * `node:sqlite` gives no error codes, only these texts.
+ */
+const CORRUPTION =
+  /database disk image is malformed|file is not a database|malformed database schema/i;
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 const SCHEMA = `
@@ -66,28 +114,41 @@ export class SqliteOutboxStore implements OutboxStore {
   readonly #deleteState: StatementSync;
   readonly #readAfter: StatementSync;
   readonly #oldest: StatementSync;
-  #entries: number;
-  #bytes: number;
+  #entries = 0;
+  #bytes = 0;
   /** Order in which meter states were written; continues across restarts. */
-  #written: number;
+  #written = 0;
+  #lastSeq = 0;
 
-  /** Opens (creating if needed) the outbox at `path`. */
+  /**
+   * Opens (creating if needed) the outbox at `path` and checks it.
+   *
+   * @throws {OutboxCorruptError} when the file is damaged (it is left as it is)
+   * @throws {OutboxStoreError} when it cannot be opened for another reason
+   */
   constructor(readonly path: string) {
+    let db: DatabaseSync | undefined;
     try {
-      this.#db = new DatabaseSync(path);
-      this.#db.exec(
+      db = new DatabaseSync(path);
+      db.exec(
         "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
       );
       // Take the exclusive lock now, so a second bridge on this state_dir fails here.
-      this.#db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      const check = db.prepare("PRAGMA quick_check(5)").all() as { quick_check: string }[];
+      if (check.length !== 1 || check[0].quick_check !== "ok") {
+        throw new OutboxCorruptError(path, check.map((row) => row.quick_check).join("; "));
+      }
+      this.#db = db;
+      this.#readTotals();
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new OutboxStoreError(
-        /locked|busy/i.test(reason)
-          ? `${path} is in use by another bridge process; each bridge needs its own state_dir`
-          : `cannot open the outbox ${path}: ${reason}`,
-        { cause: error },
-      );
+      // Closed here, so the file can be moved aside and this process can open another.
+      if (db?.isOpen) db.close();
+      if (error instanceof OutboxStoreError) throw error;
+      const reason = reasonOf(error);
+      if (CORRUPTION.test(reason)) throw new OutboxCorruptError(path, reason, { cause: error });
+      if (/locked|busy/i.test(reason)) throw new OutboxInUseError(path, { cause: error });
+      throw new OutboxStoreError(`cannot open the outbox ${path}: ${reason}`, { cause: error });
     }
     this.#insert = this.#db.prepare(
       "INSERT INTO outbox (topic, payload, retain, enqueued_at, bytes) VALUES (?, ?, ?, ?, ?)",
@@ -107,6 +168,10 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#oldest = this.#db.prepare(
       "SELECT seq, enqueued_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
     );
+  }
+
+  /** Reads the counters kept in memory: size, meter state order, last sequence number. */
+  #readTotals(): void {
     const size = this.#db.prepare(
       "SELECT COUNT(*) AS entries, COALESCE(SUM(bytes), 0) AS bytes FROM outbox",
     ).get() as { entries: number; bytes: number };
@@ -115,6 +180,15 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#written =
       (this.#db.prepare("SELECT COALESCE(MAX(written), 0) AS written FROM meter_state")
         .get() as { written: number }).written;
+    this.#lastSeq = this.#storedLastSeq();
+  }
+
+  /** `sqlite_sequence` keeps the highest AUTOINCREMENT value ever given, even once deleted. */
+  #storedLastSeq(): number {
+    const row = this.#db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as
+      | { seq: number }
+      | undefined;
+    return row?.seq ?? 0;
   }
 
   write(change: OutboxWrite): OutboxEntry[] {
@@ -131,7 +205,8 @@ export class SqliteOutboxStore implements OutboxStore {
         );
         this.#entries++;
         this.#bytes += bytes;
-        return { ...publication, seq: Number(lastInsertRowid), enqueuedAt: change.now };
+        this.#lastSeq = Number(lastInsertRowid);
+        return { ...publication, seq: this.#lastSeq, enqueuedAt: change.now };
       });
       for (const [id, state] of change.meterStates) {
         if (state === undefined) this.#deleteState.run(id);
@@ -142,7 +217,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   read(afterSeq: number, limit: number): OutboxEntry[] {
-    return (this.#readAfter.all(afterSeq, limit) as {
+    return (this.#reading(() => this.#readAfter.all(afterSeq, limit)) as {
       seq: number;
       topic: string;
       payload: string;
@@ -198,11 +273,33 @@ export class SqliteOutboxStore implements OutboxStore {
     return { entries: this.#entries, bytes: this.#bytes };
   }
 
+  lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /**
+   * Makes the sequence continue after `seq`: a new outbox that replaces a lost
+   * one goes on where the lost one ended, so sequence numbers are never given
+   * twice and the lost one, should it come back, is recognised as older.
+   */
+  continueAfter(seq: number): void {
+    if (seq <= this.#lastSeq) return;
+    this.#transaction(() => {
+      // The row exists once a first entry was inserted; before, it is created here.
+      const updated = this.#db.prepare(
+        "UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'",
+      ).run(seq);
+      if (updated.changes === 0) {
+        this.#db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(seq);
+      }
+    });
+    this.#lastSeq = seq;
+  }
+
   meterStates(): Map<string, string> {
-    const rows = this.#db.prepare("SELECT id, state FROM meter_state ORDER BY written").all() as {
-      id: string;
-      state: string;
-    }[];
+    const rows = this.#reading(() =>
+      this.#db.prepare("SELECT id, state FROM meter_state ORDER BY written").all()
+    ) as { id: string; state: string }[];
     return new Map(rows.map((row) => [row.id, row.state]));
   }
 
@@ -230,27 +327,48 @@ export class SqliteOutboxStore implements OutboxStore {
     }
   }
 
+  /** Runs a query; damage it runs into is an {@link OutboxCorruptError}. */
+  #reading<T>(query: () => T): T {
+    try {
+      return query();
+    } catch (error) {
+      throw this.#failure(error, "reading");
+    }
+  }
+
   #transaction<T>(body: () => T): T {
     const entries = this.#entries;
     const bytes = this.#bytes;
-    this.#db.exec("BEGIN");
+    const lastSeq = this.#lastSeq;
     try {
+      this.#db.exec("BEGIN");
       const result = body();
       this.#db.exec("COMMIT");
       return result;
     } catch (error) {
       // On some errors (a full disk) SQLite has already rolled back by itself.
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec("ROLLBACK");
       this.#entries = entries;
       this.#bytes = bytes;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new OutboxStoreError(
-        `writing the outbox ${this.path} failed: ${reason}` +
-          (/full/i.test(reason)
-            ? "; free space on the disk of state_dir, or lower outbox.max_megabytes"
-            : ""),
-        { cause: error },
-      );
+      this.#lastSeq = lastSeq;
+      throw this.#failure(error, "writing");
     }
+  }
+
+  /** The error to throw for a failed query: damage, or another cause with what to do. */
+  #failure(error: unknown, doing: "reading" | "writing"): OutboxStoreError {
+    const reason = reasonOf(error);
+    if (CORRUPTION.test(reason)) {
+      // Nothing more is done with a damaged file; closing lets the next start move it aside.
+      this.close();
+      return new OutboxCorruptError(this.path, reason, { cause: error });
+    }
+    return new OutboxStoreError(
+      `${doing} the outbox ${this.path} failed: ${reason}` +
+        (/full/i.test(reason)
+          ? "; free space on the disk of state_dir, or lower outbox.max_megabytes"
+          : ""),
+      { cause: error },
+    );
   }
 }

@@ -23,6 +23,7 @@ const base = { transaction: Transaction.optional() };
 export const API_REQUESTS = {
   health: z.strictObject(base),
   "config/reload": z.strictObject(base),
+  "outbox/acknowledge": z.strictObject(base),
   "meter/sync_time": z.strictObject({ ...base, id: MeterId }),
   "meter/read_interval": z.strictObject({ ...base, id: MeterId }),
   "meter/reset_history": z.strictObject({ ...base, id: MeterId }),

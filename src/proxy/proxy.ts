@@ -60,6 +60,7 @@ import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
+import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
@@ -166,6 +167,8 @@ export class Proxy {
   #publishedState: BridgeState | undefined;
   readonly #outbox: Outbox;
   #publishedOutboxStatus = "";
+  /** What was wrong with the outbox at start, reported until acknowledged. */
+  #outboxProblem: OutboxProblem | undefined;
   #stopping = false;
   readonly #startedAt = Date.now();
   readonly #registry: MeterRegistry;
@@ -239,13 +242,31 @@ export class Proxy {
       publish: (topic, payload) => this.#publishDirect(topic, payload, false),
       relaySwitched: (id, state) => this.#relaySwitched(id, state),
       resetHistory: (id) => this.#resetHistory(id),
+      acknowledgeOutboxProblem: () => this.#acknowledgeOutboxProblem(),
       outcome: (kind, response) => {
         if (response.status === "ok") log.info("Request {kind} answered", { kind });
         else log.warn("Request {kind} failed: {error}", { kind, error: response.error });
       },
     });
     const stateTopic = ownTopic(config, "state");
-    const store = openOutboxStore(config);
+    const opened = openOutboxStore(config, {
+      onRecordError: (error) =>
+        this.#warnLimited(
+          "outbox_record",
+          "Cannot write the outbox record beside the outbox: {error}; the check at the next " +
+            "start is less precise",
+          { error: error.message },
+        ),
+    });
+    for (const notice of opened.notices) log.warn("{notice}", { notice });
+    this.#outboxProblem = opened.problem;
+    if (opened.problem !== undefined) {
+      log.error("{description}", {
+        description: opened.problem.message,
+        outbox_problem: opened.problem,
+      });
+    }
+    const { store } = opened;
     this.#pipeline.restoreMeterStates(store.meterStates());
     this.#outbox = new Outbox({
       store,
@@ -549,11 +570,29 @@ export class Proxy {
     this.#publishDirect(ownTopic(this.#config, "info"), JSON.stringify(info), true);
   }
 
+  /**
+   * The bridge API's `outbox/acknowledge`: the operator has seen the problem
+   * (restored what could be, or accepted the loss); returns what it was.
+   */
+  #acknowledgeOutboxProblem(): OutboxProblem | undefined {
+    const problem = this.#outboxProblem;
+    if (problem === undefined) return undefined;
+    this.#outboxProblem = undefined;
+    log.warn("Outbox problem acknowledged ({kind} of {file}, found {since})", {
+      kind: problem.kind,
+      file: problem.file,
+      since: problem.since,
+    });
+    this.#publishOutboxStatus();
+    this.emit({ type: "snapshot", snapshot: this.snapshot() });
+    return problem;
+  }
+
   #health(): Record<string, unknown> {
     const brokers = { internal: this.#internalSubscribed, central: this.#central.connected };
     const workers = this.#workers;
     return {
-      healthy: brokers.internal && brokers.central &&
+      healthy: brokers.internal && brokers.central && this.#outboxProblem === undefined &&
         Object.values(workers).every((state) => state === "running"),
       brokers,
       workers,
@@ -561,6 +600,7 @@ export class Proxy {
       meters: this.#registry.size,
       meters_online: this.#registry.online,
       outbox_depth: this.#outbox.status().entries,
+      outbox_problem: this.#outboxProblem ?? null,
     };
   }
 
@@ -612,6 +652,7 @@ export class Proxy {
         bytes: outbox.bytes,
         dropped: outbox.dropped,
         durable: this.#outbox.durable,
+        problem: this.#outboxProblem ?? null,
       },
       meter_counts: { known: this.#registry.size, online: this.#registry.online },
       meters: this.#statuses(),
@@ -930,6 +971,7 @@ export class Proxy {
       dropped,
       oldest: oldest === undefined ? null : new Date(oldest).toISOString(),
       durable: this.#outbox.durable,
+      problem: this.#outboxProblem ?? null,
     });
     if (payload === this.#publishedOutboxStatus) return;
     this.#publishedOutboxStatus = payload;

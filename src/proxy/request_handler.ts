@@ -2,11 +2,13 @@
  * Answers the bridge API (`<root>/bridge/request/<action>`) and the relay
  * switch (`<root>/<id>/relay/set`). Requests that need a meter command go to
  * the config sender, `config/reload` to the supervisor; each is answered once,
- * with an error if nobody answers in time.
+ * with an error if nobody answers in time. `health` and `outbox/acknowledge`
+ * are answered by the proxy at once.
  *
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import { meterSettings } from "../config/meter_settings.ts";
 import {
   type ApiRequest,
@@ -42,6 +44,8 @@ export interface RequestContext {
   resetHistory(id: MeterId): Record<string, unknown>;
   /** The meter acknowledged a relay switch: its new state. */
   relaySwitched(id: MeterId, state: RelayState): void;
+  /** `outbox/acknowledge`: clears the outbox problem; returns it, if there was one. */
+  acknowledgeOutboxProblem(): OutboxProblem | undefined;
   /** Called with the outcome of each request, for logs and counters. */
   outcome(kind: string, response: ApiResponse): void;
 }
@@ -98,6 +102,11 @@ export class RequestHandler {
           okResponse(this.context.resetHistory(parsed.id), transaction),
         );
         return;
+      case "outbox/acknowledge": {
+        const acknowledged = this.context.acknowledgeOutboxProblem() ?? null;
+        this.#respond(topicOut, parsed.action, okResponse({ acknowledged }, transaction));
+        return;
+      }
       default: {
         const error = this.#meterError(parsed.id);
         if (error !== undefined) {
@@ -229,7 +238,10 @@ export class RequestHandler {
 }
 
 function commandOf(
-  request: Exclude<ApiRequest, { action: "health" | "config/reload" | "meter/reset_history" }>,
+  request: Exclude<
+    ApiRequest,
+    { action: "health" | "config/reload" | "outbox/acknowledge" | "meter/reset_history" }
+  >,
 ): MeterCommandRequest {
   switch (request.action) {
     case "meter/sync_time":

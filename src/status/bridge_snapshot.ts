@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import type { MeterStatus } from "../protocol/meter_status.ts";
 
 /** Life-cycle state of a worker, as the supervisor sees it. */
@@ -53,6 +54,8 @@ export interface BridgeSnapshot {
     readonly bytes: number;
     readonly dropped: number;
     readonly durable: boolean;
+    /** What was wrong with the outbox at start, until acknowledged; null when nothing is. */
+    readonly problem: OutboxProblem | null;
   };
   /** Every meter the proxy knows, and how many of them are online. */
   readonly meter_counts: { readonly known: number; readonly online: number };

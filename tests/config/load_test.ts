@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../src/config/config_error.ts";
+import { ConfigError, EmptyConfigError } from "../../src/config/config_error.ts";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import type { EnvLookup } from "../../src/config/interpolate.ts";
 
@@ -70,16 +70,48 @@ const DEFAULTS = {
   logging: { level: "info", format: "text", stats_interval_seconds: 300 },
 };
 
-Deno.test("parseConfig: empty text and comments only give the defaults", () => {
-  assertIncludes(parseConfig("", FILE, noEnv), DEFAULTS);
-  assertIncludes(parseConfig("# nothing here\n\n", FILE, noEnv), DEFAULTS);
+Deno.test("parseConfig: {} gives the defaults", () => {
   assertIncludes(parseConfig("{}", FILE, noEnv), DEFAULTS);
+  assertIncludes(parseConfig("# every default, on purpose\n{}\n", FILE, noEnv), DEFAULTS);
   // Optional credentials stay absent.
-  const config = parseConfig("", FILE, noEnv);
+  const config = parseConfig("{}", FILE, noEnv);
   assert.equal(Object.hasOwn(config.central_broker, "username"), false);
   assert.equal(Object.hasOwn(config.central_broker, "password"), false);
   assert.deepEqual(config.meters.names, {});
   assert.deepEqual(config.meters.overrides, {});
+});
+
+Deno.test("parseConfig: text without settings (empty, blanks, comments, a bare null) is refused, not read as every default", () => {
+  const empty = [
+    "",
+    "   \n\t\n",
+    "\n\n",
+    "# only\n# comments\n",
+    "---\n",
+    "--- # x\n...\n",
+    "~\n",
+    "null",
+  ];
+  for (const text of empty) {
+    assert.throws(
+      () => parseConfig(text, FILE, noEnv),
+      (error: unknown) => {
+        assert.ok(error instanceof EmptyConfigError, `${JSON.stringify(text)}: ${error}`);
+        assert.ok(error instanceof ConfigError, "an empty file is a configuration error");
+        assert.equal(error.file, FILE);
+        assert.deepEqual(error.problems, [{
+          location: FILE,
+          path: "",
+          message: "the file is empty (nothing but blanks or comments); " +
+            "write the configuration into it, or {} to run on every default",
+        }]);
+        return true;
+      },
+    );
+  }
+  // A value that is not a mapping is an error about the value, not an empty file.
+  assert.ok(!(parseError("42\n") instanceof EmptyConfigError));
+  assert.ok(!(parseError('""\n') instanceof EmptyConfigError));
 });
 
 Deno.test("parseConfig: a full configuration", () => {
@@ -446,6 +478,26 @@ Deno.test("loadConfig: a directory cannot be read", async () => {
   }
 });
 
+Deno.test("loadConfig: an empty, blank or comments-only file is refused naming its path", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.yaml`;
+    for (const text of ["", " \n\n\t", "# meters:\n#   exclude: [33B1225950027]\n"]) {
+      await Deno.writeTextFile(path, text);
+      await assert.rejects(loadConfig(path, noEnv), (error: unknown) => {
+        assert.ok(error instanceof EmptyConfigError, String(error));
+        assert.equal(error.file, path);
+        assert.match(error.message, new RegExp(`^${path}: the file is empty`));
+        return true;
+      });
+    }
+    await Deno.writeTextFile(path, "{}\n");
+    assertIncludes(await loadConfig(path, noEnv), { meters: DEFAULTS.meters });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("an unresolved alias or an alias bomb is a configuration error, not a crash", () => {
   const unresolved = parseError("meters: *x\n");
   assert.match(unresolved.message, /config\.yaml: YAML error: Unresolved alias/);
@@ -498,7 +550,7 @@ Deno.test("an embedded broker must listen where the bridge connects, and not on 
 });
 
 Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => {
-  assert.deepEqual(parseConfig("", FILE, noEnv).outbox, {
+  assert.deepEqual(parseConfig("{}", FILE, noEnv).outbox, {
     enabled: true,
     max_entries: 1_000_000,
     max_megabytes: 256,
@@ -518,7 +570,7 @@ Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => 
 });
 
 Deno.test("logging.file: off by default; daily, no size limit and 7 kept when only a path is given", () => {
-  assert.equal(parseConfig("", FILE, noEnv).logging.file, undefined);
+  assert.equal(parseConfig("{}", FILE, noEnv).logging.file, undefined);
   assert.deepEqual(
     parseConfig("logging:\n  file: { path: /var/log/kpm33b/bridge.log }\n", FILE, noEnv).logging
       .file,
@@ -567,7 +619,7 @@ Deno.test("parseConfig: cluster needs a replica name with a share group, and no 
     (name) => name === "HOSTNAME" ? "kpm33b-bridge-0" : undefined,
   );
   assert.deepEqual(ok.cluster, { share_group: "kpm33b", replica: "kpm33b-bridge-0" });
-  assert.deepEqual(parseConfig("", FILE, noEnv).cluster, { share_group: "", replica: "" });
+  assert.deepEqual(parseConfig("{}", FILE, noEnv).cluster, { share_group: "", replica: "" });
 
   const missing = parseError("cluster:\n  share_group: kpm33b\n");
   assert.match(missing.message, /cluster\.replica: is required with cluster\.share_group/);

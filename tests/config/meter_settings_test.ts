@@ -70,7 +70,7 @@ Deno.test("an empty fields override replaces the global fields", () => {
 });
 
 Deno.test("defaults when nothing is configured", () => {
-  assert.deepEqual(meterSettings(meters(""), A), {
+  assert.deepEqual(meterSettings(meters("{}"), A), {
     profile: "default",
     fields: [],
     uploadIntervalSeconds: 60,

@@ -1,21 +1,22 @@
 /**
  * Live reload of `config.yaml` on a real file in a temporary directory: valid
- * changes are handed over once, unchanged or invalid ones are not, and
- * nothing is reported after the watcher is stopped.
+ * changes are handed over once; unchanged, invalid, empty and half-written
+ * ones are not; nothing is reported after the watcher is stopped.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { EnvLookup } from "../../src/config/interpolate.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { watchConfig } from "../../src/config/watch.ts";
+import { READ_SETTLE_MS, type SettleOptions } from "../../src/config/settled_read.ts";
+import { QUIET_MS as WATCH_QUIET_MS, watchConfig } from "../../src/config/watch.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
 const noEnv: EnvLookup = () => undefined;
 
-/** Long enough for the watcher to settle (300 ms) and reload, with margin. */
-const QUIET_MS = 1_000;
+/** Long enough for the watcher to wait for quiet, read twice and reload, with margin. */
+const QUIET_MS = WATCH_QUIET_MS + READ_SETTLE_MS + 1_000;
 
 function configText(seconds: number | string, minutes: number | string = 1): string {
   return `internal_broker: { url: "mqtt://127.0.0.1:11883" }
@@ -27,13 +28,13 @@ meters:
 }
 
 /** A config.yaml in a fresh directory, watched from its loaded configuration. */
-async function watched(initial: string, env: EnvLookup = noEnv) {
+async function watched(initial: string, env: EnvLookup = noEnv, settle?: SettleOptions) {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-watch-" });
   const path = join(dir, "config.yaml");
   await Deno.writeTextFile(path, initial);
   const current = await loadConfig(path, env);
   const changes: Config[] = [];
-  const watch = watchConfig(path, current, env, (config) => changes.push(config));
+  const watch = watchConfig(path, current, env, (config) => changes.push(config), settle);
   let stopped = false;
   const stopOnce = () => {
     if (stopped) return;
@@ -220,4 +221,141 @@ Deno.test("reload on request applies a changed file and reports changed, unchang
   assert.equal(invalid.ok, false);
   assert.match(!invalid.ok ? invalid.error : "", /upload_interval_seconds.*45 is not one of/);
   assert.equal(w.changes.at(-1)?.meters.upload_interval_seconds, 300);
+});
+
+const EXCLUDED = "33B1225950027";
+
+/** The configuration of {@link configText} with one meter excluded, and its first half. */
+function withExclusion(seconds: number): { whole: string; firstHalf: string; secondHalf: string } {
+  const firstHalf = configText(seconds);
+  const secondHalf = `  exclude: ["${EXCLUDED}"]\n`;
+  return { whole: firstHalf + secondHalf, firstHalf, secondHalf };
+}
+
+/** The error lines the watcher logged. */
+function rejections(logs: { lines: { level: string; category: string }[] }) {
+  return logs.lines.filter((l) => l.category === "kpm33b.config" && l.level === "error");
+}
+
+Deno.test("config.yaml truncated to 0 bytes is refused naming the file; the running configuration stays; the next valid save is applied", async () => {
+  await using logs = await captureLogs();
+  await using w = await watched(withExclusion(60).whole);
+  assert.deepEqual(w.current.meters.exclude, [EXCLUDED]);
+
+  await Deno.truncate(w.path, 0);
+  await until(() => rejections(logs).length > 0, "the refusal to be logged", 5_000);
+  await sleep(QUIET_MS);
+  assert.equal(w.changes.length, 0, "an empty file is not applied as every default");
+  const [refusal] = rejections(logs) as unknown as {
+    message: string;
+    properties: Record<string, unknown>;
+  }[];
+  assert.equal(refusal.properties.path, w.path);
+  assert.match(refusal.message, /is empty; the running configuration stays/);
+  assert.match(refusal.message, /write \{\} into it/);
+
+  await Deno.writeTextFile(w.path, withExclusion(300).whole);
+  await until(() => w.changes.length > 0, "onChange after the valid save", 5_000);
+  await sleep(QUIET_MS);
+  assert.equal(w.changes.length, 1);
+  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
+  assert.deepEqual(w.changes[0].meters.exclude, [EXCLUDED]);
+});
+
+Deno.test("a config.yaml of blanks only, or of comments only, is refused like an empty one", async () => {
+  await using logs = await captureLogs();
+  await using w = await watched(withExclusion(60).whole);
+
+  await Deno.writeTextFile(w.path, "  \n\n\t\n");
+  await until(() => rejections(logs).length > 0, "the refusal of blanks", 5_000);
+  await Deno.writeTextFile(w.path, "# meters:\n#   exclude: []\n");
+  await until(() => rejections(logs).length > 1, "the refusal of comments", 5_000);
+  await sleep(QUIET_MS);
+  assert.equal(w.changes.length, 0);
+  for (const line of rejections(logs) as unknown as { message: string }[]) {
+    assert.match(line.message, /is empty; the running configuration stays/);
+  }
+
+  // On request too, with the file named in the answer.
+  const answer = await w.watch.reload();
+  assert.deepEqual(answer, {
+    ok: false,
+    error: `${w.path} is empty; the running configuration stays ` +
+      "(write the configuration into it, or {} for every default)",
+  });
+  assert.equal(w.changes.length, 0);
+});
+
+Deno.test("a save written in two halves with a pause shorter than the settle: only the complete file is applied", async () => {
+  // The pause outlasts the watcher's wait for quiet, so the first half is read; the second
+  // read, one settle later, sees the whole file and the reads are repeated until they agree.
+  const settle = { settleMs: 1000, maxReads: 5 };
+  const pause = WATCH_QUIET_MS + 300;
+  assert.ok(pause < settle.settleMs);
+  await using w = await watched(configText(60), noEnv, settle);
+  const save = withExclusion(300);
+
+  {
+    using file = await Deno.open(w.path, { write: true, truncate: true });
+    await file.write(new TextEncoder().encode(save.firstHalf));
+    await sleep(pause);
+    await file.write(new TextEncoder().encode(save.secondHalf));
+  }
+  await until(() => w.changes.length > 0, "onChange after the save", 10_000);
+  await sleep(settle.settleMs * 3);
+
+  assert.equal(w.changes.length, 1, "the first half alone was never applied");
+  assert.deepEqual(w.changes[0].meters.exclude, [EXCLUDED]);
+  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
+});
+
+Deno.test("reload on request during a save in two halves waits for the complete file", async () => {
+  // A settle longer than the default leaves room for a slow machine on either side of the pause.
+  const settle = { settleMs: 4 * READ_SETTLE_MS, maxReads: 5 };
+  await using w = await watched(configText(60), noEnv, settle);
+  const save = withExclusion(300);
+  using file = await Deno.open(w.path, { write: true, truncate: true });
+  await file.write(new TextEncoder().encode(save.firstHalf));
+
+  const answer = w.watch.reload();
+  await sleep(READ_SETTLE_MS);
+  await file.write(new TextEncoder().encode(save.secondHalf));
+
+  assert.deepEqual(await answer, { ok: true, data: { changed: true } });
+  assert.deepEqual(w.changes.map((c) => c.meters.exclude), [[EXCLUDED]]);
+  await sleep(QUIET_MS);
+  assert.equal(w.changes.length, 1);
+});
+
+Deno.test("a file that never stops changing is refused after a bounded number of reads", async () => {
+  await using logs = await captureLogs();
+  const settle = { settleMs: 100, maxReads: 3 };
+  await using w = await watched(configText(60), noEnv, settle);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      await Deno.writeTextFile(w.path, `${configText(60)}# save ${i}\n`);
+      await sleep(20);
+    }
+  })();
+  try {
+    const started = Date.now();
+    const answer = await w.watch.reload();
+    const elapsed = Date.now() - started;
+    assert.deepEqual(answer, {
+      ok: false,
+      error: `${w.path} was still being written; the running configuration stays ` +
+        "(reload again once the save is complete)",
+    });
+    assert.ok(elapsed < 2_000, `gave up after ${elapsed} ms`);
+    const warning = logs.lines.find((l) => l.category === "kpm33b.config" && l.level === "warning");
+    assert.match(
+      String(warning?.properties.problem),
+      /changed between each of 3 reads 100 ms apart/,
+    );
+  } finally {
+    writing = false;
+    await writer;
+  }
+  assert.equal(w.changes.length, 0);
 });

@@ -1,4 +1,5 @@
 /** Synthetic bridge snapshots and meter statuses for the HTTP endpoint's tests. */
+import { judgeOutbox, type OutboxProblem } from "../../src/outbox/outbox_problem.ts";
 import { MeterStatus } from "../../src/protocol/meter_status.ts";
 import { ACK_LATENCY_BUCKETS, type BridgeSnapshot } from "../../src/status/bridge_snapshot.ts";
 
@@ -56,9 +57,21 @@ export function bridgeSnapshot(
       sum: 0,
       count: 0,
     },
-    outbox: { depth: 0, bytes: 0, dropped: 0, durable: true },
+    outbox: { depth: 0, bytes: 0, dropped: 0, durable: true, problem: null },
     meter_counts: { known: 0, online: 0 },
     meters: [],
     ...overrides,
   };
+}
+
+/** The problem of an outbox found empty at `since` although its record expected 3,000 readings. */
+export function outboxProblem(since: Date): OutboxProblem {
+  return judgeOutbox({
+    file: "/var/lib/kpm33b/outbox.sqlite",
+    record: { lastSeq: 3050, depth: 3000, writtenAt: since.getTime() - 60_000 },
+    before: "empty",
+    lastSeq: 0,
+    entries: 0,
+    now: since.getTime(),
+  })!;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../../src/http/metrics.ts";
-import { bridgeSnapshot, meterStatus } from "../helpers/bridge_snapshot_fixture.ts";
+import { bridgeSnapshot, meterStatus, outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
 
 const NOW = Date.parse("2025-03-01T12:00:10.000Z");
 const IDENTITY = { version: "9.9.9", started_at: "2025-03-01T11:59:00.000Z" };
@@ -41,7 +41,7 @@ Deno.test("a snapshot renders every metric, exactly", () => {
       incomplete: 4,
       register_resets: 1,
     },
-    outbox: { depth: 5, bytes: 1200, dropped: 3, durable: true },
+    outbox: { depth: 5, bytes: 1200, dropped: 3, durable: true, problem: null },
     meter_counts: { known: 7, online: 4 },
     meters: [
       meterStatus({ id: "33B1225950028", availability: "offline", last_seen: null, readings: 0 }),
@@ -72,6 +72,7 @@ Deno.test("a snapshot renders every metric, exactly", () => {
     "kpm33b_outbox_depth 5",
     "kpm33b_outbox_bytes 1200",
     "kpm33b_outbox_dropped_total 3",
+    "kpm33b_outbox_problem 0",
     "kpm33b_meters 7",
     "kpm33b_meters_online 4",
     'kpm33b_meter_online{meter="33B1225950027"} 1',
@@ -147,5 +148,21 @@ Deno.test("ack latency buckets are rendered cumulatively, +Inf including the ove
     renderMetrics(snapshot, {}, NOW, IDENTITY).includes(
       "# TYPE kpm33b_command_ack_latency_seconds histogram\n",
     ),
+  );
+});
+
+Deno.test("an outbox problem awaiting acknowledgement is 1 in kpm33b_outbox_problem", () => {
+  const snapshot = bridgeSnapshot(new Date(NOW), {
+    outbox: {
+      depth: 0,
+      bytes: 0,
+      dropped: 0,
+      durable: true,
+      problem: outboxProblem(new Date(NOW)),
+    },
+  });
+  assert.ok(
+    samples(renderMetrics(snapshot, { proxy: "running" }, NOW, IDENTITY))
+      .includes("kpm33b_outbox_problem 1"),
   );
 });

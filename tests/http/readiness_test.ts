@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readiness } from "../../src/http/readiness.ts";
-import { bridgeSnapshot } from "../helpers/bridge_snapshot_fixture.ts";
+import { bridgeSnapshot, outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
 
 const NOW = Date.parse("2025-03-01T12:00:00.000Z");
 const RUNNING = { proxy: "running", config_sender: "running", http: "running" } as const;
@@ -55,4 +55,22 @@ Deno.test("without a proxy in the process, readiness is the workers' states alon
     readiness(undefined, { config_sender: "restarting", http: "running" }, NOW, false).reasons,
     ["worker config_sender is restarting"],
   );
+});
+
+Deno.test("an outbox problem makes the bridge not ready, with what was found and how to acknowledge it", () => {
+  const problem = outboxProblem(new Date(NOW - 60_000));
+  const snapshot = bridgeSnapshot(new Date(NOW), {
+    outbox: { depth: 12, bytes: 2400, dropped: 0, durable: true, problem },
+  });
+  assert.deepEqual(readiness(snapshot, RUNNING, NOW), {
+    ready: false,
+    reasons: [
+      "outbox /var/lib/kpm33b/outbox.sqlite found empty at start, 3000 readings expected " +
+      "(since 2025-03-01T11:59:00.000Z); acknowledge with the bridge API request outbox/acknowledge",
+    ],
+  });
+  const acknowledged = bridgeSnapshot(new Date(NOW), {
+    outbox: { ...snapshot.outbox, problem: null },
+  });
+  assert.equal(readiness(acknowledged, RUNNING, NOW).ready, true);
 });

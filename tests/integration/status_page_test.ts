@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { HttpServer } from "../../src/http/http_server.ts";
-import { bridgeSnapshot, meterStatus } from "../helpers/bridge_snapshot_fixture.ts";
+import type { OutboxProblem } from "../../src/outbox/outbox_problem.ts";
+import { bridgeSnapshot, meterStatus, outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -150,13 +151,17 @@ function countPixels(image: Image, test: (r: number, g: number, b: number) => bo
   return count;
 }
 
-/** An HttpServer on a free port that knows two meters, one online and one failing. */
-function statusServer(): HttpServer & AsyncDisposable {
+/**
+ * An HttpServer on a free port that knows two meters, one online and one
+ * failing, and the outbox `problem`, if any.
+ */
+function statusServer(problem: OutboxProblem | null = null): HttpServer & AsyncDisposable {
   const server = new HttpServer(Config.parse({ http: { host: "127.0.0.1", port: freePort() } }));
   const now = new Date();
   server.onEvent({
     type: "snapshot",
     snapshot: bridgeSnapshot(now, {
+      outbox: { depth: 0, bytes: 0, dropped: 0, durable: true, problem },
       meter_counts: { known: 2, online: 1 },
       meters: [
         meterStatus({
@@ -222,6 +227,22 @@ Deno.test("Chromium renders every meter of /status.json in the status page's tab
   assert.match(dom, /<dd id="uptime"[^>]*>1 h 0 min<\/dd>/);
   assert.match(dom, /<dd id="internal" class="ok">connected<\/dd>/);
   assert.match(dom, /<dd id="ready" class="ok">ready<\/dd>/);
+  assert.match(dom, /<section id="outbox-problem" hidden="">/, "no outbox problem shown");
+});
+
+Deno.test("Chromium shows an outbox problem with what to do, and the bridge as not ready", async () => {
+  await assertChromiumInstalled();
+  await using _logs = await captureLogs();
+  const problem = outboxProblem(new Date());
+  await using server = statusServer(problem);
+  const dom = await chromium(["--dump-dom", `http://127.0.0.1:${server.port}/`]);
+
+  assert.match(dom, /<section id="outbox-problem">/, "shown");
+  assert.match(dom, /<span id="outbox-problem-kind"[^>]*>empty<\/span>/);
+  assert.ok(dom.includes(`>${problem.message}<`), `the message is missing in:\n${dom}`);
+  assert.match(dom, /shown until acknowledged \(bridge API request outbox\/acknowledge\)/);
+  assert.match(dom, /<dd id="ready" class="bad">not ready<\/dd>/);
+  assert.match(dom, /<li>outbox \/var\/lib\/kpm33b\/outbox\.sqlite found empty at start/);
 });
 
 Deno.test("a screenshot of the status page is a full-size, non-blank picture", async () => {

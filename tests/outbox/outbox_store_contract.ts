@@ -60,6 +60,24 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     }
   });
 
+  Deno.test(`${name}: lastSeq is the highest sequence number given, never lower once entries left`, async () => {
+    const store = await factory.open();
+    try {
+      assert.equal(store.lastSeq(), 0);
+      const entries = write(store, [publication(0), publication(1)]);
+      assert.equal(store.lastSeq(), entries[1].seq);
+      write(store, [], entries.map((e) => e.seq));
+      assert.equal(store.size().entries, 0);
+      assert.equal(store.lastSeq(), entries[1].seq, "emptied, not forgotten");
+      store.trim({ maxEntries: 0, maxBytes: 0, notBefore: Infinity }, new Set());
+      assert.equal(store.lastSeq(), entries[1].seq);
+      const next = write(store, [publication(2)]);
+      assert.equal(store.lastSeq(), next[0].seq);
+    } finally {
+      store.close();
+    }
+  });
+
   Deno.test(`${name}: trim drops the oldest beyond the bounds, never a kept entry`, async () => {
     const store = await factory.open();
     try {
@@ -140,13 +158,14 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
       meterStates: new Map([["33B1225950027", '{"live":true}']]),
       now: 1000,
     });
-    write(store, [], [entries[1].seq]);
+    write(store, [], [entries[1].seq, entries[2].seq]);
     const size = store.size();
     store.close();
     const again = reopen();
     try {
-      assert.deepEqual(again.read(0, 10), [entries[0], entries[2]]);
+      assert.deepEqual(again.read(0, 10), [entries[0]]);
       assert.deepEqual(again.size(), size);
+      assert.equal(again.lastSeq(), entries[2].seq, "the last sequence number survives too");
       assert.deepEqual(again.meterStates(), new Map([["33B1225950027", '{"live":true}']]));
       assert.ok(write(again, [publication(3)])[0].seq > entries[2].seq);
     } finally {

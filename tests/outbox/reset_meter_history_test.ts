@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 import { resetMeterHistory } from "../../src/outbox/reset_meter_history.ts";
-import { OutboxStoreError, SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
+import { OutboxInUseError, SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
 
 const A = MeterId.parse("33B1225950027");
 const B = MeterId.parse("33B1225950028");
@@ -65,7 +65,7 @@ Deno.test("with outbox.enabled: false nothing is stored", () => {
   });
 });
 
-Deno.test("while a bridge holds the outbox: refused, saying to stop it or use the API", () => {
+Deno.test("while a bridge holds the outbox: refused as in use, and nothing changes", () => {
   inTempDir((dir) => {
     const path = `${dir}/outbox.sqlite`;
     storeStates(path, [[A, "{}"]]);
@@ -74,9 +74,9 @@ Deno.test("while a bridge holds the outbox: refused, saying to stop it or use th
       assert.throws(
         () => resetMeterHistory(configIn(dir), A),
         (error: Error) =>
-          error instanceof OutboxStoreError &&
-          /in use by another bridge process.*Stop the bridge first, or while it runs publish \{"id":"33B1225950027"\} to kpm33b\/bridge\/request\/meter\/reset_history/
-            .test(error.message),
+          error instanceof OutboxInUseError &&
+          error.message === `${path} is in use by another bridge process; each bridge needs ` +
+              "its own state_dir",
       );
     } finally {
       running.close();

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { OutboxStoreError, SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
+import {
+  OutboxCorruptError,
+  OutboxStoreError,
+  SqliteOutboxStore,
+} from "../../src/outbox/sqlite_outbox_store.ts";
 import { outboxStoreContract } from "./outbox_store_contract.ts";
 
 let path = "";
@@ -29,7 +33,7 @@ Deno.test("SqliteOutboxStore: a second bridge on the same state_dir is refused w
     const said = new TextDecoder().decode(child.stdout).trim();
     assert.equal(
       said,
-      `OutboxStoreError: ${dir}/outbox.sqlite is in use by another bridge process; ` +
+      `OutboxInUseError: ${dir}/outbox.sqlite is in use by another bridge process; ` +
         "each bridge needs its own state_dir",
     );
   } finally {
@@ -47,6 +51,62 @@ Deno.test("SqliteOutboxStore: an unusable path names the file and the reason", a
         error instanceof OutboxStoreError &&
         error.message.startsWith(`cannot open the outbox ${dir}/missing/outbox.sqlite: `),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteOutboxStore: a damaged file is an OutboxCorruptError naming it, and is left as it was", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  try {
+    const path = `${dir}/outbox.sqlite`;
+    const store = new SqliteOutboxStore(path);
+    store.write({
+      append: Array.from(
+        { length: 500 },
+        (_, i) => ({ topic: "t", payload: `${i}`, retain: false }),
+      ),
+      remove: [],
+      meterStates: new Map(),
+      now: 0,
+    });
+    store.close();
+    Deno.truncateSync(path, Math.floor(Deno.statSync(path).size / 2));
+    const damaged = Deno.readFileSync(path);
+    assert.throws(
+      () => new SqliteOutboxStore(path),
+      (error: Error) =>
+        error instanceof OutboxCorruptError && error.path === path &&
+        error.reason === "database disk image is malformed" &&
+        error.message.startsWith(
+          `the outbox ${path} is damaged (database disk image is malformed)`,
+        ),
+    );
+    assert.deepEqual(Deno.readFileSync(path), damaged);
+    // The failed open closed its connection: trying again finds the damage, not a lock.
+    assert.throws(() => new SqliteOutboxStore(path), OutboxCorruptError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteOutboxStore: continueAfter makes the sequence go on after a number, never back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  try {
+    const path = `${dir}/outbox.sqlite`;
+    const store = new SqliteOutboxStore(path);
+    const one = { append: [{ topic: "t", payload: "p", retain: false }], remove: [], now: 0 };
+    store.continueAfter(3050);
+    assert.equal(store.lastSeq(), 3050);
+    assert.equal(store.write({ ...one, meterStates: new Map() })[0].seq, 3051);
+    store.continueAfter(10);
+    assert.equal(store.lastSeq(), 3051);
+    store.continueAfter(5000);
+    store.close();
+    const again = new SqliteOutboxStore(path);
+    assert.equal(again.lastSeq(), 5000);
+    assert.equal(again.write({ ...one, meterStates: new Map() })[0].seq, 5001);
+    again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -30,6 +30,7 @@ Deno.test("topics: requests under bridge/request, answers under bridge/response"
   assert.deepEqual(API_ACTIONS, [
     "health",
     "config/reload",
+    "outbox/acknowledge",
     "meter/sync_time",
     "meter/read_interval",
     "meter/reset_history",
@@ -43,6 +44,7 @@ Deno.test("valid requests parse, with an empty payload meaning {}", () => {
     action: "config/reload",
     transaction: 7,
   });
+  assert.deepEqual(parse("outbox/acknowledge"), { action: "outbox/acknowledge" });
   assert.deepEqual(parse("meter/sync_time", '{"id":"33B1225950027","transaction":"a"}'), {
     action: "meter/sync_time",
     id: "33B1225950027",
@@ -67,8 +69,8 @@ Deno.test("invalid requests get an actionable error and echo a readable transact
   assert.deepEqual(unknown.response, {
     status: "error",
     data: {},
-    error: 'unknown action "meter/explode"; actions: health, config/reload, meter/sync_time, ' +
-      "meter/read_interval, meter/reset_history, meter/set_interval",
+    error: 'unknown action "meter/explode"; actions: health, config/reload, outbox/acknowledge, ' +
+      "meter/sync_time, meter/read_interval, meter/reset_history, meter/set_interval",
     transaction: "t1",
   });
   assert.match(

@@ -21,12 +21,12 @@ const CONTEXT: DiscoveryContext = {
   stateTopic: "kpm33b/bridge/state",
 };
 
-function meter(yaml = "", io = false, id = A): DiscoveredMeter {
+function meter(yaml = "{}", io = false, id = A): DiscoveredMeter {
   const meters = parseConfig(yaml, "config.yaml", () => undefined).meters;
   return { id, settings: meterSettings(meters, id), io };
 }
 
-function configs(yaml = "", io = false) {
+function configs(yaml = "{}", io = false) {
   const map = discoveryConfigs(CONTEXT, meter(yaml, io));
   return new Map([...map].map(([topic, payload]) => [topic, JSON.parse(payload)]));
 }
@@ -142,7 +142,7 @@ Deno.test("relay control adds a switch; reported I/O adds input (and output) bin
   );
   const keys = [...controlled.keys()].filter((t) => t.includes("binary_sensor"));
   assert.deepEqual(keys.map((t) => t.split("/")[3]), ["di1", "di2"]);
-  const watched = configs("", true);
+  const watched = configs("{}", true);
   const do1 = watched.get("homeassistant/binary_sensor/kpm33b_33B1225950027/do1/config");
   assert.equal(do1.name, "Output 1");
   assert.equal(do1.state_topic, "kpm33b/33B1225950027/io");
@@ -181,7 +181,7 @@ Deno.test("stale: what is no longer wanted, but I/O sensors wait for the meter t
   assert.equal(stale(plain, "sensor", "current_l1"), true);
   assert.equal(stale(undefined, "sensor", "power"), true);
   assert.equal(stale(plain, "binary_sensor", "di1"), false);
-  assert.equal(stale(meter("", true), "binary_sensor", "di1"), true);
+  assert.equal(stale(meter("{}", true), "binary_sensor", "di1"), true);
   assert.equal(
     stale(meter("meters:\n  relay_control: [33B1225950027]\n"), "binary_sensor", "do1"),
     true,

@@ -19,7 +19,7 @@ const CONTEXT = {
   availabilityFactor: 2.5,
   stateTopic: "kpm33b/bridge/state",
 };
-const DEFAULTS = parseConfig("", "config.yaml", () => undefined).meters;
+const DEFAULTS = parseConfig("{}", "config.yaml", () => undefined).meters;
 
 /** A source where every meter of `ids` is this bridge's, with default settings. */
 function allKnown(ids: readonly MeterId[] = []) {
@@ -32,7 +32,7 @@ function allKnown(ids: readonly MeterId[] = []) {
   };
 }
 
-function setUp(yaml = "") {
+function setUp(yaml = "{}") {
   let meters: MetersConfig = parseConfig(yaml, "config.yaml", () => undefined).meters;
   const published: Array<[string, string]> = [];
   const known = new Set([A]);
@@ -82,7 +82,7 @@ Deno.test("a disabled field's entity is cleared with an empty retained config", 
   env.flush();
   assert.ok(env.topics().includes(CURRENT));
   env.published.length = 0;
-  env.reconfigure("");
+  env.reconfigure("{}");
   env.publisher.publishAll(false);
   env.flush();
   assert.deepEqual(env.topics(), [

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.ts";
+import type { OutboxProblem } from "../../src/outbox/outbox_problem.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 import type { RelayState } from "../../src/protocol/meter_status.ts";
 import { RequestHandler } from "../../src/proxy/request_handler.ts";
+import { outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
 import type { BridgeEvent } from "../../src/supervisor/messages.ts";
 
 const A = MeterId.parse("33B1225950027");
@@ -15,6 +17,7 @@ function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
   const published: Array<{ topic: string; payload: unknown }> = [];
   const relays: Array<[MeterId, RelayState]> = [];
   const resets: MeterId[] = [];
+  const outbox: { problem: OutboxProblem | undefined } = { problem: undefined };
   const handler = new RequestHandler({
     config: () => config,
     known: (id) => id === A || id === B,
@@ -26,9 +29,14 @@ function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
       resets.push(id);
       return { id, forgotten: id === A };
     },
+    acknowledgeOutboxProblem: () => {
+      const { problem } = outbox;
+      outbox.problem = undefined;
+      return problem;
+    },
     outcome: () => {},
   });
-  return { handler, emitted, published, relays, resets };
+  return { handler, emitted, published, relays, resets, outbox };
 }
 
 Deno.test("health is answered at once, echoing the transaction", () => {
@@ -177,4 +185,24 @@ Deno.test("stopping answers every waiting request with an error", () => {
     error: "the bridge is stopping",
   });
   assert.equal(env.handler.waiting, 0);
+});
+
+Deno.test("outbox/acknowledge clears the outbox problem at once and answers with it; again, with null", () => {
+  const env = setUp();
+  env.outbox.problem = outboxProblem(new Date("2025-03-01T12:00:00.000Z"));
+  const problem = env.outbox.problem;
+  env.handler.onRequest("kpm33b/bridge/request/outbox/acknowledge", bytes('{"transaction":"a1"}'));
+  env.handler.onRequest("kpm33b/bridge/request/outbox/acknowledge", bytes(""));
+  assert.equal(env.outbox.problem, undefined);
+  assert.deepEqual(env.emitted, [], "nothing for another worker to do");
+  assert.deepEqual(env.published, [
+    {
+      topic: "kpm33b/bridge/response/outbox/acknowledge",
+      payload: { status: "ok", data: { acknowledged: problem }, transaction: "a1" },
+    },
+    {
+      topic: "kpm33b/bridge/response/outbox/acknowledge",
+      payload: { status: "ok", data: { acknowledged: null } },
+    },
+  ]);
 });
