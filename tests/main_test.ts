@@ -1,20 +1,9 @@
 /** The bridge's command line, run as users run it: `deno task start …`. */
 import assert from "node:assert/strict";
-
-const PROJECT = new URL("../", import.meta.url).pathname;
-
-async function start(args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", ...args],
-    cwd: PROJECT,
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
+import { runTaskStart } from "./helpers/bridge.ts";
 
 Deno.test("--check-config accepts the shipped config.yaml", async () => {
-  const { code, stdout } = await start(["--check-config"]);
+  const { code, stdout } = await runTaskStart(["--check-config"]);
   assert.equal(code, 0);
   assert.match(stdout, /config\.yaml is valid/);
   assert.match(stdout, /meter time zone: Europe\/Vienna/);
@@ -28,7 +17,7 @@ Deno.test("--check-config rejects a bad file with file:line, key, value and allo
       path,
       "central_broker:\n  url: mqtt://u:secret@127.0.0.1:1883\nmeters:\n  upload_interval_seconds: 45\n",
     );
-    const { code, stdout, stderr } = await start(["--config", path, "--check-config"]);
+    const { code, stdout, stderr } = await runTaskStart(["--config", path, "--check-config"]);
     assert.equal(code, 78);
     assert.equal(stdout, "");
     assert.match(
@@ -44,7 +33,7 @@ Deno.test("--check-config rejects a bad file with file:line, key, value and allo
 });
 
 Deno.test("a missing config file is reported, not thrown", async () => {
-  const { code, stderr } = await start(["--config", "/nonexistent/kpm33b.yaml"]);
+  const { code, stderr } = await runTaskStart(["--config", "/nonexistent/kpm33b.yaml"]);
   assert.equal(code, 78);
   assert.match(stderr, /\/nonexistent\/kpm33b\.yaml: file not found/);
 });
@@ -60,7 +49,7 @@ Deno.test("an embedded broker that cannot listen stops the bridge (exit 69) inst
       `internal_broker: { url: "mqtt://127.0.0.1:${port}", embedded: { enabled: true } }\n` +
         `state_dir: ${dir}/state\n`,
     );
-    const { code, stdout } = await start(["--config", path]);
+    const { code, stdout } = await runTaskStart(["--config", path]);
     assert.equal(code, 69);
     assert.match(stdout, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
     assert.match(stdout, /Could not start internal_broker \(see above\); exiting/);

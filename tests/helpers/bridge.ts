@@ -42,6 +42,24 @@ export const TASK_START: BridgeCommand = {
   args: ["task", "--quiet", "start"],
 };
 
+/** What a run of the bridge's command line printed, and its exit code. */
+export interface CommandRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `deno task start` with `args` (`--check-config`, …), run to its exit. */
+export async function runTaskStart(args: readonly string[]): Promise<CommandRun> {
+  const { code, stdout, stderr } = await new Deno.Command(TASK_START.program, {
+    args: [...TASK_START.args, ...args],
+    cwd: PROJECT.pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
 function kill(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(pid, signal);

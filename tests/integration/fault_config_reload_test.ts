@@ -8,24 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { ApiResponse } from "../../src/protocol/bridge_api.ts";
-import { startBridge } from "../helpers/bridge.ts";
+import { runTaskStart, startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { energyReplay, Publisher } from "../helpers/replay.ts";
 import { sleep } from "../helpers/wait.ts";
-
-const PROJECT = new URL("../../", import.meta.url).pathname;
-
-/** `deno task start` with `args`, to its exit. */
-async function start(args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", ...args],
-    cwd: PROJECT,
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
 
 Deno.test("an empty config.yaml stops the bridge at start (exit 78) with the file named; --check-config says the same", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-empty-config-" });
@@ -34,7 +21,7 @@ Deno.test("an empty config.yaml stops the bridge at start (exit 78) with the fil
     for (const text of ["", "\n  \n", "# all commented out\n# meters: {}\n"]) {
       await Deno.writeTextFile(path, text);
       for (const args of [["--config", path], ["--config", path, "--check-config"]]) {
-        const { code, stdout, stderr } = await start(args);
+        const { code, stdout, stderr } = await runTaskStart(args);
         assert.equal(code, 78, `${args.join(" ")} with ${JSON.stringify(text)}: ${stdout}`);
         assert.equal(stdout, "", "nothing started, nothing reported valid");
         assert.equal(
@@ -45,7 +32,7 @@ Deno.test("an empty config.yaml stops the bridge at start (exit 78) with the fil
       }
     }
     await Deno.writeTextFile(path, "{}\n");
-    const { code, stdout } = await start(["--config", path, "--check-config"]);
+    const { code, stdout } = await runTaskStart(["--config", path, "--check-config"]);
     assert.equal(code, 0, "{} is every default, on purpose");
     assert.match(stdout, /is valid/);
   } finally {

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { MeterStatus } from "../../src/protocol/meter_status.ts";
-import { type BridgeProcess, startBridge, TASK_START } from "../helpers/bridge.ts";
+import { type BridgeProcess, runTaskStart, startBridge } from "../helpers/bridge.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -230,17 +230,9 @@ Deno.test("fault injection: meter/reset_history and --reset-meter-history clear 
   );
   await rig.send([energy(11, meterTime(-480))], [5000, 11]);
 
-  const cli = async () => {
-    const configPath = `${rig.stateDir}/cli.yaml`;
-    await Deno.writeTextFile(configPath, rig.yaml);
-    const { code, stdout, stderr } = await new Deno.Command(TASK_START.program, {
-      args: [...TASK_START.args, "--config", configPath, "--reset-meter-history", ID],
-      cwd: new URL("../../", import.meta.url).pathname,
-      env: { NO_COLOR: "1" },
-    }).output();
-    const text = new TextDecoder();
-    return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-  };
+  const configPath = `${rig.stateDir}/cli.yaml`;
+  await Deno.writeTextFile(configPath, rig.yaml);
+  const cli = () => runTaskStart(["--config", configPath, "--reset-meter-history", ID]);
   // While the bridge holds the outbox the CLI says what to do instead.
   const busy = await cli();
   assert.equal(busy.code, 75, busy.stderr);
