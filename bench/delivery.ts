@@ -19,7 +19,10 @@
  * 4. the bridge process's memory: VmRSS after 5 s idle, and VmHWM (peak)
  *    after readings from 10,000 meters (MB = 2^20 bytes);
  * 5. QoS 1 end to end with the durable outbox on and off (skipped while the
- *    configuration schema has no `outbox.enabled`).
+ *    configuration schema has no `outbox.enabled`);
+ * 6. QoS 1 end to end with the bridge's embedded meters' broker (aedes, which
+ *    acknowledges a reading to the meter once the proxy stored it) instead of
+ *    the internal Mosquitto, compared with (2).
  *
  * Runs alternate the order of the measurements. The table at the end gives
  * medians, every run's figure and the targets; a run in which not all
@@ -32,6 +35,7 @@ import { parseArgs } from "node:util";
 import { Config } from "../src/config/schema.ts";
 import { type BridgeProcess, startBridge } from "../tests/helpers/bridge.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
+import { freePort } from "../tests/helpers/ports.ts";
 import {
   Arrivals,
   client,
@@ -95,10 +99,10 @@ function outboxSection(enabled?: boolean): string {
   return Object.keys(outbox).length > 0 ? `outbox: ${JSON.stringify(outbox)}\n` : "";
 }
 
-function bridgeConfig(internal: string, central: string, outbox: string): string {
+function bridgeConfig(internal: string, central: string, outbox: string, embedded = false) {
   // A day of tolerated drift keeps the bridge from setting the clocks of meters whose
   // readings are dated up to a few hours back.
-  return `internal_broker: { url: "${internal}", embedded: { enabled: false } }
+  return `internal_broker: { url: "${internal}", embedded: { enabled: ${embedded} } }
 central_broker: { url: "${central}", embedded: { enabled: false } }
 meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 } }
 logging: { level: warning, format: json, stats_interval_seconds: 0 }
@@ -214,6 +218,19 @@ async function withBridge<T>(outbox: string, measure: (setup: BridgeSetup) => Pr
   }
 }
 
+/** The bridge with its embedded meters' broker and a Mosquitto as central, online; stopped afterwards. */
+async function withEmbeddedBroker<T>(measure: (setup: BridgeSetup) => Promise<T>) {
+  await using central = await startMosquitto(DEEP_QUEUES);
+  const internal = `mqtt://127.0.0.1:${freePort()}`;
+  const bridge = await startBridge(bridgeConfig(internal, central.url, outboxSection(), true));
+  try {
+    await online(central.url, bridge);
+    return await measure({ internal, central: central.url, bridge });
+  } finally {
+    await stopBridge(bridge);
+  }
+}
+
 const throughputBatch = readings(MESSAGES, METERS, 60_000);
 const memoryBatch = readings(2 * MEMORY_METERS, MEMORY_METERS, 60_000);
 
@@ -232,6 +249,7 @@ const steps: Step[] = [
   { figures: ["ceiling1"], measure: async () => [await withBroker(direct(1))] },
   { figures: ["e2e0"], measure: async () => [await withBridge(outboxSection(), endToEnd(0))] },
   { figures: ["e2e1"], measure: async () => [await withBridge(outboxSection(), endToEnd(1))] },
+  { figures: ["embedded1"], measure: async () => [await withEmbeddedBroker(endToEnd(1))] },
   ...RATES.flatMap((rate): Step[] => [
     {
       figures: [`direct${rate}.p50`, `direct${rate}.p99`],
@@ -345,6 +363,11 @@ for (const qos of [0, 1]) {
     qos === 1 ? `>= 50 % of ceiling: ${verdict(share, share >= 0.5)}` : "",
   ));
 }
+rows.push(row(
+  "end to end QoS 1, embedded meters' broker",
+  "embedded1",
+  `${percent(median("embedded1") / median("e2e1"))} of Mosquitto's`,
+));
 for (const rate of RATES) {
   for (const q of ["p50", "p99"]) {
     const endToEnd = median(`e2e${rate}.${q}`);

@@ -2,8 +2,9 @@
  * An MQTT broker inside the bridge (npm `aedes`), so one process can be the
  * whole gateway. Retained messages and QoS 1 sessions live in memory. With an
  * access policy (the meters' broker) every CONNECT, PUBLISH and SUBSCRIBE is
- * checked against it; without one (a local central broker) all clients may do
- * everything.
+ * checked against it, and a meter's QoS 1 message is acknowledged only once
+ * the bridge has it ({@link AckAfterDelivery}); without one (a local central
+ * broker) all clients may do everything.
  *
  * @module
  */
@@ -13,7 +14,9 @@ import type { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
+import type { BridgeSession } from "../proxy/internal_session.ts";
 import type { AccessPolicy, Principal } from "./access_policy.ts";
+import { AckAfterDelivery } from "./ack_after_delivery.ts";
 
 /** Where and how an embedded broker listens. */
 export interface EmbeddedBrokerOptions {
@@ -24,7 +27,22 @@ export interface EmbeddedBrokerOptions {
   readonly tls?: { readonly port: number; readonly cert: string; readonly key: string };
   /** `undefined`: every client may do everything. */
   readonly policy?: AccessPolicy;
+  /**
+   * The bridge's persistent sessions, created before the broker listens, so
+   * that messages published before their clients connect are kept for them.
+   */
+  readonly sessions?: readonly BridgeSession[];
+  /** With a policy: meters' messages waiting for the bridge at most (see {@link AckAfterDelivery}). */
+  readonly maxHeldAcks?: number;
   readonly log: Logger;
+}
+
+/** The part of aedes's session store (aedes-persistence) used to create sessions. */
+interface SessionStore {
+  addSubscriptions(
+    client: { id: string },
+    subscriptions: ReadonlyArray<{ topic: string; qos: number }>,
+  ): Promise<void>;
 }
 
 const IDENTIFIER_REJECTED = 2;
@@ -43,10 +61,19 @@ export class EmbeddedBroker {
   readonly #principals = new WeakMap<Client, Principal>();
   readonly #servers: net.Server[] = [];
   readonly #logLimiter = new LogRateLimiter(10, 60_000);
+  /** With a policy: holds meters' PUBACKs until the bridge has their messages. */
+  readonly acks: AckAfterDelivery | undefined;
 
   private constructor(readonly aedes: Aedes, readonly options: EmbeddedBrokerOptions) {
     const policy = options.policy;
     if (policy === undefined) return;
+    const acks = new AckAfterDelivery(aedes, {
+      isBridge: (client) => this.#principal(client).kind === "bridge",
+      bridgeSessions: options.sessions?.map((session) => session.clientId),
+      maxHeld: options.maxHeldAcks,
+      log: options.log,
+    });
+    this.acks = acks;
     aedes.authenticate = (client, username, password, done) => {
       const principal = policy.authenticate(username, password?.toString("utf8"));
       const clientId = principal === undefined
@@ -81,7 +108,9 @@ export class EmbeddedBroker {
       if (client === null) return done(new Error("no publishing client"));
       const principal = this.#principal(client);
       const decision = policy.mayPublish(principal, packet.topic, packet.payload as Buffer);
-      if (decision.ok) return done(null);
+      if (decision.ok) {
+        return principal.kind === "meter" ? acks.admit(client, packet, done) : done(null);
+      }
       this.refused.publish++;
       this.#warnLimited("publish", "Refused publish of client {client}: {reason}", {
         client: JSON.stringify(client.id),
@@ -122,6 +151,10 @@ export class EmbeddedBroker {
   static async start(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const aedes = await Aedes.createBroker({ connectTimeout: 10_000 });
     const broker = new EmbeddedBroker(aedes, options);
+    const store = (aedes as unknown as { persistence: SessionStore }).persistence;
+    for (const { clientId, filters } of options.sessions ?? []) {
+      await store.addSubscriptions({ id: clientId }, filters.map((topic) => ({ topic, qos: 1 })));
+    }
     aedes.on("clientError", (client, error) => {
       options.log.debug("Client {client}: {error}", {
         client: JSON.stringify(client.id),

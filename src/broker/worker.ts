@@ -11,13 +11,14 @@ import { runWorker } from "../supervisor/worker_runtime.ts";
 import { AccessPolicy } from "./access_policy.ts";
 import { EmbeddedBroker } from "./embedded_broker.ts";
 import { type BrokerRole, embeddedListener } from "./listener.ts";
+import { proxyInternalSession } from "../proxy/internal_session.ts";
 
 declare const self: { name: string };
 
 const role = self.name as BrokerRole;
 const name = role === "internal_broker" ? "internal" : "central";
 
-runWorker(role, async (config) => {
+runWorker(role, async (config, _emit, context) => {
   const listener = embeddedListener(config, role);
   if (listener === undefined) throw new Error(`${role}.embedded is not enabled`);
   const internal = config.internal_broker;
@@ -29,7 +30,12 @@ runWorker(role, async (config) => {
     })
     : undefined;
   const log = logger("broker", name);
-  const broker = await EmbeddedBroker.start({ name, ...listener, policy, log });
+  // The proxy's session exists from the start, so readings meters send before it connects wait
+  // for it; a proxy in another process (--workers) may use another client id.
+  const sessions = role === "internal_broker" && !context.remote.includes("proxy")
+    ? [proxyInternalSession(config)]
+    : [];
+  const broker = await EmbeddedBroker.start({ name, ...listener, policy, sessions, log });
   log.info("Embedded {name} broker listening on {host}:{port}{tls}{auth}", {
     name,
     host: listener.host,
@@ -44,10 +50,18 @@ runWorker(role, async (config) => {
   const interval = config.logging.stats_interval_seconds * 1000;
   const stats = interval > 0
     ? setInterval(() => {
-      log.info("Stats: {clients} clients; refused {refused}", {
-        clients: broker.aedes.connectedClients,
-        refused: { ...broker.refused },
-      });
+      const acks = broker.acks;
+      log.info(
+        "Stats: {clients} clients; refused {refused}" + (acks === undefined
+          ? ""
+          : "; {held} meter messages wait for the bridge, {early} acknowledged before it had them"),
+        {
+          clients: broker.aedes.connectedClients,
+          refused: { ...broker.refused },
+          held: acks?.held,
+          early: acks?.answeredEarly,
+        },
+      );
     }, interval)
     : undefined;
   return {

@@ -43,7 +43,6 @@ import { requestFilter } from "../protocol/bridge_api.ts";
 import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
 import { type DiscoveryContext, discoveryFilter } from "../protocol/home_assistant.ts";
 import { ioPayload } from "../protocol/io_state.ts";
-import { READING_TOPICS } from "../protocol/uplink.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { MeterStatus, RelayState } from "../protocol/meter_status.ts";
 import type { BridgeEvent } from "../supervisor/messages.ts";
@@ -57,6 +56,7 @@ import { DiscoveryPublisher } from "./discovery_publisher.ts";
 import { type AvailabilityChange, MeterRegistry } from "./meter_registry.ts";
 import { RequestHandler } from "./request_handler.ts";
 import { deferAcks } from "../mqtt/deferred_ack.ts";
+import { type BridgeSession, proxyInternalSession } from "./internal_session.ts";
 import { Outbox, type OutboxStatus } from "../outbox/outbox.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
@@ -132,9 +132,6 @@ const ANNOUNCEMENTS_WAIT_MS = 10_000;
  */
 const MAX_HELD_READINGS = 10_000;
 
-/** Uplink topics the proxy takes from the internal broker: readings and digital I/O. */
-const INTERNAL_TOPICS = [...Object.keys(READING_TOPICS), "MQTT_TELEIND"];
-
 const LEVELS: ReadonlySet<string> = new Set(["seconds", "minutes", "day"]);
 
 function discoveryLimits(config: Config) {
@@ -181,6 +178,8 @@ export class Proxy {
   readonly #link: ClusterLink;
   /** This replica's name with `cluster.share_group`; undefined for a bridge alone. */
   readonly #replica: string | undefined;
+  /** Client id and filters on the internal broker (restart-only settings). */
+  readonly #internalSession: BridgeSession;
   /**
    * Resolves once the announcements retained on central are in, so a reading
    * arriving first does not announce a known meter anew (a new `first_seen`,
@@ -211,6 +210,7 @@ export class Proxy {
   ) {
     this.#config = config;
     this.#replica = replicaOf(config);
+    this.#internalSession = proxyInternalSession(config);
     this.emit = (event) => {
       if (!this.#link.send(event)) emit(event);
     };
@@ -304,7 +304,7 @@ export class Proxy {
     this.#internal = new BrokerConnection({
       name: "internal",
       broker: config.internal_broker,
-      clientId: clientId(config, "internal_broker", "proxy-internal"),
+      clientId: this.#internalSession.clientId,
       // The internal broker keeps readings for the bridge while it is away.
       clean: false,
       log,
@@ -660,7 +660,7 @@ export class Proxy {
   }
 
   #onInternalConnect(): void {
-    const topics = INTERNAL_TOPICS.map((topic) => shared(this.#config, topic));
+    const topics = [...this.#internalSession.filters];
     this.#internal.client.subscribe(topics, { qos: 1 }, (error, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {

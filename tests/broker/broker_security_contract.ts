@@ -266,8 +266,13 @@ export function brokerSecurityContract(
     );
     await first.client.endAsync();
     const meter = await connect(broker.url, CONTRACT_AUTH.shared);
-    await meter.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }), { qos: 1 });
-    await meter.endAsync();
+    // The embedded broker acknowledges a meter's reading once the bridge's session has it,
+    // which here is when the session's client is back.
+    const published = meter.publishAsync(
+      "MQTT_RT_DATA",
+      JSON.stringify({ id: METER_A, n: 1 }),
+      { qos: 1 },
+    );
     const { client: consumer, received } = await connectRecording(broker.url, options);
     try {
       await until(
@@ -275,7 +280,9 @@ export function brokerSecurityContract(
         "the queued reading",
         5_000,
       );
+      await published;
     } finally {
+      await meter.endAsync(true);
       await consumer.endAsync();
     }
   });
