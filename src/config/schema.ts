@@ -229,8 +229,13 @@ export const OutboxConfig = z.strictObject({
   max_entries: integer(100, 100_000_000).default(1_000_000),
   max_megabytes: integer(1, 1_000_000).default(256),
   max_age_hours: integer(1, 24 * 365).default(168),
-  /** Readings per second while a backlog is delivered after an outage; 0 is unlimited. */
-  drain_rate_per_second: integer(0, 1_000_000).default(1000),
+  /**
+   * Readings per second of the backlog delivered after an outage, on top of the
+   * readings arriving meanwhile; 0 is unlimited. Central's broker drops silently
+   * what a slow subscriber cannot take, so this plus the live rate must stay
+   * within the slowest QoS 1 subscriber's pace (README, "Central down").
+   */
+  drain_rate_per_second: integer(0, 1_000_000).default(50),
 });
 /** The `outbox` section. */
 export type OutboxConfig = z.infer<typeof OutboxConfig>;

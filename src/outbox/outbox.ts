@@ -13,9 +13,13 @@
  * - bounded: beyond `maxEntries`, `maxBytes` or `maxAgeMs` the oldest entries
  *   are dropped and counted; at most {@link WINDOW} entries are held in memory,
  *   the rest stays in the store;
- * - a backlog built while central was away is delivered at
- *   `drainRatePerSecond` at most, so a broker that just came back is not
- *   flooded.
+ * - paced after an outage: what the outbox holds when central connects (the
+ *   backlog) leaves at `drainRatePerSecond`, at most {@link DRAIN_BURST_SECONDS}
+ *   of it at once, and readings accepted meanwhile at the pace they arrive.
+ *   Central's broker acknowledges a publication before its subscribers have
+ *   it, and silently drops what overflows a slow subscriber's queue; only
+ *   the pace protects them. Readings that queued behind the backlog count as
+ *   backlog, so they are not released at once when it is through.
  *
  * Writes are batched: everything accepted or acknowledged while the event loop
  * is busy becomes one store transaction (`setImmediate`), so the cost of a
@@ -28,6 +32,13 @@ import type { OutboxEntry, OutboxSize, OutboxStore, Publication } from "./outbox
 
 /** Most entries held in memory for delivery; the rest is read from the store as needed. */
 export const WINDOW = 2000;
+
+/**
+ * Most backlog publications sent at once, as a share of a second's worth at
+ * `drainRatePerSecond`: a late timer or a busy event loop is made up for by
+ * a burst of at most this, not of a whole second.
+ */
+export const DRAIN_BURST_SECONDS = 0.1;
 
 /** Pause before a publish that failed while connected is tried again. */
 const RETRY_MS = 1000;
@@ -44,7 +55,10 @@ export interface OutboxOptions {
   readonly maxAgeMs: number;
   /** Most meter states kept; {@link Outbox.expire} forgets the least recently written. */
   readonly maxMeterStates: number;
-  /** Backlog publications per second; 0 is unlimited. */
+  /**
+   * Publications per second of what the outbox holds when central connects,
+   * on top of those accepted meanwhile; 0 is unlimited.
+   */
   readonly drainRatePerSecond: number;
   /** Sends one publication to central; `done` is called on its acknowledgement or failure. */
   readonly publish: (entry: OutboxEntry, done: (error?: Error) => void) => void;
@@ -102,6 +116,10 @@ export class Outbox {
   #more: boolean;
   #connectedAt: number | undefined;
   #generation = 0;
+  /** Publications still to be paced: what was held at connection, less what was sent of it. */
+  #backlog = 0;
+  /** Publications accepted while {@link #backlog} lasts and not yet matched by a send. */
+  #credits = 0;
   #tokens = 0;
   #tokensAt = 0;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -171,10 +189,17 @@ export class Outbox {
       this.#connectedAt = this.#now();
       this.#tokens = 0;
       this.#tokensAt = this.#connectedAt;
+      this.#credits = 0;
+      // Entries whose removal is not written yet were delivered.
+      this.#backlog = this.#options.drainRatePerSecond > 0
+        ? Math.max(0, this.#options.store.size().entries - this.#removals.length)
+        : 0;
       this.#pump();
       return;
     }
     this.#connectedAt = undefined;
+    this.#backlog = 0;
+    this.#credits = 0;
     // Whatever was in flight is sent again on the next connection.
     this.#generation++;
     for (const seq of this.#inFlight) {
@@ -202,6 +227,14 @@ export class Outbox {
   /** Publications sent to central and not yet acknowledged. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /**
+   * Publications of the backlog still to be sent at `drainRatePerSecond`
+   * (0 when there is none, or the rate is unlimited).
+   */
+  get backlog(): number {
+    return this.#backlog;
   }
 
   /**
@@ -238,6 +271,8 @@ export class Outbox {
       ? this.#options.store.write({ append, remove: removals, meterStates, now: this.#now() })
       : [];
     for (const seq of removals) this.#removed(seq);
+    // Readings arriving during a drain pass at their own pace, on top of the drain rate.
+    if (this.#backlog > 0) this.#credits += appended.length;
     appended.forEach((entry, i) => {
       this.#lastSeq = entry.seq;
       if (!this.durable) this.#owners.set(entry.seq, appendAcceptances[i]);
@@ -247,6 +282,7 @@ export class Outbox {
         this.#load(entry);
       }
     });
+    this.#clipBacklog();
     const size = this.#options.store.size();
     if (size.entries > this.#options.maxEntries || size.bytes > this.#options.maxBytes) {
       this.#trim("full");
@@ -333,6 +369,13 @@ export class Outbox {
     }
   }
 
+  /** The backlog and the credits are at most what the store holds (dropped entries need no pace). */
+  #clipBacklog(): void {
+    const held = this.#options.store.size().entries;
+    this.#backlog = Math.min(this.#backlog, held);
+    this.#credits = this.#backlog === 0 ? 0 : Math.min(this.#credits, held - this.#backlog);
+  }
+
   #trim(cause: "full" | "expired"): void {
     // Entries central has but whose removal is not written yet were delivered, not dropped.
     const keep = new Set([...this.#inFlight, ...this.#removals]);
@@ -347,6 +390,7 @@ export class Outbox {
       if (seq > this.#loadedUpTo) this.#loadedUpTo = seq;
     }
     this.#dropped += dropped.length;
+    this.#clipBacklog();
     this.#options.onDropped?.(dropped.length, cause);
     this.#refill();
     this.#releaseBarriers();
@@ -356,33 +400,65 @@ export class Outbox {
   #pump(): void {
     if (this.#closed || this.#connectedAt === undefined) return;
     this.#refill();
-    const rate = this.#options.drainRatePerSecond;
-    const generation = this.#generation;
-    for (const topic of this.#ready) {
-      const entry = this.#topics.get(topic)![0];
-      if (rate > 0 && entry.enqueuedAt < this.#connectedAt && !this.#takeToken(rate)) {
-        this.#pumpTimer ??= setTimeout(() => {
-          this.#pumpTimer = undefined;
-          this.#pump();
-        }, Math.ceil(1000 / rate));
-        continue;
+    if (this.#backlog > 0) {
+      // First the readings accepted since central came up whose topic holds nothing older:
+      // each brought its credit, so they are not held back by the backlog of other topics.
+      for (const topic of this.#ready) {
+        const entry = this.#topics.get(topic)![0];
+        if (entry.enqueuedAt < this.#connectedAt) continue;
+        if (!this.#pace()) return;
+        this.#send(topic, entry);
       }
-      this.#ready.delete(topic);
-      this.#busy.add(topic);
-      this.#inFlight.add(entry.seq);
-      this.#options.publish(entry, (error) => {
-        if (generation !== this.#generation || !this.#inFlight.has(entry.seq)) return;
-        this.#inFlight.delete(entry.seq);
-        if (error !== undefined) {
-          this.#busy.delete(topic);
-          this.#retryLater(topic);
-          return;
-        }
-        this.#options.onDelivered?.(entry);
-        this.#removals.push(entry.seq);
-        this.#scheduleFlush();
-      });
+      for (const topic of this.#ready) {
+        if (this.#backlog === 0) break;
+        if (!this.#pace()) return;
+        this.#send(topic, this.#topics.get(topic)![0]);
+      }
+      if (this.#backlog > 0) return;
     }
+    for (const topic of this.#ready) this.#send(topic, this.#topics.get(topic)![0]);
+  }
+
+  /**
+   * During a drain, whether one more publication may be sent now: on a credit
+   * (a reading accepted meanwhile) or a token of the drain rate. Schedules the
+   * next pump when neither is left.
+   */
+  #pace(): boolean {
+    if (this.#backlog === 0) return true;
+    if (this.#credits > 0) {
+      this.#credits--;
+      return true;
+    }
+    const rate = this.#options.drainRatePerSecond;
+    if (this.#takeToken(rate)) {
+      if (--this.#backlog === 0) this.#credits = 0;
+      return true;
+    }
+    this.#pumpTimer ??= setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, Math.ceil(1000 / rate));
+    return false;
+  }
+
+  #send(topic: string, entry: OutboxEntry): void {
+    const generation = this.#generation;
+    this.#ready.delete(topic);
+    this.#busy.add(topic);
+    this.#inFlight.add(entry.seq);
+    this.#options.publish(entry, (error) => {
+      if (generation !== this.#generation || !this.#inFlight.has(entry.seq)) return;
+      this.#inFlight.delete(entry.seq);
+      if (error !== undefined) {
+        this.#busy.delete(topic);
+        this.#retryLater(topic);
+        return;
+      }
+      this.#options.onDelivered?.(entry);
+      this.#removals.push(entry.seq);
+      this.#scheduleFlush();
+    });
   }
 
   /** A publish central refused while connected is tried again after a pause, not in a loop. */
@@ -399,7 +475,8 @@ export class Outbox {
 
   #takeToken(rate: number): boolean {
     const now = this.#now();
-    this.#tokens = Math.min(rate, this.#tokens + (now - this.#tokensAt) * rate / 1000);
+    const burst = Math.max(1, rate * DRAIN_BURST_SECONDS);
+    this.#tokens = Math.min(burst, this.#tokens + (now - this.#tokensAt) * rate / 1000);
     this.#tokensAt = now;
     if (this.#tokens < 1) return false;
     this.#tokens--;

@@ -377,6 +377,15 @@ export class Proxy {
       }
     });
     this.#outbox.setConnected(true);
+    const backlog = this.#outbox.backlog;
+    if (backlog > 0) {
+      const rate = this.#config.outbox.drain_rate_per_second;
+      log.info(
+        "Delivering the outbox backlog of {backlog} readings at {rate}/s (outbox.drain_rate_per_second), " +
+          "new readings as they arrive: about {minutes} min",
+        { backlog, rate, minutes: Math.ceil(backlog / rate / 60) },
+      );
+    }
     this.#updateState();
     this.#publishOutboxStatus();
     // The configuration flow runs elsewhere: it reports every meter's state again.

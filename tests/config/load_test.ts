@@ -555,7 +555,7 @@ Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => 
     max_entries: 1_000_000,
     max_megabytes: 256,
     max_age_hours: 168,
-    drain_rate_per_second: 1000,
+    drain_rate_per_second: 50,
   });
   const off = parseConfig("outbox: { enabled: false, drain_rate_per_second: 0 }", FILE, noEnv);
   assert.equal(off.outbox.enabled, false);

@@ -46,6 +46,12 @@ const INTERNAL = "max_queued_messages 1000000";
  */
 const CENTRAL = "max_queued_messages 1000000\nmax_inflight_messages 0";
 
+/**
+ * The bridge's configuration. The drain is unpaced (`drain_rate_per_second: 0`):
+ * central's queue holds every replay (`CENTRAL`), these scenarios test what is
+ * delivered, not the pace, and at the default 50/s a 20,000-reading backlog
+ * would take minutes; fault_drain_test.ts tests the pace.
+ */
 function bridgeYaml(options: {
   internal: string;
   central: string;

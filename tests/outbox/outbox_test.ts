@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { Outbox, type OutboxOptions, WINDOW } from "../../src/outbox/outbox.ts";
+import {
+  DRAIN_BURST_SECONDS,
+  Outbox,
+  type OutboxOptions,
+  WINDOW,
+} from "../../src/outbox/outbox.ts";
 import { MemoryOutboxStore } from "../../src/outbox/memory_outbox_store.ts";
 import type { OutboxEntry, OutboxStore, Publication } from "../../src/outbox/outbox_store.ts";
 import { SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
@@ -163,6 +168,99 @@ Deno.test("a backlog is delivered at drainRatePerSecond; live readings are not h
   now = 2000;
   await until(() => central.sent.length === 6, "the rest of the backlog", 3000);
   assert.deepEqual(central.payloads().slice(4), ["old3", "old4"]);
+  box.close();
+});
+
+Deno.test("after a pause the drain makes up a tenth of a second's worth at most, not a whole second", async () => {
+  let now = 0;
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central, {
+    drainRatePerSecond: 100,
+    now: () => now,
+  });
+  for (let i = 0; i < 50; i++) box.accept([reading(`t/${i}`, `old${i}`)], [], () => {});
+  await settle();
+  now = 1000;
+  box.setConnected(true);
+  assert.equal(box.backlog, 50);
+  now = 5000; // the event loop was busy for 4 s: 400 tokens' worth, a burst of 10 (0.1 s)
+  await until(() => central.sent.length === 10, "the burst", 3000);
+  await sleep(50);
+  assert.equal(central.sent.length, 100 * DRAIN_BURST_SECONDS);
+  now = 5050;
+  await until(() => central.sent.length === 15, "five more at 100/s", 3000);
+  await sleep(50);
+  assert.equal(central.sent.length, 15);
+  assert.equal(box.backlog, 35);
+  box.close();
+});
+
+Deno.test("readings arriving during a drain pass at their pace; those queued behind the backlog are not released at once after it", async () => {
+  // 10 topics with 5 readings each held when central connects, drained at 10/s (1 per
+  // 100 ms step, burst 1); meanwhile one reading a step arrives, on topics in turn, so
+  // it queues behind its topic's backlog.
+  let now = 0;
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central, { drainRatePerSecond: 10, now: () => now });
+  for (let n = 0; n < 5; n++) {
+    for (let t = 0; t < 10; t++) box.accept([reading(`t/${t}`, `old ${n}`)], [], () => {});
+  }
+  await settle();
+  now = 1000;
+  box.setConnected(true);
+  const perStep: number[] = [];
+  const sent: OutboxEntry[] = [];
+  let heldWhenThrough: number | undefined;
+  for (let step = 1; step <= 70; step++) {
+    now = 1000 + step * 100;
+    sent.push(...central.sent.map((s) => s.entry));
+    central.ackAll();
+    if (step <= 60) box.accept([reading(`t/${step % 10}`, `live ${step}`)], [], () => {});
+    await settle();
+    perStep.push(central.sent.length);
+    if (box.backlog === 0) heldWhenThrough ??= box.status().entries;
+  }
+  sent.push(...central.sent.map((s) => s.entry));
+  central.ackAll();
+  await settle();
+  // A token and a credit a step: 10/s plus the readings arriving, never the queued ones at once.
+  assert.ok(Math.max(...perStep) <= 2, `sent per 100 ms step: ${perStep.join(" ")}`);
+  assert.equal(sent.length, 110, "everything delivered");
+  assert.ok(
+    heldWhenThrough !== undefined && heldWhenThrough <= 2,
+    `${heldWhenThrough} entries held when the backlog was through`,
+  );
+  for (let t = 0; t < 10; t++) {
+    const topic = sent.filter((e) => e.topic === `t/${t}`).map((e) => e.seq);
+    assert.deepEqual(topic, [...topic].sort((a, b) => a - b), `order of t/${t}`);
+  }
+  // Through: readings go out as they come, unpaced.
+  for (let i = 0; i < 20; i++) box.accept([reading(`u/${i}`, "new")], [], () => {});
+  await settle();
+  assert.equal(central.sent.length, 20);
+  box.close();
+});
+
+Deno.test("entries dropped during a drain leave the backlog: what arrives next is not paced for them", async () => {
+  let now = 0;
+  const central = new FakeCentral();
+  const box = outbox(new MemoryOutboxStore(), central, {
+    drainRatePerSecond: 1,
+    maxAgeMs: 1000,
+    now: () => now,
+  });
+  for (let i = 0; i < 5; i++) box.accept([reading(`t/${i}`, `old${i}`)], [], () => {});
+  await settle();
+  box.setConnected(true);
+  assert.equal(box.backlog, 5);
+  now = 2000;
+  box.expire();
+  assert.equal(box.backlog, 0);
+  assert.ok(central.sent.length <= 1, "at most the one in flight");
+  for (let i = 0; i < 5; i++) box.accept([reading(`u/${i}`, "new")], [], () => {});
+  await settle();
+  assert.deepEqual(central.payloads().filter((p) => p === "new").length, 5);
   box.close();
 });
 
