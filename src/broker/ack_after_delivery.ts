@@ -35,10 +35,13 @@
  * - Clean sessions, such as the config sender's subscription to command
  *   replies, are not waited for: aedes keeps nothing for them while they are
  *   away, and their acknowledgement does not mean the message is stored.
- * - At most `maxHeld` messages wait. Beyond that, meters are answered at once
- *   (aedes's own order) and a warning says so, at most once a minute: memory
- *   stays bounded while the proxy is away for long, and meters are not held up
- *   for longer than it takes to fill the bound.
+ * - At most `maxHeld` messages wait, each at most `maxWaitMs`. Beyond either,
+ *   meters are answered without the bridge's acknowledgement (aedes's own
+ *   order) and a warning says so, at most once a minute: memory stays bounded
+ *   while the proxy is away for long, and a meter is never held up long enough
+ *   to miss its keepalive (aedes reads nothing more from a connection whose
+ *   messages wait, not even a PINGREQ) — a proxy restarting after a crash
+ *   takes up to a minute of backoff.
  *
  * Only QoS 1 is handled: meters publish with QoS 0 or 1.
  *
@@ -58,6 +61,13 @@ const INERT_TOPIC = "$SYS/kpm33b-bridge/forwarded";
 
 /** Messages waiting for the bridge at most, by default. */
 const DEFAULT_MAX_HELD = 10_000;
+
+/**
+ * Longest a message waits for the bridge, by default: beyond the proxy's start
+ * (it holds readings up to 10 s for the meters' announcements), below the
+ * keepalive of common meter firmware.
+ */
+const DEFAULT_MAX_WAIT_MS = 20_000;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -80,6 +90,8 @@ interface Waiting {
   readonly answers: Array<{ readonly packet: PublishPacket; readonly answer: PublishAnswer }>;
   /** The payload of the forwarded copy, by identity: aedes's acknowledgements carry it. */
   copy?: Buffer;
+  /** When the copy was forwarded, epoch ms. */
+  forwardedAt?: number;
   /** Bridge sessions that have not acknowledged the copy yet. */
   readonly sessions: Set<string>;
   settled: boolean;
@@ -93,16 +105,23 @@ export interface AckAfterDeliveryOptions {
   readonly bridgeSessions?: Iterable<string>;
   /** Messages waiting at most (default 10,000). */
   readonly maxHeld?: number;
+  /** Longest a message waits for the bridge, ms (default 20 s). */
+  readonly maxWaitMs?: number;
   readonly log: Logger;
 }
 
 /** Holds meters' PUBACKs until the bridge's sessions acknowledged their messages. */
 export class AckAfterDelivery {
-  /** Messages answered at once because `maxHeld` were waiting, since start. */
+  /**
+   * Messages answered before the bridge acknowledged them, since start:
+   * because `maxHeld` were waiting, or after `maxWaitMs`.
+   */
   answeredEarly = 0;
   readonly #aedes: Aedes;
   readonly #options: AckAfterDeliveryOptions;
   readonly #maxHeld: number;
+  readonly #maxWaitMs: number;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   /** Ids of the bridge's persistent sessions. */
   readonly #bridgeSessions: Set<string>;
   /** Forwarded messages by the payload of their copy. */
@@ -117,10 +136,12 @@ export class AckAfterDelivery {
     this.#aedes = aedes;
     this.#options = options;
     this.#maxHeld = options.maxHeld ?? DEFAULT_MAX_HELD;
+    this.#maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
     this.#bridgeSessions = new Set(options.bridgeSessions);
     aedes.on("ack", (packet, client) => this.#onAck(packet, client));
     aedes.on("client", (client) => this.#onConnect(client));
     aedes.on("clientDisconnect", (client) => this.#forget(client));
+    aedes.on("closed", () => this.#stopSweep());
   }
 
   /** Messages forwarded whose PUBACK waits for the bridge. */
@@ -171,7 +192,11 @@ export class AckAfterDelivery {
     if (sessions.length === 0) return this.#answer(waiting, null);
     if (this.#forwarded.size >= this.#maxHeld) {
       this.answeredEarly++;
-      this.#warnFull();
+      this.#warnEarly(
+        "{held} meter messages wait for the bridge to store them, the most the meters' broker " +
+          "holds: acknowledging further ones at once, so a crash of the bridge would lose them " +
+          "({count} since start)",
+      );
       return this.#answer(waiting, null);
     }
     const { packet } = waiting.answers[0];
@@ -181,7 +206,12 @@ export class AckAfterDelivery {
       ? Buffer.from(packet.payload)
       : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     waiting.copy = copy;
+    waiting.forwardedAt = Date.now();
     this.#forwarded.set(copy, waiting);
+    this.#sweepTimer ??= setInterval(
+      () => this.#sweep(),
+      Math.min(1000, Math.max(10, this.#maxWaitMs / 4)),
+    );
     for (const id of sessions) {
       waiting.sessions.add(id);
       const set = this.#bySession.get(id) ?? new Set<Waiting>();
@@ -265,14 +295,39 @@ export class AckAfterDelivery {
     return true;
   }
 
-  #warnFull(): void {
-    const suppressed = this.#logLimiter.admit("full", Date.now());
+  /** Answers the messages that waited `maxWaitMs` for the bridge (oldest first in the map). */
+  #sweep(): void {
+    const before = Date.now() - this.#maxWaitMs;
+    let late = 0;
+    for (const waiting of this.#forwarded.values()) {
+      if (waiting.forwardedAt! > before) break;
+      late++;
+      this.#answer(waiting, null);
+    }
+    if (late > 0) {
+      this.answeredEarly += late;
+      this.#warnEarly(
+        `{late} meter messages were not stored by the bridge within ${this.#maxWaitMs / 1000} s ` +
+          "(is the proxy worker restarting?): acknowledging them to the meters, so a crash of " +
+          "the bridge now would lose them ({count} since start)",
+        late,
+      );
+    }
+    if (this.#forwarded.size === 0) this.#stopSweep();
+  }
+
+  #stopSweep(): void {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+  }
+
+  #warnEarly(message: string, late = 0): void {
+    const suppressed = this.#logLimiter.admit("early", Date.now());
     if (suppressed === undefined) return;
-    this.#options.log.warn(
-      "{held} meter messages wait for the bridge to store them, the most the meters' broker " +
-        "holds: acknowledging further ones at once, so a crash of the bridge would lose them " +
-        "({count} since start)",
-      { held: this.#forwarded.size, count: this.answeredEarly },
-    );
+    this.#options.log.warn(message, {
+      held: this.#forwarded.size,
+      late,
+      count: this.answeredEarly,
+    });
   }
 }

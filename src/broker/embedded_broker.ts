@@ -34,6 +34,8 @@ export interface EmbeddedBrokerOptions {
   readonly sessions?: readonly BridgeSession[];
   /** With a policy: meters' messages waiting for the bridge at most (see {@link AckAfterDelivery}). */
   readonly maxHeldAcks?: number;
+  /** With a policy: longest a meter's message waits for the bridge, ms. */
+  readonly maxAckWaitMs?: number;
   readonly log: Logger;
 }
 
@@ -71,6 +73,7 @@ export class EmbeddedBroker {
       isBridge: (client) => this.#principal(client).kind === "bridge",
       bridgeSessions: options.sessions?.map((session) => session.clientId),
       maxHeld: options.maxHeldAcks,
+      maxWaitMs: options.maxAckWaitMs,
       log: options.log,
     });
     this.acks = acks;

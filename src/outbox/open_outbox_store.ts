@@ -8,7 +8,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import { MemoryOutboxStore } from "./memory_outbox_store.ts";
-import { judgeOutbox, type OutboxProblem } from "./outbox_problem.ts";
+import { judgeOutbox, lostCommits, type OutboxProblem } from "./outbox_problem.ts";
 import { type FoundRecord, readOutboxRecord, recordPathOf } from "./outbox_record.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import { RecordedOutboxStore, type RecordOptions } from "./recorded_outbox_store.ts";
@@ -113,7 +113,7 @@ export function openDurableOutbox(path: string, options: RecordOptions = {}): Op
     corrupt = { error: error.reason, movedTo: moveAside(path, now()) };
     store = new SqliteOutboxStore(path);
   }
-  const problem = judgeOutbox({
+  const findings = {
     file: path,
     record,
     before,
@@ -121,7 +121,15 @@ export function openDurableOutbox(path: string, options: RecordOptions = {}): Op
     entries: store.size().entries,
     corrupt,
     now: now(),
-  });
+  };
+  const problem = judgeOutbox(findings);
+  if (problem === undefined && lostCommits(findings)) {
+    notices.push(
+      `The outbox ${path} is ${before === "missing" ? "new" : "older than its record"}, but ` +
+        "its record shows no reading was waiting for the central broker: none is lost. The " +
+        "meters' filter histories stored with it start afresh.",
+    );
+  }
   if (record !== undefined) store.continueAfter(record.lastSeq);
   return { store: new RecordedOutboxStore(store, path, options), problem, notices };
 }

@@ -64,19 +64,25 @@ export interface OutboxFindings {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Whether the database lost commits its record saw. */
+export function lostCommits(findings: OutboxFindings): boolean {
+  return findings.record !== undefined && findings.lastSeq < findings.record.lastSeq;
+}
+
 /**
  * The problem the findings show, if any. A database whose highest sequence
  * number is below the recorded one has lost commits; a record that lags
  * (written at most once a second) never makes a whole database look so. No
  * record (a first start, or an upgrade from a version without one) is no
- * problem.
+ * problem, and neither are lost commits when the record says no reading was
+ * waiting (an outbox deleted on purpose after a clean stop).
  */
 export function judgeOutbox(findings: OutboxFindings): OutboxProblem | undefined {
   const { record, corrupt } = findings;
   let kind: OutboxProblemKind;
   if (corrupt !== undefined) {
     kind = "corrupt";
-  } else if (record !== undefined && findings.lastSeq < record.lastSeq) {
+  } else if (record !== undefined && record.depth > 0 && lostCommits(findings)) {
     kind = findings.before === "missing"
       ? "missing"
       : findings.lastSeq === 0
@@ -104,8 +110,10 @@ export function judgeOutbox(findings: OutboxFindings): OutboxProblem | undefined
 const RESTORE = "To restore them, wait until bridge/outbox shows depth 0 (what was taken since " +
   "this start is in the current file), stop the bridge, put outbox.sqlite back from a backup " +
   "together with its -wal and -shm files (all from the same backup) and start the bridge: it " +
-  "then reports what the backup lacks. To go on without, acknowledge this with the bridge API " +
-  "request outbox/acknowledge.";
+  "then reports what the backup lacks. Restored readings reach central after the newer ones " +
+  "delivered meanwhile (Home Assistant reads an older energy total as a meter reset), so for " +
+  "more than a few minutes of readings rather keep the backup for your records. To go on " +
+  "without, acknowledge this with the bridge API request outbox/acknowledge.";
 
 function describe(
   problem: Omit<OutboxProblem, "message">,

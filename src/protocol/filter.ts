@@ -51,7 +51,7 @@ import {
   PlausibilityCheck,
   type RegisterPoint,
 } from "./plausibility.ts";
-import { isAllZero, LAYOUTS, type Reading } from "./reading.ts";
+import { isAllZero, LAYOUTS, mergeValues, type Reading } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /** Why a valid reading was not published. */
@@ -109,15 +109,29 @@ interface LevelHistory extends RegisterPoint {
   time: string;
   /** Digest of every value, to tell an exact repeat. */
   digest: number;
-  /** The cumulative registers (CUMULATIVE_INDICES order), to refuse one going backwards. */
+  /**
+   * The cumulative registers (CUMULATIVE_INDICES order), to refuse one going
+   * backwards: a register a reading lacks keeps its last known value, so a
+   * gap cannot lift the guard.
+   */
   registers: readonly number[];
+  /** Bit r set: register r's value came with an earlier reading. */
+  carried: number;
+  /** With `carried`: where the oldest carried value stood, to judge those registers' rise from. */
+  carriedFrom?: Pick<RegisterPoint, "instant" | "at">;
   /** Whether any published reading of this level had a non-zero value. */
   nonZero: boolean;
 }
 
+/** Registers carried over a reading that lacked them, and from where (see {@link LevelHistory}). */
+type Carried = Pick<LevelHistory, "registers" | "carried" | "carriedFrom">;
+
 /** Readings that do not continue the history, but may be a register reset. */
 interface ResetCandidate extends RegisterPoint {
   readonly time: string;
+  /** As {@link LevelHistory.carried}. */
+  readonly carried: number;
+  readonly carriedFrom?: Pick<RegisterPoint, "instant" | "at">;
   readonly count: number;
 }
 
@@ -148,6 +162,8 @@ const StoredLevel = z.union([
     // Written since plausibility checks: arrival (epoch ms) and meter clock minus arrival.
     at: z.number().optional(),
     drift: z.number().optional(),
+    carried: z.number().int().nonnegative().optional(),
+    carried_from: z.object({ at: z.number(), drift: z.number() }).optional(),
   }),
   // Written by earlier versions: every value.
   z.object({ time: z.string(), values: StoredNumbers, nonZero: z.boolean() }),
@@ -225,33 +241,50 @@ export class ReadingFilter {
       if (last !== undefined && last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
-      meter.last[level] = { ...point, registers: registersOf(level, values), nonZero: false };
+      meter.last[level] = {
+        ...point,
+        registers: registersOf(level, values),
+        carried: 0,
+        nonZero: false,
+      };
       return verdict;
     }
 
     const next = { ...point, registers: registersOf(level, values) };
     let reset: RegisterReset | undefined;
+    let carried: Carried = { registers: next.registers, carried: 0 };
     if (last !== undefined) {
       if (last.time === time && last.digest === digest) {
         return drop("duplicate", `repeat of the reading at ${time}`);
       }
       const discontinuity = this.#discontinuity(level, last, next);
       if (discontinuity !== undefined) {
-        const count = this.#countReset(meter, level, next);
-        if (count < this.#options.resetConfirmReadings) {
+        const N = this.#options.resetConfirmReadings;
+        // A reading older than the last published one is a late copy, not a sign of a reset.
+        if (time <= last.time) {
           return drop(
             discontinuity.code,
-            `${discontinuity.reason} (${count} of ${this.#options.resetConfirmReadings} ` +
-              "consistent readings accept it as a register reset)",
+            `${discontinuity.reason} (a reading older than the last published one, at ` +
+              `${last.time}: not counted towards a register reset)`,
+          );
+        }
+        const count = this.#countReset(meter, level, next);
+        if (count < N) {
+          return drop(
+            discontinuity.code,
+            `${discontinuity.reason} (${count} of ${N} consistent readings accept it as a ` +
+              "register reset)",
           );
         }
         reset = resetOf(level, last.registers, next.registers);
+      } else {
+        carried = carryForward(last, next.registers);
       }
     }
     meter.candidates[level] = undefined;
     if (level === "seconds") meter.live = true;
     meter.zeroTimes[level] = undefined;
-    meter.last[level] = { ...next, nonZero: true };
+    meter.last[level] = { ...next, ...carried, nonZero: true };
     return reset === undefined ? PUBLISH : { publish: true, zeroConfirmed: false, reset };
   }
 
@@ -265,11 +298,16 @@ export class ReadingFilter {
     const meter = this.#meters.get(id);
     if (meter === undefined) return undefined;
     const last: Record<string, unknown> = {};
-    for (
-      const [level, { time, digest, registers, nonZero, instant, at }] of Object.entries(meter.last)
-    ) {
-      const arrival = at === undefined || instant !== instant ? {} : { at, drift: instant - at };
-      last[level] = { time, digest, registers, nonZero, ...arrival };
+    for (const [level, history] of Object.entries(meter.last)) {
+      const { time, digest, registers, carried, carriedFrom, nonZero } = history;
+      last[level] = {
+        time,
+        digest,
+        registers,
+        nonZero,
+        ...arrival(history),
+        ...(carried === 0 ? {} : { carried, carried_from: arrival(carriedFrom) }),
+      };
     }
     return JSON.stringify({ live: meter.live, last });
   }
@@ -291,6 +329,7 @@ export class ReadingFilter {
           time: last.time,
           digest: digestNumbers(last.values),
           registers: registersOf(level, last.values),
+          carried: 0,
           nonZero: last.nonZero,
           instant: NaN,
         }
@@ -298,6 +337,13 @@ export class ReadingFilter {
           time: last.time,
           digest: last.digest,
           registers: last.registers,
+          carried: last.carried ?? 0,
+          ...(last.carried_from === undefined ? {} : {
+            carriedFrom: {
+              at: last.carried_from.at,
+              instant: last.carried_from.at + last.carried_from.drift,
+            },
+          }),
           nonZero: last.nonZero,
           ...(last.at === undefined || last.drift === undefined
             ? { instant: NaN }
@@ -344,10 +390,14 @@ export class ReadingFilter {
       this.#plausibility.time(time, arrival.instant, arrival.now, drift || 0);
   }
 
-  /** Why `next` does not continue from `from`: a register going backwards, or rising too fast. */
+  /**
+   * Why `next` does not continue from `from`: a register going backwards, or
+   * rising too fast. A value `from` carried over from an earlier reading
+   * rises from where it stood then.
+   */
   #discontinuity(
     level: ReadingLevel,
-    from: RegisterPoint,
+    from: RegisterPoint & Partial<Carried>,
     next: RegisterPoint,
   ): { readonly code: DropCode | ImplausibleCode; readonly reason: string } | undefined {
     const indices = CUMULATIVE_INDICES[level];
@@ -362,7 +412,19 @@ export class ReadingFilter {
         };
       }
     }
-    const rise = this.#plausibility.rise(level, from, next);
+    const carried = from.carried ?? 0;
+    const rise = carried === 0 ? this.#plausibility.rise(level, from, next) : (
+      this.#plausibility.rise(
+        level,
+        { ...from, registers: only(from.registers, ~carried) },
+        next,
+      ) ??
+        this.#plausibility.rise(
+          level,
+          { instant: NaN, ...from.carriedFrom, registers: only(from.registers, carried) },
+          next,
+        )
+    );
     return rise === undefined ? undefined : { code: "implausible_rise", reason: rise };
   }
 
@@ -377,11 +439,12 @@ export class ReadingFilter {
       // The same reading again (meters send each one twice) neither counts nor restarts.
       if (next.time === candidate.time) return candidate.count;
       if (next.time > candidate.time && this.#discontinuity(level, candidate, next) === undefined) {
-        meter.candidates[level] = { ...next, count: candidate.count + 1 };
-        return candidate.count + 1;
+        const count = candidate.count + 1;
+        meter.candidates[level] = { ...next, ...carryForward(candidate, next.registers), count };
+        return count;
       }
     }
-    meter.candidates[level] = { ...next, count: 1 };
+    meter.candidates[level] = { ...next, carried: 0, count: 1 };
     return 1;
   }
 
@@ -421,4 +484,34 @@ function resetOf(
     if (delta > moved) [best, moved] = [r, delta];
   }
   return { register: LAYOUTS[level].tags[indices[best]], from: from[best], to: to[best] };
+}
+
+/**
+ * The registers of a reading that continues `last`: a register the reading
+ * lacks (NaN) keeps its last known value, marked as carried, with where the
+ * oldest carried value stood.
+ */
+function carryForward(last: RegisterPoint & Carried, next: readonly number[]): Carried {
+  let carried = 0;
+  for (let r = 0; r < next.length; r++) {
+    if (next[r] !== next[r] && last.registers[r] === last.registers[r]) carried |= 1 << r;
+  }
+  if (carried === 0) return { registers: next, carried };
+  const carriedFrom = last.carried === 0 || last.carriedFrom === undefined
+    ? { instant: last.instant, at: last.at }
+    : last.carriedFrom;
+  return { registers: mergeValues(last.registers, next), carried, carriedFrom };
+}
+
+/** The registers whose bit is set in `mask`; the others NaN. */
+function only(registers: readonly number[], mask: number): number[] {
+  return registers.map((value, r) => mask & (1 << r) ? value : NaN);
+}
+
+/** When a point arrived and its meter's clock drift, as stored; nothing when not known. */
+function arrival(point: Pick<RegisterPoint, "instant" | "at"> | undefined) {
+  const { at, instant } = point ?? {};
+  return at === undefined || instant === undefined || instant !== instant
+    ? {}
+    : { at, drift: instant - at };
 }

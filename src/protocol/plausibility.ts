@@ -15,7 +15,7 @@
  */
 import { z } from "zod";
 import { LAYOUTS } from "./reading.ts";
-import type { Unit } from "./tags.ts";
+import { isCumulative, type Unit } from "./tags.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 function atMost(max: number, what: string) {
@@ -32,15 +32,15 @@ export const Plausibility = z.strictObject({
    * Power of any kind (kW, kvar, kVA, demand): -this to this. Also the most a
    * meter can measure, which bounds how fast an energy register can rise.
    */
-  max_power_kw: atMost(1e9, "kW").default(100_000),
+  max_power_kw: atMost(1e9, "kW").default(10_000),
   /** Voltages: 0 to this. */
   max_voltage_v: atMost(1e9, "V").default(1_000_000),
   /** Currents: -this to this. */
   max_current_a: atMost(1e9, "A").default(1_000_000),
   /** Frequency: 0 to this. */
   max_frequency_hz: atMost(1e6, "Hz").default(100),
-  /** Power factors: -this to this. */
-  max_power_factor: atMost(1000, "power factor").default(1),
+  /** Power factors: -this to this (physically at most 1; meters round). */
+  max_power_factor: atMost(1000, "power factor").default(1.05),
   /**
    * A meter time further ahead of the gateway clock than this (beyond the
    * meter's known drift) is rejected; its clock is set.
@@ -78,13 +78,13 @@ export interface RegisterPoint {
 
 /**
  * The allowed rise assumes the meter ran at `max_power_kw` for twice the
- * elapsed time, and at least a minute: meter clocks jump when they are set,
- * and readings queued during an outage arrive in a burst.
+ * elapsed time: the longer of the meter's clock and the gateway's (clocks
+ * jump when they are set, readings queued during an outage arrive in a
+ * burst), and at least a few seconds (a reading sent again for the same time
+ * with a newer value).
  */
 const RISE_MARGIN = 2;
-const MIN_RISE_SECONDS = 60;
-
-const ENERGY_UNIT = /h$/;
+const MIN_RISE_SECONDS = 10;
 
 /** Positions of the cumulative registers (energy units) in a level's values. */
 export const CUMULATIVE_INDICES: Readonly<Record<ReadingLevel, readonly number[]>> = {
@@ -94,7 +94,7 @@ export const CUMULATIVE_INDICES: Readonly<Record<ReadingLevel, readonly number[]
 };
 
 function cumulativeIndices(level: ReadingLevel): readonly number[] {
-  return LAYOUTS[level].info.flatMap((info, i) => ENERGY_UNIT.test(info.unit ?? "") ? [i] : []);
+  return LAYOUTS[level].info.flatMap((info, i) => isCumulative(info) ? [i] : []);
 }
 
 interface Bound {
@@ -160,10 +160,13 @@ export function describeDuration(ms: number): string {
 /** Checks readings against `meters.plausibility`. Pure, no state beyond its limits. */
 export class PlausibilityCheck {
   readonly #bounds: Record<ReadingLevel, readonly Bound[]>;
+  /** The start of `earliest_year`, epoch ms (UTC). */
+  readonly #earliest: number;
 
   constructor(readonly limits: Plausibility) {
     const bounds = (level: ReadingLevel) => LAYOUTS[level].info.map((i) => boundOf(i.unit, limits));
     this.#bounds = { seconds: bounds("seconds"), minutes: bounds("minutes"), day: bounds("day") };
+    this.#earliest = Date.UTC(limits.earliest_year, 0, 1);
   }
 
   /** The first value outside its quantity's bounds, if any. */
@@ -189,7 +192,9 @@ export class PlausibilityCheck {
   /**
    * Whether a meter time is plausible at gateway time `now` (epoch ms).
    * `knownDriftMs`: how far ahead the meter's clock ran at its last accepted
-   * reading; a clock known to run ahead keeps working until it is set.
+   * reading; a clock known to run ahead keeps working until it is set. It
+   * counts up to the margin once: readings a margin ahead each cannot walk a
+   * clock further and further into the future.
    */
   time(time: string, instant: number, now: number, knownDriftMs = 0): Implausible | undefined {
     const { earliest_year, max_clock_ahead_seconds } = this.limits;
@@ -202,9 +207,10 @@ export class PlausibilityCheck {
     }
     // A gateway that booted without a real-time clock runs in 1970 until NTP answers:
     // every reading would look ahead.
-    if (new Date(now).getUTCFullYear() < earliest_year) return undefined;
+    if (now < this.#earliest) return undefined;
     const ahead = instant - now;
-    if (ahead - Math.max(0, knownDriftMs) <= max_clock_ahead_seconds * 1000) return undefined;
+    const margin = max_clock_ahead_seconds * 1000;
+    if (ahead - Math.min(Math.max(0, knownDriftMs), margin) <= margin) return undefined;
     return {
       code: "implausible_time",
       reason: `time ${time} is ${describeDuration(ahead)} ahead of the gateway clock ` +

@@ -136,9 +136,14 @@ export const DAY_TAGS: Dictionary = {
 };
 
 /**
- * Energy tags that are cumulative counters: they never decrease in normal
- * operation, so a decrease marks a bad reading.
+ * Whether a tag is a cumulative counter (an energy unit): it never decreases
+ * in normal operation, so a decrease marks a bad reading or a reset.
  */
+export function isCumulative(info: TagInfo): boolean {
+  return info.unit?.endsWith("h") ?? false;
+}
+
+/** The cumulative energy tags of `MQTT_ENY_NOW`. */
 export const CUMULATIVE_ENERGY_TAGS: ReadonlySet<string> = new Set(
-  Object.entries(ENERGY_TAGS).filter(([, info]) => info.unit?.endsWith("h")).map(([tag]) => tag),
+  Object.entries(ENERGY_TAGS).filter(([, info]) => isCumulative(info)).map(([tag]) => tag),
 );

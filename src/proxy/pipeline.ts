@@ -250,10 +250,14 @@ export class ReadingPipeline {
       const { reason } = verdict;
       if (isImplausible(verdict.code)) {
         events.push({ type: "implausible", code: verdict.code, id, level, reason });
-        // A clock far off is set, also when its readings are refused for it.
-        if (verdict.code === "implausible_time") this.#checkDrift(reading, driftMs, now, events);
       } else {
         events.push({ type: "dropped", code: verdict.code, id, level, reason });
+      }
+      // A clock far off is set, also when its readings are refused (for their time, or while a
+      // register reset waits for readings newer than the last published one). Repeats and
+      // replays tell nothing new; excluded meters are left alone.
+      if (verdict.code !== "duplicate" && verdict.code !== "excluded") {
+        this.#checkDrift(reading, driftMs, now, events);
       }
       return;
     }

@@ -366,6 +366,27 @@ Deno.test("beyond the bound meters are acknowledged at once; the held ones still
   await Promise.all(readings.map((r) => r.done));
 });
 
+Deno.test("a message waits at most maxAckWaitMs: a meter is not held up while the proxy is away", async () => {
+  await using broker = await startBroker({ maxAckWaitMs: 400 });
+  const first = await Subscriber.connect(broker.url, "bridge-proxy", ["MQTT_RT_DATA"]);
+  await first.client.endAsync();
+  await using m = await meter(broker.url);
+  const reading = publish(m, "proxy away");
+  await sleep(150);
+  assert.equal(reading.acked, false, "PUBACK before the wait was over");
+  await until(() => reading.acked, "the PUBACK after the wait", 3000);
+  assert.equal(broker.broker.acks?.held, 0);
+  assert.equal(broker.broker.acks?.answeredEarly, 1);
+  // The message is still queued for the bridge's session and reaches it when it is back.
+  await using proxy = await Subscriber.connect(broker.url, "bridge-proxy", []);
+  await until(() => proxy.received.length === 1, "the queued copy");
+  assert.deepEqual(proxy.payloads(), ["proxy away"]);
+  // A late acknowledgement of an answered message changes nothing.
+  proxy.ackAll();
+  await sleep(100);
+  assert.equal(broker.broker.acks?.answeredEarly, 1);
+});
+
 Deno.test("when the bridge's session ends (clean reconnect) nothing waits for it any more", async () => {
   await using broker = await startBroker();
   const first = await Subscriber.connect(broker.url, "bridge-proxy", ["MQTT_RT_DATA"]);

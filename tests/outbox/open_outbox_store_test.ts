@@ -208,6 +208,23 @@ Deno.test("outbox.sqlite removed: missing; readings waiting and sequence numbers
   });
 });
 
+Deno.test("outbox.sqlite deleted after a clean stop with nothing waiting: a notice, no problem", async () => {
+  await using db = await tempDatabase();
+  fill(db.path, 300, 300);
+  await Deno.remove(db.path);
+  const opened = openDurableOutbox(db.path, { now: at });
+  try {
+    assert.equal(opened.problem, undefined);
+    assert.deepEqual(opened.notices, [
+      `The outbox ${db.path} is new, but its record shows no reading was waiting for the ` +
+      "central broker: none is lost. The meters' filter histories stored with it start afresh.",
+    ]);
+    assert.equal(opened.store.lastSeq(), 300, "the sequence goes on");
+  } finally {
+    opened.store.close();
+  }
+});
+
 Deno.test("the -wal lost after a kill: rolled back to the last checkpoint, what it holds is kept", async () => {
   await using db = await tempDatabase();
   fill(db.path, 1000);

@@ -658,6 +658,42 @@ Deno.test("forget clears a meter's history on purpose", () => {
   assert.deepEqual(check(filter, eny(A, time(2), { zygsz: 1 })), PUBLISH);
 });
 
+Deno.test("a reading without a register does not lift that register's guard", () => {
+  const filter = liveFilter();
+  assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 1000 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(2), { fygsz: 0, uathd: 3 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(3), { zygsz: 5 })), "energy_regression", /1000 to 5/);
+  assert.deepEqual(check(filter, eny(A, time(4), { zygsz: 1001 })), PUBLISH);
+  // Also across a restart: the carried value is stored with the history.
+  check(filter, eny(A, time(5), { uathd: 3 }));
+  const restored = new ReadingFilter(OPTIONS);
+  restored.restoreMeter(A, filter.exportMeter(A)!);
+  assertDropped(check(restored, eny(A, time(6), { zygsz: 5 })), "energy_regression");
+});
+
+Deno.test("a register's rise after a gap is not judged from the time of the reading without it", () => {
+  const filter = liveFilter({ plausibility: Plausibility.parse({ max_power_kw: 60 }) });
+  assert.deepEqual(check(filter, eny(A, time(0), { zygsz: 100 })), PUBLISH);
+  assert.deepEqual(check(filter, eny(A, time(59), { uathd: 3 })), PUBLISH);
+  // 58 kWh in the hour since zygsz was last seen, one minute after the reading without it.
+  assert.deepEqual(check(filter, eny(A, time(60), { zygsz: 158 })), PUBLISH);
+  assertDropped(check(filter, eny(A, time(61), { zygsz: 500 })), "implausible_rise");
+});
+
+Deno.test("readings older than the last published one never count towards a reset", () => {
+  const filter = liveFilter();
+  for (let n = 0; n <= 9; n++) check(filter, eny(A, time(n), { zygsz: 100 + n }));
+  // Late copies of t3 … t7 (no DUP flag): lower than 109, but not a reset.
+  for (let n = 3; n <= 7; n++) {
+    assertDropped(
+      check(filter, eny(A, time(n), { zygsz: 100 + n + 0.5 })),
+      "energy_regression",
+      /not counted towards a register reset\)$/,
+    );
+  }
+  assert.deepEqual(check(filter, eny(A, time(10), { zygsz: 110 })), PUBLISH);
+});
+
 /** Minutes after 2026-01-12 00:00 as a meter time (spans days, unlike {@link time}). */
 function minuteTime(n: number): string {
   return new Date(Date.UTC(2026, 0, 12) + n * 60_000).toISOString().replace(/\D/g, "").slice(0, 14);
@@ -666,6 +702,7 @@ function minuteTime(n: number): string {
 /** One step of a meter's register series, as the property tests generate it. */
 type Step =
   | { readonly kind: "real"; readonly rise: number; readonly copies: number }
+  | { readonly kind: "gap" }
   | { readonly kind: "reset"; readonly fraction: number }
   | { readonly kind: "absurd"; readonly value: number }
   | { readonly kind: "low"; readonly fraction: number }
@@ -703,6 +740,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "high" as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: "gap" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "future" as const }) },
 );
 
@@ -743,6 +781,16 @@ function feed(steps: readonly Step[], confirm: number) {
       case "absurd":
         send(step, step.value);
         break;
+      case "gap": {
+        // A reading without the register (as in MQTT_ENY_NOW_missing_data.json).
+        const reading = eny(A, minuteTime(minute), { uathd: 3 });
+        outcomes.push({
+          step,
+          value: NaN,
+          verdict: checkAt(filter, reading, UTC.instantOf(minuteTime(minute))),
+        });
+        break;
+      }
       case "low":
         lastLow = Math.min(truth * step.fraction, lastLow) - 0.001;
         send(step, lastLow);
@@ -768,13 +816,19 @@ Deno.test("property: glitches are never published, energy only goes back at an a
       (steps, confirm) => {
         const { outcomes } = feed(steps, confirm);
         let published: number | undefined;
+        let resetSent = false;
         for (const { step, value, verdict } of outcomes) {
-          const glitch = step.kind !== "real" && step.kind !== "reset";
+          const glitch = !["real", "reset", "gap"].includes(step.kind);
           if (glitch) {
             assert.equal(verdict.publish, false, `${step.kind} ${value} was published`);
             continue;
           }
-          if (!verdict.publish) continue;
+          if (step.kind === "reset") resetSent = true;
+          if (!verdict.publish || step.kind === "gap") continue;
+          if (verdict.reset !== undefined) {
+            assert.ok(resetSent, `a reset from ${published} to ${value} the meter never made`);
+            resetSent = false;
+          }
           if (published !== undefined && value < published) {
             assert.ok(verdict.reset, `went back from ${published} to ${value} without a reset`);
           }

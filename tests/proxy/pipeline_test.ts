@@ -385,3 +385,15 @@ Deno.test("forgetHistory: a meter replaced under the same id starts afresh", () 
   const next = p.handle("MQTT_ENY_NOW", energy(2, "20260112164000"), SAMPLE_NOW + 60_000);
   assert.deepEqual(published(next).map((r) => r.active_energy), [2]);
 });
+
+Deno.test("a meter whose register restarted with its clock in 2005 is reported for its clock", () => {
+  const p = pipeline();
+  p.handle("MQTT_ENY_NOW", energy(1000), SAMPLE_NOW);
+  // A replacement meter under the old id: low registers, factory clock.
+  const events = p.handle("MQTT_ENY_NOW", energy(3, "20050101000000"), SAMPLE_NOW + 60_000);
+  assert.deepEqual(events.map((e) => e.type), ["dropped", "clock_drift"]);
+  // A repeat (the same reading again, minutes later) tells nothing new.
+  const again = p.handle("MQTT_ENY_NOW", energy(1000), SAMPLE_NOW + 180_000);
+  assert.deepEqual(again.map((e) => e.type), ["dropped"]);
+  assert.equal((again[0] as { code: string }).code, "duplicate");
+});
