@@ -169,7 +169,7 @@ Deno.test("fault injection: absurd values and implausible times never reach cent
   const status = await rig.status((s) => s.implausible === 5);
   assert.match(status.last_implausible ?? "", /^time 99991231235959 is \d+ years ahead/);
   assert.equal(status.readings, 2);
-  await rig.metrics(
+  const metrics = await rig.metrics(
     'kpm33b_messages_rejected_total{reason="implausible_value"} 2',
     'kpm33b_messages_rejected_total{reason="implausible_time"} 3',
   );
@@ -182,8 +182,9 @@ Deno.test("fault injection: absurd values and implausible times never reach cent
   await rig.startBridge();
   await rig.send([energy(103, meterTime(-60))], [101, 102, 103]);
   console.log(
-    "  6 implausible readings sent: 0 published (2 implausible_value, 3 implausible_time, " +
-      "1 repeat); the meter kept publishing across a restart",
+    `  5 implausible readings sent, ${status.implausible} rejected (${
+      metrics.split("\n").filter((l) => l.includes("implausible")).join(", ")
+    }); published on central: ${JSON.stringify(rig.published())}`,
   );
 });
 
@@ -270,5 +271,11 @@ Deno.test("fault injection: a retained reading replayed at resubscribe is never 
   const value = (series: string) => Number(text.match(new RegExp(`^${series} (\\d+)$`, "m"))?.[1]);
   assert.ok(value('kpm33b_readings_received_total\\{topic="MQTT_RT_DATA"\\}') >= 2, text);
   assert.ok(value('kpm33b_readings_dropped_total\\{reason="duplicate"\\}') >= 1, text);
-  console.log("  retained reading replayed at 2 resubscribes: published 0 times again");
+  console.log(
+    `  retained reading replayed at 2 resubscribes: received ${
+      value('kpm33b_readings_received_total\\{topic="MQTT_RT_DATA"\\}')
+    } times by the last bridge, dropped as duplicate ${
+      value('kpm33b_readings_dropped_total\\{reason="duplicate"\\}')
+    }; central got ${JSON.stringify(seconds())}`,
+  );
 });
