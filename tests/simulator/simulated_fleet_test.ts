@@ -52,8 +52,11 @@ Deno.test("every meter of a fleet reports within the window and answers its own 
     for (const [topic, payload] of commands) await bridge.publish(topic, JSON.stringify(payload));
     await until(() => fleet.configuredAt.has(target), "the meter to count as configured");
     assert.deepEqual([...fleet.configuredAt.keys()], [target]);
-    const replies = [...bridge.on("MQTT_COMMOD_SET_REP"), ...bridge.on("MQTT_METER_TIME_REP")]
-      .map((m) => JSON.parse(m.payload));
+    // The fleet counts a meter configured once it sent its last reply, before that reaches us.
+    const received =
+      () => [...bridge.on("MQTT_COMMOD_SET_REP"), ...bridge.on("MQTT_METER_TIME_REP")];
+    await until(() => received().length >= commands.length, "a reply to every command");
+    const replies = received().map((m) => JSON.parse(m.payload));
     assert.deepEqual(
       replies.map((r) => [r.id, r.oprid, r.code]).sort(),
       commands.map(([, c]) => [target, c.oprid, "01"]).sort(),
