@@ -658,6 +658,42 @@ Deno.test("forget clears a meter's history on purpose", () => {
   assert.deepEqual(check(filter, eny(A, time(2), { zygsz: 1 })), PUBLISH);
 });
 
+Deno.test("a meter frozen by an absurd value an earlier version stored recovers by itself", () => {
+  // What earlier versions stored after publishing zygsz 1e300: every real reading was a regression.
+  const frozen = new ReadingFilter(OPTIONS);
+  const stored = JSON.stringify({
+    live: true,
+    last: {
+      minutes: {
+        time: time(1),
+        digest: 1,
+        registers: registersOfValues({ zygsz: 1e300 }),
+        nonZero: true,
+      },
+    },
+  });
+  frozen.restoreMeter(A, stored);
+  for (let n = 2; n <= 5; n++) {
+    assertDropped(check(frozen, eny(A, time(n), { zygsz: 100 + n })), "energy_regression");
+  }
+  const verdict = check(frozen, eny(A, time(6), { zygsz: 106 }));
+  assert.deepEqual(verdict, {
+    publish: true,
+    zeroConfirmed: false,
+    reset: { register: "zygsz", from: 1e300, to: 106 },
+  });
+  assert.deepEqual(check(frozen, eny(A, time(7), { zygsz: 107 })), PUBLISH);
+});
+
+/** The cumulative registers of a minutes reading with `tags`, as a history stores them. */
+function registersOfValues(tags: Record<string, number>): (number | null)[] {
+  const values = eny(A, time(0), tags).values;
+  return [...CUMULATIVE_ENERGY_TAGS].map((tag) => {
+    const value = values[LAYOUTS.minutes.index.get(tag)!];
+    return Number.isNaN(value) ? null : value;
+  });
+}
+
 Deno.test("a reading without a register does not lift that register's guard", () => {
   const filter = liveFilter();
   assert.deepEqual(check(filter, eny(A, time(1), { zygsz: 1000 })), PUBLISH);
