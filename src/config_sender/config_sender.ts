@@ -19,7 +19,12 @@ import { meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { BrokerConnection } from "../mqtt/broker_connection.ts";
-import type { MeterCommandRequest } from "../protocol/bridge_api.ts";
+import {
+  MAX_REQUESTS_PER_METER,
+  type MeterCommandRequest,
+  requestTimeoutMs,
+  sameRequest,
+} from "../protocol/bridge_api.ts";
 import {
   clockCommand,
   COMMAND_REPLY_TOPICS,
@@ -86,14 +91,23 @@ interface Batch {
 
 /** A request waiting for the results of its commands. */
 interface RequestJob {
+  /** The request its commands carry: the first of those it answers. */
   readonly request: string;
+  /** Every request it answers: identical requests in a row share one job. */
+  readonly requests: string[];
+  readonly command: MeterCommandRequest;
   /** Kinds of the request's commands not settled yet. */
   readonly pending: Set<CommandKind>;
   readonly data: Record<string, unknown>;
   readonly errors: string[];
+  /** Whether one of its commands went out. */
+  sent: boolean;
 }
 
-/** Requests carried out at once; more are refused until some finish. */
+/**
+ * Requests carried out at once; more are refused until some finish. A last
+ * line: each meter has its own smaller bound.
+ */
 const MAX_REQUESTS = 1000;
 
 /** Meter states reported per second when every meter's is sent again. */
@@ -256,6 +270,10 @@ export class ConfigSender {
       }
       : queued;
     log.info("Sending {summary} to {id} on {topic} (oprid {oprid})", { ...command });
+    if (command.request !== undefined) {
+      const job = this.#jobs.get(command.id)?.find((job) => job.request === command.request);
+      if (job !== undefined) job.sent = true;
+    }
     this.#internal.client.publish(command.topic, command.payload, { qos: 1 }, (error) => {
       if (error) {
         log.warn("Publishing {topic} failed: {error}", {
@@ -423,9 +441,9 @@ export class ConfigSender {
     } else if (fromRequest) {
       log.error("ALERT meter {id}: {summary} failed (oprid {oprid}): {reason}", {
         ...command,
-        reason: result.reason,
+        reason: failure(command, result),
       });
-      this.#lastRequestError.set(id, `${command.summary}: ${result.reason}`);
+      this.#lastRequestError.set(id, `${command.summary}: ${failure(command, result)}`);
     } else {
       log.error(
         "ALERT meter {id}: {summary} failed (oprid {oprid}, command {kind}): {reason}",
@@ -511,18 +529,32 @@ export class ConfigSender {
 
   /**
    * Carries out a command request of the bridge API or the relay switch and
-   * reports its result with a `command_result` event.
+   * reports its result with a `command_result` event by `expiresAt` (epoch
+   * ms, the requester's deadline) at the latest. A request identical to the
+   * meter's latest one in progress shares its job and its answer.
    */
-  #onCommandRequest(request: string, command: MeterCommandRequest): void {
+  #onCommandRequest(request: string, command: MeterCommandRequest, expiresAt?: number): void {
     const answer = (result: RequestResult) =>
       this.#emit({ type: "command_result", request, result });
-    if (this.#jobCount >= MAX_REQUESTS) {
-      answer({ ok: false, error: `${MAX_REQUESTS} requests are in progress; try again later` });
+    const { id } = command;
+    const jobs = this.#jobs.get(id) ?? [];
+    const latest = jobs.at(-1);
+    if (latest !== undefined && sameRequest(latest.command, command)) {
+      latest.requests.push(request);
+      log.info("Request {request}: {action} for {id}, answered with {earlier}", {
+        request,
+        action: command.action,
+        id,
+        earlier: latest.request,
+      });
       return;
     }
-    const { id } = command;
     // Checked again here: a request may come from another process, over the central broker.
-    const refusal = !this.#known.has(id)
+    const refusal = jobs.length >= MAX_REQUESTS_PER_METER
+      ? `${jobs.length} requests for meter ${id} are in progress; try again once they are answered`
+      : this.#jobCount >= MAX_REQUESTS
+      ? `${MAX_REQUESTS} requests are in progress; try again later`
+      : !this.#known.has(id)
       ? `meter ${id} is not known to the configuration flow`
       : this.#config.meters.exclude.includes(id)
       ? `meter ${id} is excluded (meters.exclude)`
@@ -561,16 +593,23 @@ export class ConfigSender {
     const tagged = commands.map((c): MeterCommand => ({ ...c, request }));
     const job: RequestJob = {
       request,
+      requests: [request],
+      command,
       pending: new Set(tagged.map((c) => c.kind)),
       data: { id },
       errors: [],
+      sent: false,
     };
-    const jobs = this.#jobs.get(id) ?? [];
     jobs.push(job);
     this.#jobs.set(id, jobs);
     this.#jobCount++;
+    const { meters } = this.#config;
+    const deadline = Math.min(
+      this.#now() + requestTimeoutMs(meters.ack_timeout_seconds, meters.command_retries),
+      expiresAt ?? Infinity,
+    );
     log.info("Request {request}: {action} for {id}", { request, action: command.action, id });
-    this.#dispatcher.enqueue(tagged);
+    this.#dispatcher.enqueue(tagged, deadline);
   }
 
   /** Gives each request waiting for this command kind its share of the result. */
@@ -579,27 +618,33 @@ export class ConfigSender {
     if (jobs === undefined) return;
     for (const job of jobs) {
       if (job.request !== command.request || !job.pending.delete(command.kind)) continue;
-      if (!result.ok) job.errors.push(`${command.summary}: ${result.reason}`);
+      if (!result.ok) job.errors.push(`${command.summary}: ${failure(command, result)}`);
       else Object.assign(job.data, resultData(command, result.reply));
       if (job.pending.size > 0) continue;
-      this.#jobCount--;
-      this.#emit({
-        type: "command_result",
-        request: job.request,
-        result: job.errors.length === 0
+      this.#answer(
+        job,
+        job.errors.length === 0
           ? { ok: true, data: job.data }
           : { ok: false, error: job.errors.join("; ") },
-      });
+      );
     }
     const open = jobs.filter((job) => job.pending.size > 0);
     if (open.length === 0) this.#jobs.delete(command.id);
     else this.#jobs.set(command.id, open);
   }
 
+  /** Answers every request a job carries out. */
+  #answer(job: RequestJob, result: RequestResult): void {
+    this.#jobCount--;
+    for (const request of job.requests) this.#emit({ type: "command_result", request, result });
+  }
+
   /** Sets a drifting meter's clock, at most once per `time_sync.min_interval_seconds`. */
   onEvent(event: BridgeEvent): void {
     if (event.type === "command_request") {
-      this.#ready.then(() => this.#onCommandRequest(event.request, event.command));
+      this.#ready.then(() =>
+        this.#onCommandRequest(event.request, event.command, event.expires_at)
+      );
       return;
     }
     if (event.type === "resync") {
@@ -648,11 +693,10 @@ export class ConfigSender {
     clearInterval(this.#reportTimer);
     this.#dispatcher.stop();
     for (const job of [...this.#jobs.values()].flat()) {
-      this.#emit({
-        type: "command_result",
-        request: job.request,
-        result: { ok: false, error: "the bridge is stopping" },
-      });
+      const error = job.sent
+        ? `the bridge is stopping; sent, not acknowledged: ${mayHaveTakenEffect(job.command)}`
+        : "the bridge is stopping; not sent";
+      this.#answer(job, { ok: false, error });
     }
     this.#jobs.clear();
     if (this.#state !== undefined) await this.#store.flush(this.#state);
@@ -662,6 +706,18 @@ export class ConfigSender {
       this.#central.stop({ timeoutMs: each }),
     ]);
   }
+}
+
+/** Why a command failed, and for one sent but never acknowledged, what that may mean. */
+function failure(command: MeterCommand, result: CommandResult & { ok: false }): string {
+  if (result.outcome !== "unanswered") return result.reason;
+  return `${result.reason}; sent, not acknowledged: ${mayHaveTakenEffect(command)}`;
+}
+
+/** What a command sent but never acknowledged may have done at the meter. */
+function mayHaveTakenEffect(command: Pick<MeterCommand, "kind"> | MeterCommandRequest): string {
+  const relay = "kind" in command ? command.kind === "relay" : command.action === "relay";
+  return relay ? "the relay may have switched" : "the meter may have applied it";
 }
 
 /** What a successful command adds to its request's response data. */

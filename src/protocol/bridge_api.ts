@@ -65,6 +65,27 @@ export const MeterCommandRequest = z.discriminatedUnion("action", [
 /** A command the config sender carries out. */
 export type MeterCommandRequest = z.infer<typeof MeterCommandRequest>;
 
+/**
+ * Requests for one meter in progress at most; more are refused at once, so
+ * one client flooding one meter never crowds out the others. Identical
+ * requests in a row are carried out once and all answered.
+ */
+export const MAX_REQUESTS_PER_METER = 5;
+
+/**
+ * How long a meter command request may take before it is answered: each
+ * attempt its whole acknowledgement timeout, with retry pauses between, and
+ * time to wait behind the meter's earlier commands.
+ */
+export function requestTimeoutMs(ackTimeoutSeconds: number, retries: number): number {
+  return (ackTimeoutSeconds * 2 * (retries + 1) + 30) * 1000;
+}
+
+/** Whether two requests ask the meter for the same thing (and may share one answer). */
+export function sameRequest(a: MeterCommandRequest, b: MeterCommandRequest): boolean {
+  return JSON.stringify(a, Object.keys(a).sort()) === JSON.stringify(b, Object.keys(b).sort());
+}
+
 /** Payload of `<root>/bridge/response/<action>`. */
 export const ApiResponse = z.object({
   status: z.enum(["ok", "error"]),

@@ -39,6 +39,7 @@ export const ClusterEvent = z.discriminatedUnion("type", [
     type: z.literal("command_request"),
     request: RequestId,
     command: MeterCommandRequest,
+    expires_at: z.number().int().positive().optional(),
   }),
   z.strictObject({ type: z.literal("command_result"), request: RequestId, result: RequestResult }),
   z.strictObject({ type: z.literal("meter_config"), id: MeterId, summary: MeterConfigSummary }),

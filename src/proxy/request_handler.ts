@@ -5,6 +5,11 @@
  * with an error if nobody answers in time. `health` and `outbox/acknowledge`
  * are answered by the proxy at once.
  *
+ * A meter command request carries the time it expires: the configuration
+ * flow answers it by then, sent or not, and never sends it later. Only if
+ * the configuration flow does not answer at all (not running) does this
+ * handler answer on its own, a little later.
+ *
  * @module
  */
 import type { Config } from "../config/schema.ts";
@@ -15,9 +20,11 @@ import {
   type ApiResponse,
   errorResponse,
   isRejected,
+  MAX_REQUESTS_PER_METER,
   type MeterCommandRequest,
   okResponse,
   parseRequest,
+  requestTimeoutMs,
   responseTopic,
   type Transaction,
 } from "../protocol/bridge_api.ts";
@@ -57,14 +64,21 @@ interface Waiting {
   readonly timer: ReturnType<typeof setTimeout>;
   /** Relay requests also publish the new state. */
   readonly relay?: MeterId;
+  /** The meter a command request is for. */
+  readonly meter?: MeterId;
 }
 
 /** At most this many requests wait for an answer; more get an error at once. */
 const MAX_WAITING = 1000;
 
+/** How much longer than a request's own time-out the configuration flow's answer is awaited. */
+const ANSWER_GRACE_MS = 10_000;
+
 /** Bridge API and relay switch requests of the proxy. */
 export class RequestHandler {
   readonly #waiting = new Map<string, Waiting>();
+  /** Command requests waiting, per meter. */
+  readonly #perMeter = new Map<MeterId, number>();
   #next = 0;
   /** Keeps request ids apart across replicas, whose results all proxies receive. */
   readonly #prefix = crypto.randomUUID().slice(0, 8);
@@ -152,8 +166,7 @@ export class RequestHandler {
     if (event.type !== "command_result" && event.type !== "reload_result") return;
     const waiting = this.#waiting.get(event.request);
     if (waiting === undefined) return;
-    this.#waiting.delete(event.request);
-    clearTimeout(waiting.timer);
+    this.#settle(event.request, waiting);
     const result: RequestResult = event.result;
     if (result.ok && waiting.relay !== undefined) {
       const state = RelayState.safeParse(result.data.state);
@@ -171,8 +184,7 @@ export class RequestHandler {
   /** Answers every waiting request with an error (the bridge is stopping). */
   close(): void {
     for (const [request, waiting] of this.#waiting) {
-      clearTimeout(waiting.timer);
-      this.#waiting.delete(request);
+      this.#settle(request, waiting);
       this.#respond(
         waiting.topic,
         waiting.kind,
@@ -196,16 +208,43 @@ export class RequestHandler {
     command: MeterCommandRequest,
     relay?: MeterId,
   ): void {
-    const request = this.#wait(topic, kind, transaction, relay);
-    if (request !== undefined) this.context.emit({ type: "command_request", request, command });
+    const id = command.id;
+    const pending = this.#perMeter.get(id) ?? 0;
+    if (pending >= MAX_REQUESTS_PER_METER) {
+      this.#respond(
+        topic,
+        kind,
+        errorResponse(
+          `${pending} requests for meter ${id} are in progress; try again once they are answered`,
+          transaction,
+        ),
+      );
+      return;
+    }
+    const { meters } = this.context.config();
+    const timeoutMs = requestTimeoutMs(meters.ack_timeout_seconds, meters.command_retries);
+    const waitMs = timeoutMs + ANSWER_GRACE_MS;
+    const request = this.#wait(topic, kind, transaction, waitMs, { relay, meter: id });
+    if (request === undefined) return;
+    this.#perMeter.set(id, pending + 1);
+    this.context.emit({
+      type: "command_request",
+      request,
+      command,
+      expires_at: Date.now() + timeoutMs,
+    });
   }
 
-  /** Registers a request that another worker answers; `undefined` if too many wait. */
+  /**
+   * Registers a request that another worker answers within `timeoutMs`;
+   * `undefined` if too many wait.
+   */
   #wait(
     topic: string,
     kind: string,
     transaction: Transaction | undefined,
-    relay?: MeterId,
+    timeoutMs = ANSWER_GRACE_MS * 3,
+    about: Pick<Waiting, "relay" | "meter"> = {},
   ): string | undefined {
     if (this.#waiting.size >= MAX_WAITING) {
       this.#respond(
@@ -216,19 +255,33 @@ export class RequestHandler {
       return undefined;
     }
     const request = `${this.#prefix}-r${++this.#next}`;
-    const { meters } = this.context.config();
-    // Every attempt may take the full timeout, with retry pauses between; then some slack.
-    const timeoutMs = (meters.ack_timeout_seconds * 2 * (meters.command_retries + 1) + 30) * 1000;
     const timer = setTimeout(() => {
-      this.#waiting.delete(request);
+      this.#settle(request, waiting);
       this.#respond(
         topic,
         kind,
-        errorResponse(`no answer within ${timeoutMs / 1000} s`, transaction),
+        errorResponse(
+          about.meter === undefined
+            ? `no answer within ${timeoutMs / 1000} s`
+            : `the configuration flow did not answer within ${timeoutMs / 1000} s; ` +
+              "is it running (--workers)?",
+          transaction,
+        ),
       );
     }, timeoutMs);
-    this.#waiting.set(request, { topic, kind, transaction, timer, relay });
+    const waiting: Waiting = { topic, kind, transaction, timer, ...about };
+    this.#waiting.set(request, waiting);
     return request;
+  }
+
+  /** Ends the wait for a request's answer. */
+  #settle(request: string, waiting: Waiting): void {
+    clearTimeout(waiting.timer);
+    this.#waiting.delete(request);
+    if (waiting.meter === undefined) return;
+    const left = (this.#perMeter.get(waiting.meter) ?? 1) - 1;
+    if (left > 0) this.#perMeter.set(waiting.meter, left);
+    else this.#perMeter.delete(waiting.meter);
   }
 
   #respond(topic: string, kind: string, response: ApiResponse): void {

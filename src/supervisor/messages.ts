@@ -23,6 +23,11 @@ export type BridgeEvent =
     readonly type: "command_request";
     readonly request: string;
     readonly command: MeterCommandRequest;
+    /**
+     * When the requester answers on its own (epoch ms): nothing of the
+     * request may reach the meter after it. Absent from older replicas.
+     */
+    readonly expires_at?: number;
   }
   /** Config sender → proxy: how a `command_request` ended. */
   | { readonly type: "command_result"; readonly request: string; readonly result: RequestResult }

@@ -9,6 +9,7 @@ import {
   type MeterCommand,
   minutesIntervalCommand,
   type Oprid,
+  relayCommand,
   secondsIntervalCommand,
 } from "../../src/protocol/commands.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
@@ -222,7 +223,12 @@ Deno.test("code 02 fails at once with the code and message in the reason, withou
   );
   assert.deepEqual(results, [{
     command,
-    result: { ok: false, attempts: 1, reason: "meter replied code 02: value out of range" },
+    result: {
+      ok: false,
+      attempts: 1,
+      outcome: "refused",
+      reason: "meter replied code 02: value out of range",
+    },
   }]);
   // Well past the acknowledgement timeout and retry delay: nothing is repeated.
   await sleep(80);
@@ -238,7 +244,7 @@ Deno.test("code 02 without a message gives a reason with just the code", () => {
   dispatcher.enqueue([command]);
   dispatcher.handleReply("MQTT_METER_TIME_REP", reply(command, "02"));
   assert.deepEqual(results.map((r) => r.result), [
-    { ok: false, attempts: 1, reason: "meter replied code 02" },
+    { ok: false, attempts: 1, outcome: "refused", reason: "meter replied code 02" },
   ]);
   dispatcher.stop();
 });
@@ -252,7 +258,12 @@ Deno.test("a missing acknowledgement is retried with the same oprid, then fails 
   for (const attempt of sent) assert.deepEqual(attempt, command);
   assert.deepEqual(results, [{
     command,
-    result: { ok: false, attempts: 3, reason: "no acknowledgement after 3 attempts" },
+    result: {
+      ok: false,
+      attempts: 3,
+      outcome: "unanswered",
+      reason: "no acknowledgement after 3 attempts",
+    },
   }]);
   assert.equal(dispatcher.busyMeters, 0);
   await sleep(60);
@@ -269,7 +280,8 @@ Deno.test("with zero retries a missing acknowledgement fails after one attempt",
   assert.deepEqual(results[0].result, {
     ok: false,
     attempts: 1,
-    reason: "no acknowledgement after 1 attempts",
+    outcome: "unanswered",
+    reason: "no acknowledgement after 1 attempt",
   });
   dispatcher.stop();
 });
@@ -510,6 +522,7 @@ Deno.test("each retry is re-stamped from the command the previous attempt sent",
   assert.deepEqual(results[0].result, {
     ok: false,
     attempts: 2,
+    outcome: "unanswered",
     reason: "no acknowledgement after 2 attempts",
   });
   dispatcher.stop();
@@ -609,5 +622,83 @@ Deno.test("a retry pays for its send: the next new command waits for the rate", 
   assert.equal(sent.filter((c) => c.id === B).length, 0, "the retry used this second's token");
   now = 2000;
   await until(() => sent.some((c) => c.id === B));
+  dispatcher.stop();
+});
+
+Deno.test("a queued command whose deadline passes is never sent and ends as not sent", async () => {
+  const { dispatcher, sent, results } = harness({ ackTimeoutMs: 40, retries: 0, maxParallel: 1 });
+  const first = secondsIntervalCommand(A, 60, oprid(1));
+  const relay = { ...relayCommand(A, true, oprid(2)), request: "r1" };
+  dispatcher.enqueue([first]);
+  dispatcher.enqueue([relay], Date.now() + 60);
+  await until(() => results.length === 2);
+  assert.deepEqual(results.find((r) => r.command === relay)?.result, {
+    ok: false,
+    attempts: 0,
+    outcome: "not_sent",
+    reason: "not sent: too little time left for an acknowledgement",
+  });
+  await sleep(100);
+  assert.deepEqual(sent, [first], "the relay never went out");
+  dispatcher.stop();
+});
+
+Deno.test("a command left queued past its deadline ends at the deadline, while the meter is busy", async () => {
+  const { dispatcher, sent, results } = harness({ ackTimeoutMs: 200, retries: 1 });
+  const first = secondsIntervalCommand(A, 60, oprid(1));
+  const relay = { ...relayCommand(A, true, oprid(2)), request: "r1" };
+  dispatcher.enqueue([first]);
+  const deadline = Date.now() + 250;
+  dispatcher.enqueue([relay], deadline);
+  await until(() => results.length === 1);
+  assert.equal(results[0].command, relay);
+  assert.ok(Date.now() >= deadline, "not before its deadline");
+  assert.deepEqual(results[0].result, {
+    ok: false,
+    attempts: 0,
+    outcome: "not_sent",
+    reason: "not sent: earlier commands to the meter took the time",
+  });
+  assert.equal(dispatcher.queuedCommands, 0);
+  dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(first));
+  await sleep(50);
+  assert.ok(sent.every((c) => c.oprid === oprid(1)), "only the first command went out");
+  dispatcher.stop();
+});
+
+Deno.test("a command is not sent again once a whole acknowledgement timeout no longer fits before its deadline", async () => {
+  const { dispatcher, sent, results } = harness({ ackTimeoutMs: 30, retries: 5, retryDelayMs: 5 });
+  const relay = { ...relayCommand(A, false, oprid(3)), request: "r1" };
+  dispatcher.enqueue([relay], Date.now() + 80);
+  await until(() => results.length === 1);
+  assert.ok(sent.length >= 1 && sent.length <= 2, `sent ${sent.length} times`);
+  assert.deepEqual(results[0].result, {
+    ok: false,
+    attempts: sent.length,
+    outcome: "unanswered",
+    reason: `no acknowledgement in time after ${
+      sent.length === 1 ? "1 attempt" : `${sent.length} attempts`
+    }`,
+  });
+  // A late reply settles nothing, and nothing is sent any more.
+  assert.equal(dispatcher.handleReply("MQTT_TELECTRL_REP", reply(relay)), false);
+  const count = sent.length;
+  await sleep(150);
+  assert.equal(sent.length, count);
+  dispatcher.stop();
+});
+
+Deno.test("meters take turns: one meter's backlog does not hold up another meter's command", () => {
+  const { dispatcher, sent } = harness({ maxParallel: 1 });
+  const backlog = [1, 2, 3, 4].map((n) => secondsIntervalCommand(A, 60, oprid(n)));
+  dispatcher.enqueue([backlog[0]]);
+  dispatcher.enqueue(backlog.slice(1).map((c, i) => ({ ...c, request: `r${i}` })));
+  const other = { ...relayCommand(B, true, oprid(9)), request: "b" };
+  dispatcher.enqueue([other]);
+  assert.deepEqual(sent.map((c) => c.oprid), [oprid(1)]);
+  dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(backlog[0]));
+  assert.deepEqual(sent.map((c) => c.oprid), [oprid(1), oprid(9)], "the other meter goes next");
+  dispatcher.handleReply("MQTT_TELECTRL_REP", reply(other));
+  assert.deepEqual(sent.map((c) => c.oprid), [oprid(1), oprid(9), oprid(2)]);
   dispatcher.stop();
 });

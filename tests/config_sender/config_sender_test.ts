@@ -418,13 +418,66 @@ Deno.test("a request a meter never acknowledges fails without delaying its confi
   assert.deepEqual(result, {
     type: "command_result",
     request: "relay",
-    result: { ok: false, error: "relay DO1 off: no acknowledgement after 1 attempts" },
+    result: {
+      ok: false,
+      error: "relay DO1 off: no acknowledgement after 1 attempt; sent, not acknowledged: " +
+        "the relay may have switched",
+    },
   });
   const last = events.findLast((e) => e.type === "meter_config" && e.id === METER_A);
   assert.equal(
     last?.type === "meter_config" ? last.summary.last_error : undefined,
-    "relay DO1 off: no acknowledgement after 1 attempts",
+    "relay DO1 off: no acknowledgement after 1 attempt; sent, not acknowledged: " +
+      "the relay may have switched",
   );
   assert.equal(last?.type === "meter_config" ? last.summary.configuration : "", "configured");
   assert.equal((await env.state()).meters[METER_A].last_failure, undefined);
+});
+
+Deno.test("identical requests in a row share one command and one answer; a meter takes at most 5 different ones", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(METER_A, { dropAcks: Number.MAX_SAFE_INTEGER });
+  const events: BridgeEvent[] = [];
+  const sender = await env.sender(
+    env.config({ command_retries: 0, relay_control: [METER_A] }),
+    {},
+    (e) => events.push(e),
+  );
+  await env.announce(METER_A);
+  await until(() => meter.commands.length >= 3, "the configuration");
+  const results = () => events.filter((e) => e.type === "command_result");
+  for (let i = 0; i < 1000; i++) {
+    sender.onEvent({
+      type: "command_request",
+      request: `sync${i}`,
+      command: { action: "sync_time", id: METER_A },
+    });
+  }
+  const distinct = [
+    { action: "read_interval", id: METER_A },
+    { action: "set_interval", id: METER_A, seconds: 60 },
+    { action: "set_interval", id: METER_A, seconds: 300 },
+    { action: "relay", id: METER_A, on: true },
+    { action: "relay", id: METER_A, on: false },
+  ] as const;
+  distinct.forEach((command, i) =>
+    sender.onEvent({ type: "command_request", request: `d${i}`, command })
+  );
+  await until(() => results().length > 0, "the refusal");
+  assert.deepEqual(results(), [{
+    type: "command_result",
+    request: "d4",
+    result: {
+      ok: false,
+      error: `5 requests for meter ${METER_A} are in progress; try again once they are answered`,
+    },
+  }]);
+  await until(() => results().length === 1000 + 5, "every request answered", 20_000);
+  const sync = results().filter((e) => e.type === "command_result" && e.request.startsWith("sync"));
+  assert.equal(
+    new Set(sync.map((e) => JSON.stringify(e.type === "command_result" && e.result))).size,
+    1,
+  );
+  const clockSets = meter.commands.filter((c) => c.topic.startsWith("MQTT_SETTIME_"));
+  assert.equal(clockSets.length, 2, "one for the configuration, one for the 1000 requests");
 });

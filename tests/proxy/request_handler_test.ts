@@ -81,6 +81,15 @@ function requestId(emitted: readonly BridgeEvent[]): string {
   return event.request as string;
 }
 
+/** The expiry of the first emitted command request: when its answer is due, by default 120 s on. */
+function expiresAt(emitted: readonly BridgeEvent[]): number {
+  const event = emitted[0] as { expires_at?: unknown };
+  assert.equal(typeof event.expires_at, "number");
+  const inMs = (event.expires_at as number) - Date.now();
+  assert.ok(inMs > 110_000 && inMs <= 120_000, `expires in ${inMs} ms`);
+  return event.expires_at as number;
+}
+
 Deno.test("two handlers (two replicas) never give the same request id", () => {
   const [one, two] = [setUp(), setUp()];
   for (const env of [one, two]) {
@@ -100,6 +109,7 @@ Deno.test("a meter request goes to the config sender and its result is the respo
     type: "command_request",
     request,
     command: { action: "read_interval", id: A },
+    expires_at: expiresAt(env.emitted),
   }]);
   assert.equal(env.handler.waiting, 1);
   env.handler.onEvent({
@@ -162,6 +172,7 @@ Deno.test("relay: ON/OFF for allowed meters only; the acknowledged state is repo
     type: "command_request",
     request,
     command: { action: "relay", id: A, on: true },
+    expires_at: expiresAt(env.emitted),
   }]);
   env.handler.onEvent({
     type: "command_result",
@@ -173,6 +184,36 @@ Deno.test("relay: ON/OFF for allowed meters only; the acknowledged state is repo
     topic: `kpm33b/${A}/relay/result`,
     payload: { status: "ok", data: { id: A, state: "ON" } },
   });
+});
+
+Deno.test("a meter with 5 requests in progress gets no more; other meters still do", () => {
+  const env = setUp("meters:\n  relay_control: [33B1225950027, 33B1225950028]\n");
+  for (let i = 0; i < 1000; i++) {
+    env.handler.onRequest("kpm33b/bridge/request/meter/sync_time", bytes(`{"id":"${A}"}`));
+  }
+  assert.equal(env.emitted.length, 5, "5 go to the configuration flow");
+  assert.equal(env.published.length, 995);
+  assert.deepEqual(env.published[0].payload, {
+    status: "error",
+    data: {},
+    error: `5 requests for meter ${A} are in progress; try again once they are answered`,
+  });
+  env.handler.onRelaySet(`kpm33b/${B}/relay/set`, bytes("ON"));
+  assert.deepEqual(
+    (env.emitted.at(-1) as { command: unknown }).command,
+    { action: "relay", id: B, on: true },
+    "another meter's request goes through",
+  );
+  // One answered: the meter takes a request again.
+  const first = env.emitted[0] as { request: string };
+  env.handler.onEvent({
+    type: "command_result",
+    request: first.request,
+    result: { ok: true, data: {} },
+  });
+  env.handler.onRequest("kpm33b/bridge/request/meter/sync_time", bytes(`{"id":"${A}"}`));
+  assert.equal(env.emitted.length, 7);
+  assert.equal(env.handler.waiting, 6);
 });
 
 Deno.test("stopping answers every waiting request with an error", () => {
