@@ -24,7 +24,7 @@ const REQUEST_TIMEOUT_MS = 36_000;
 Deno.test("a flood of requests for a silent meter refuses only that meter's excess; nothing of an answered request is sent later", async () => {
   await using internal = await startMosquitto();
   await using central = await startMosquitto();
-  await using bridge = await startBridge(`internal_broker: { url: "${internal.url}" }
+  await using _bridge = await startBridge(`internal_broker: { url: "${internal.url}" }
 central_broker: { url: "${central.url}" }
 meters:
   timezone: UTC
