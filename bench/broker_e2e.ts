@@ -41,9 +41,10 @@ const payloads = Array.from({ length: MESSAGES }, (_, i) =>
   }));
 
 function config(internal: string, central: string, embedded: boolean): string {
+  // Every meter is new at once: no admission limit.
   return `internal_broker: { url: "${internal}", embedded: { enabled: ${embedded} } }
 central_broker: { url: "${central}" }
-meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 } }
+meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 }, admission: { new_per_minute: 0 } }
 logging: { level: warning, format: json, stats_interval_seconds: 0 }
 `;
 }

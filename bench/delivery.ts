@@ -101,10 +101,10 @@ function outboxSection(enabled?: boolean): string {
 
 function bridgeConfig(internal: string, central: string, outbox: string, embedded = false) {
   // A day of tolerated drift keeps the bridge from setting the clocks of meters whose
-  // readings are dated up to a few hours back.
+  // readings are dated up to a few hours back. Any number of meters is new at once (--meters).
   return `internal_broker: { url: "${internal}", embedded: { enabled: ${embedded} } }
 central_broker: { url: "${central}", embedded: { enabled: false } }
-meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 } }
+meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 }, admission: { new_per_minute: 0 } }
 logging: { level: warning, format: json, stats_interval_seconds: 0 }
 ${outbox}`;
 }

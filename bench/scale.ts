@@ -84,10 +84,11 @@ const APPEAR_WITHIN_MS = 10_000;
 const RECONNECT_LIMIT_MS = 20 * 60_000;
 
 function bridgeConfig(internal: string, central: string, extra = ""): string {
-  // A day of tolerated drift: benchmark readings are dated up to hours back.
+  // A day of tolerated drift: benchmark readings are dated up to hours back. The whole fleet is
+  // new at once, as for a bridge installed at an existing fleet: no admission limit.
   return `internal_broker: { url: "${internal}", embedded: { enabled: false } }
 central_broker: { url: "${central}", embedded: { enabled: false } }
-meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 } }
+meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 }, admission: { new_per_minute: 0 } }
 outbox: { drain_rate_per_second: 0 }
 logging: { level: warning, format: json, stats_interval_seconds: 0 }
 ${extra}`;

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { brokerPort } from "../mqtt/broker_address.ts";
 import { MeterId } from "../protocol/meter_id.ts";
+import { MeterIdPattern } from "../protocol/admission.ts";
 import { Plausibility } from "../protocol/plausibility.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
 import { TopicRoot } from "../protocol/topics.ts";
@@ -203,6 +204,15 @@ export const MetersConfig = z.strictObject({
   relay_control: z.array(MeterId).default([]),
   /** How often each meter's `<root>/<id>/status` is refreshed when it changed. */
   status_interval_seconds: integer(1, 86_400).default(60),
+  /** Which new meter ids may create a meter, and how many a minute (README, "Admission"). */
+  admission: z.strictObject({
+    /** New ids admitted a minute once the burst is spent; 0 is unlimited. */
+    new_per_minute: integer(0, 1_000_000).default(60),
+    /** New ids admitted at once: an installer commissioning a batch of meters. */
+    burst: integer(1, 1_000_000).default(100),
+    /** Ids or prefixes ending in `*` allowed; empty allows all. Whole ids pass without a token. */
+    allow: z.array(MeterIdPattern).default([]),
+  }).prefault({}),
 });
 /** The `meters` section. */
 export type MetersConfig = z.infer<typeof MetersConfig>;

@@ -288,6 +288,11 @@ export class ReadingFilter {
     return reset === undefined ? PUBLISH : { publish: true, zeroConfirmed: false, reset };
   }
 
+  /** Whether the meter has a history (a reading seen, or restored from an earlier run). */
+  has(id: MeterId): boolean {
+    return this.#meters.has(id);
+  }
+
   /** Forgets a meter's history on purpose (a meter replaced under the same id). */
   forget(id: MeterId): boolean {
     return this.#meters.delete(id);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AdmissionCode } from "./admission.ts";
 import type { ImplausibleCode } from "./plausibility.ts";
 
 /** Stable codes of rejected messages, used as counter names. */
@@ -16,6 +17,7 @@ export type RejectionCode =
   | "invalid_id"
   | "invalid_payload"
   | "no_measurements"
+  | AdmissionCode
   | ImplausibleCode;
 
 /** A message that was not accepted. */

@@ -7,6 +7,11 @@
  */
 import type { LimitsConfig, MetersConfig } from "../config/schema.ts";
 import { meterSettings } from "../config/meter_settings.ts";
+import {
+  type AdmissionOptions,
+  type AdmissionVerdict,
+  MeterAdmission,
+} from "../protocol/admission.ts";
 import { decodeReading } from "../protocol/decode.ts";
 import {
   type Arrival,
@@ -107,13 +112,15 @@ export class ReadingPipeline {
   /** Payload fields by level, model and output shape: a handful of entries, not one per meter. */
   readonly #fields = new Map<string, PayloadFields>();
   readonly #driftReported = new Map<MeterId, number>();
+  readonly #admission: MeterAdmission;
 
-  constructor(public options: PipelineOptions) {
+  constructor(public options: PipelineOptions, now: number = Date.now()) {
     this.#reassembler = new Reassembler({
       maxPending: options.limits.reassembly_max_pending,
       maxAgeMs: options.limits.reassembly_max_age_seconds * 1000,
     });
     this.#filter = new ReadingFilter(filterOptions(options));
+    this.#admission = new MeterAdmission(admissionOptions(options), now);
   }
 
   /**
@@ -123,6 +130,7 @@ export class ReadingPipeline {
   reconfigure(options: PipelineOptions): void {
     this.options = options;
     this.#filter.reconfigure(filterOptions(options));
+    this.#admission.reconfigure(admissionOptions(options));
     this.#fields.clear();
   }
 
@@ -199,6 +207,16 @@ export class ReadingPipeline {
   }
 
   /**
+   * Whether a message of the meter may be published (`meters.admission`). A
+   * meter announced (here or by another replica) or with a filter history
+   * (also one restored from before a restart) is known and not counted.
+   */
+  admit(id: MeterId, now: number): AdmissionVerdict {
+    const known = this.#announced.has(id) || this.#filter.has(id);
+    return this.#admission.check(id, known, now);
+  }
+
+  /**
    * Handles one raw message received at `now` (epoch ms); `replayed` when
    * the broker sent it before (MQTT DUP flag) or handed over a retained one.
    */
@@ -242,6 +260,14 @@ export class ReadingPipeline {
     events: PipelineEvent[],
     replayed: Arrival["replayed"],
   ): void {
+    // Excluded meters are dropped by the filter without taking an admission token.
+    if (!this.options.meters.exclude.includes(reading.id)) {
+      const admission = this.admit(reading.id, now);
+      if (!admission.admitted) {
+        events.push({ type: "rejected", code: admission.code, reason: admission.reason });
+        return;
+      }
+    }
     const instant = this.options.clock.instantOf(reading.time);
     const driftMs = instant - now;
     const verdict = this.#filter.check(reading, { now, instant, replayed });
@@ -344,6 +370,16 @@ function filterOptions(options: PipelineOptions): FilterOptions {
     maxMeters: options.limits.max_meters,
     resetConfirmReadings: options.meters.reset_confirm_readings,
     plausibility: options.meters.plausibility,
+  };
+}
+
+function admissionOptions(options: PipelineOptions): AdmissionOptions {
+  const { admission } = options.meters;
+  return {
+    newPerMinute: admission.new_per_minute,
+    burst: admission.burst,
+    allow: admission.allow,
+    maxRemembered: options.limits.max_meters,
   };
 }
 

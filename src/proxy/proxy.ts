@@ -815,8 +815,15 @@ export class Proxy {
       ack();
       return;
     }
+    const now = Date.now();
+    const admission = this.#pipeline.admit(id, now);
+    if (!admission.admitted) {
+      const { code, reason } = admission;
+      this.#apply([{ type: "rejected", code, reason }], "MQTT_TELEIND", ack);
+      return;
+    }
     const io = ioPayload(decoded.payload.value);
-    const first = this.#owns(id) && this.#registry.io(id, io, Date.now());
+    const first = this.#owns(id) && this.#registry.io(id, io, now);
     const { root } = this.#config.topics;
     this.#outbox.accept(
       [

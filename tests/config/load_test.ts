@@ -315,6 +315,22 @@ Deno.test("parseConfig: a bad topic root and bad meter ids", () => {
   assert.equal(override.problems[0].path.startsWith("meters.overrides"), true);
 });
 
+Deno.test("parseConfig: meters.admission defaults, and bad patterns named at their key", () => {
+  assert.deepEqual(parseConfig("meters: {}\n", FILE, noEnv).meters.admission, {
+    new_per_minute: 60,
+    burst: 100,
+    allow: [],
+  });
+  const error = parseError(
+    "meters:\n  admission:\n    burst: 0\n    allow: ['33B12259500*', '33B.*']\n",
+  );
+  assert.deepEqual(error.problems.map((p) => p.path), [
+    "meters.admission.burst",
+    "meters.admission.allow.1",
+  ]);
+  assert.match(error.problems[1].message, /prefix ending in \*, e\.g\. 33B12259500\*/);
+});
+
 Deno.test("parseConfig: YAML syntax errors name the line", () => {
   const error = parseError("meters: [\n");
   assert.equal(error.problems[0].path, "");

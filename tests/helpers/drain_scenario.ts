@@ -192,10 +192,11 @@ export function defaultDrainRate(): number {
 
 function bridgeYaml(internal: string, central: string, drainRate: number | undefined): string {
   const outbox = drainRate === undefined ? "" : `outbox: { drain_rate_per_second: ${drainRate} }\n`;
-  // A day of tolerated drift: the replayed readings are dated up to a few hours back.
+  // A day of tolerated drift: the replayed readings are dated up to a few hours back. Any number
+  // of meters is new at once: no admission limit.
   return `internal_broker: { url: "${internal}", embedded: { enabled: false } }
 central_broker: { url: "${central}", embedded: { enabled: false }, username: ${BRIDGE.username}, password: ${BRIDGE.password} }
-meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 } }
+meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 }, admission: { new_per_minute: 0 } }
 logging: { level: info, format: json, stats_interval_seconds: 1 }
 ${outbox}`;
 }

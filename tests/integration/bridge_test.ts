@@ -11,9 +11,10 @@ const FIXTURES = new URL("../fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
 
 function bridgeConfig(internalUrl: string, centralUrl: string, extra = ""): string {
+  // The restart test starts 300 meters at once.
   return `internal_broker: { url: "${internalUrl}", client_id: it-bridge }
 central_broker: { url: "${centralUrl}", client_id: it-bridge }
-meters: { timezone: Europe/Vienna }
+meters: { timezone: Europe/Vienna, admission: { burst: 300 } }
 logging: { format: json, level: info, stats_interval_seconds: 0 }
 ${extra}`;
 }

@@ -26,7 +26,11 @@ Deno.test("more concurrent split readings than the broker's in-flight window are
   await using bridge = await startBridge(
     `internal_broker: { url: "${internal.url}", embedded: { enabled: false } }
 central_broker: { url: "${central.url}", embedded: { enabled: false } }
-meters: { timezone: UTC, fields: [voltage], time_sync: { max_drift_seconds: 86400 } }
+meters:
+  timezone: UTC
+  fields: [voltage]
+  time_sync: { max_drift_seconds: 86400 }
+  admission: { burst: ${METERS} }
 limits: { reassembly_max_age_seconds: 10 }
 logging: { level: info, format: json, stats_interval_seconds: 0 }
 `,

@@ -651,8 +651,11 @@ Deno.test("a retained reading handed over at subscribe is not news: older ones a
 
 Deno.test("forget clears a meter's history on purpose", () => {
   const filter = liveFilter();
+  assert.equal(filter.has(B), false);
   check(filter, eny(A, time(1), { zygsz: 1000 }));
+  assert.equal(filter.has(A), true);
   assert.equal(filter.forget(A), true);
+  assert.equal(filter.has(A), false);
   assert.equal(filter.forget(A), false);
   assert.equal(filter.exportMeter(A), undefined);
   assert.deepEqual(check(filter, eny(A, time(2), { zygsz: 1 })), PUBLISH);

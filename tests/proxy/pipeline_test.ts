@@ -11,7 +11,7 @@ const FIXTURES = new URL("../fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
 const bytes = (text: string) => new TextEncoder().encode(text);
 
-function pipeline(settings: Record<string, unknown> = {}, root = "kpm33b") {
+function pipeline(settings: Record<string, unknown> = {}, root = "kpm33b", now?: number) {
   const config = Config.parse({
     topics: { root },
     meters: { timezone: "Europe/Vienna" },
@@ -23,7 +23,7 @@ function pipeline(settings: Record<string, unknown> = {}, root = "kpm33b") {
     meters: config.meters,
     limits: config.limits,
     clock: new MeterClock(config.meters.timezone),
-  });
+  }, now);
 }
 
 const published = (events: PipelineEvent[]) =>
@@ -257,6 +257,83 @@ Deno.test("property: the state of many meters stays within limits.max_meters", (
       }
     },
   ));
+});
+
+/** A pipeline admitting `burst` new meters at once, then one every 10 s. */
+function admitting(burst: number, admission: Record<string, unknown> = {}, exclude: string[] = []) {
+  const meters = {
+    timezone: "Europe/Vienna",
+    exclude,
+    admission: { burst, new_per_minute: 6, ...admission },
+  };
+  return pipeline({ meters }, "kpm33b", SAMPLE_NOW);
+}
+
+const types = (events: PipelineEvent[]) =>
+  events.map((e) => e.type === "rejected" ? e.code : e.type);
+
+Deno.test("new meters over meters.admission are refused: not announced, not published", () => {
+  const p = admitting(2);
+  // Meter clocks 39 minutes behind: an admitted meter's clock is to be set, a refused one's not.
+  const flood = Array.from(
+    { length: 10 },
+    (_, n) => p.handle("MQTT_RT_DATA", reading(n, 0), SAMPLE_NOW),
+  );
+  assert.deepEqual(flood.map(types), [
+    ["announce", "publish", "clock_drift"],
+    ["announce", "publish", "clock_drift"],
+    ...Array(8).fill(["not_admitted"]),
+  ]);
+  const refused = flood[2][0];
+  assert.ok(refused.type === "rejected" && /meters\.admission\.burst/.test(refused.reason));
+  // A refused reading leaves nothing behind: no filter history, no announcement.
+  assert.equal(p.historyMeters, 2);
+  assert.equal(p.announcedMeters, 2);
+  // Admitted meters keep flowing; a refused one is admitted with a reading once a token is back.
+  assert.deepEqual(types(p.handle("MQTT_RT_DATA", reading(0, 39), SAMPLE_NOW + 1000)), [
+    "publish",
+  ]);
+  assert.deepEqual(types(p.handle("MQTT_RT_DATA", reading(5, 39), SAMPLE_NOW + 9000)), [
+    "not_admitted",
+  ]);
+  assert.deepEqual(types(p.handle("MQTT_RT_DATA", reading(5, 39), SAMPLE_NOW + 10_000)), [
+    "announce",
+    "publish",
+  ]);
+  assert.deepEqual(types(p.handle("MQTT_RT_DATA", reading(6, 39), SAMPLE_NOW + 10_000)), [
+    "not_admitted",
+  ]);
+});
+
+Deno.test("meters announced on central or with a restored history are known: not counted", () => {
+  const p = admitting(1);
+  p.rememberAnnouncement(MeterAnnouncement.parse({
+    id: "33B0000000001",
+    model: "KPM33B",
+    first_seen: "2026-01-01T00:00:00.000Z",
+  }));
+  const before = admitting(1);
+  before.handle("MQTT_RT_DATA", reading(2, 38), SAMPLE_NOW - 60_000);
+  const state = before.meterState(MeterId.parse("33B0000000002"));
+  assert.ok(state !== undefined);
+  p.restoreMeterStates(new Map([["33B0000000002", state]]));
+  const at = (n: number) => types(p.handle("MQTT_RT_DATA", reading(n, 39), SAMPLE_NOW));
+  assert.deepEqual(at(3), ["announce", "publish"]);
+  assert.deepEqual(at(4), ["not_admitted"]);
+  assert.deepEqual(at(1), ["publish"]);
+  // Known from its history, announced anew (central had lost the announcement).
+  assert.deepEqual(at(2), ["announce", "publish"]);
+  assert.equal(p.admit(MeterId.parse("33B0000000002"), SAMPLE_NOW).admitted, true);
+  assert.equal(p.admit(MeterId.parse("33B0000000005"), SAMPLE_NOW).admitted, false);
+});
+
+Deno.test("excluded meters take no admission token; meters off the allow-list are not_allowed", () => {
+  const p = admitting(1, { allow: ["33B000000000*"] }, ["33B0000000001"]);
+  const at = (n: number) => types(p.handle("MQTT_RT_DATA", reading(n, 39), SAMPLE_NOW));
+  assert.deepEqual(at(1), ["dropped"]);
+  assert.deepEqual(at(12), ["not_allowed"]);
+  assert.deepEqual(at(2), ["announce", "publish"]);
+  assert.deepEqual(at(3), ["not_admitted"]);
 });
 
 Deno.test("with replicas a new meter is announced with this replica; a moved one is claimed", () => {
