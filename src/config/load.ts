@@ -43,7 +43,7 @@ function keyOffset(doc: Document, path: readonly PathKey[], key: string): number
 }
 
 /** Keys whose values are never repeated in an error message. */
-const SECRET_KEY = /password|key|cert|^ca$/;
+const SECRET_KEY = /password|key|cert|token|^ca$/;
 
 function describe(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === "invalid_type" && value === undefined) return "is required";

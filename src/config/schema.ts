@@ -301,6 +301,13 @@ export const HttpConfig = z.strictObject({
   /** Listen address: all interfaces by default (read-only, no secrets); 127.0.0.1 for local only. */
   host: z.string().min(1).default("0.0.0.0"),
   port: Port.default(8080),
+  /**
+   * When set, `/`, `/status.json` and `/metrics` need it (bearer token, or
+   * Basic with any user name); the probes stay open.
+   */
+  auth_token: z.string().min(1, {
+    error: "is empty, which would let anyone in: set a token or remove http.auth_token",
+  }).optional(),
 });
 /** The `http` section. */
 export type HttpConfig = z.infer<typeof HttpConfig>;

@@ -137,9 +137,15 @@ function render(status) {
   $("meters").tBodies[0].replaceChildren(...rows);
 }
 
+// Without the user info of a page opened with user:token@ in its address: fetch refuses URLs
+// with credentials, and the browser sends the ones it has to the same origin anyway.
+const STATUS_URL = new URL("status.json", location.href);
+STATUS_URL.username = "";
+STATUS_URL.password = "";
+
 async function refresh() {
   try {
-    const response = await fetch("status.json", { cache: "no-store" });
+    const response = await fetch(STATUS_URL, { cache: "no-store" });
     if (!response.ok) throw new Error("HTTP " + response.status);
     render(await response.json());
     text($("error"), "");

@@ -12,5 +12,5 @@ import { HttpServer } from "./http_server.ts";
 runWorker(
   "http",
   (config, _emit, context) =>
-    Promise.resolve(new HttpServer(config, { snapshots: !context.remote.includes("proxy") })),
+    HttpServer.start(config, { snapshots: !context.remote.includes("proxy") }),
 );

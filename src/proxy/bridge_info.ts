@@ -43,7 +43,7 @@ export function bridgeInfo(
       },
       outbox: { enabled: config.outbox.enabled },
       homeassistant: config.homeassistant,
-      http: config.http,
+      http: { enabled: config.http.enabled, host: config.http.host, port: config.http.port },
       cluster: config.cluster,
     },
   };

@@ -59,7 +59,10 @@ export function brokerPermissions(config: Config, role: BrokerRole): Deno.Permis
  * learns everything it shows from the other workers' events.
  */
 export function httpPermissions(config: Config): Deno.PermissionOptionsObject {
-  return { ...NOTHING, net: [`${config.http.host}:${config.http.port}`] };
+  const { host, port } = config.http;
+  // The endpoint listens on localhost as 127.0.0.1, and on IPv6 addresses in brackets.
+  const address = host === "localhost" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return { ...NOTHING, net: [`${address}:${port}`] };
 }
 
 /**

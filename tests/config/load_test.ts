@@ -534,6 +534,21 @@ Deno.test("configuration errors never repeat a password or the credentials in a 
   assert.match(error.message, /internal_broker\.password: .*value not shown/);
 });
 
+Deno.test("http.auth_token comes from the environment and is never repeated in an error", () => {
+  const lookup: EnvLookup = (name) => name === "KPM33B_HTTP_TOKEN" ? "from-env-9876" : undefined;
+  const config = parseConfig('http: { auth_token: "${KPM33B_HTTP_TOKEN}" }\n', FILE, lookup);
+  assert.equal(config.http.auth_token, "from-env-9876");
+  assert.equal(parseConfig("http: {}\n", FILE, lookup).http.auth_token, undefined);
+  const wrongType = parseError("http: { auth_token: 98765432 }\n");
+  assert.doesNotMatch(wrongType.message, /98765432/);
+  assert.match(wrongType.message, /http\.auth_token: .*value not shown/);
+  const empty = parseError('http: { auth_token: "${KPM33B_UNSET_TOKEN:-}" }\n');
+  assert.match(
+    empty.message,
+    /http\.auth_token: is empty, which would let anyone in: set a token or remove http\.auth_token/,
+  );
+});
+
 Deno.test("an embedded broker must listen where the bridge connects, and not on the LAN without a password", () => {
   const port = parseError(
     "internal_broker: { url: mqtt://127.0.0.1:11883, embedded: { enabled: true, port: 12000 } }\n",

@@ -13,7 +13,8 @@ Deno.test("the status page is one HTML document referencing no external resource
 
 Deno.test("the status page has the meters table and polls status.json every 5 s", () => {
   assert.match(page, /<table id="meters">[\s\S]*<tbody><\/tbody>/);
-  assert.match(page, /fetch\("status\.json"/);
+  assert.match(page, /new URL\("status\.json", location\.href\)/);
+  assert.match(page, /fetch\(STATUS_URL, /);
   assert.equal(STATUS_REFRESH_MS, 5000);
   assert.ok(page.includes("const REFRESH_MS = 5000;"));
   assert.ok(page.includes("row.dataset.meter = meter.id;"));

@@ -155,8 +155,13 @@ function countPixels(image: Image, test: (r: number, g: number, b: number) => bo
  * An HttpServer on a free port that knows two meters, one online and one
  * failing, and the outbox `problem`, if any.
  */
-function statusServer(problem: OutboxProblem | null = null): HttpServer & AsyncDisposable {
-  const server = new HttpServer(Config.parse({ http: { host: "127.0.0.1", port: freePort() } }));
+async function statusServer(
+  problem: OutboxProblem | null = null,
+  http: Record<string, unknown> = {},
+): Promise<HttpServer & AsyncDisposable> {
+  const server = await HttpServer.start(
+    Config.parse({ http: { host: "127.0.0.1", port: freePort(), ...http } }),
+  );
   const now = new Date();
   server.onEvent({
     type: "snapshot",
@@ -193,10 +198,24 @@ function statusServer(problem: OutboxProblem | null = null): HttpServer & AsyncD
   return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop(1000) });
 }
 
+Deno.test("with http.auth_token the page, given the token by Basic auth, fetches status.json too", async () => {
+  await assertChromiumInstalled();
+  await using _logs = await captureLogs();
+  await using server = await statusServer(null, { auth_token: "page-token" });
+  const refused = await chromium(["--dump-dom", `http://127.0.0.1:${server.port}/`]);
+  assert.doesNotMatch(refused, /data-meter=/);
+  const dom = await chromium([
+    "--dump-dom",
+    `http://viewer:page-token@127.0.0.1:${server.port}/`,
+  ]);
+  assert.match(dom, new RegExp(`<tr data-meter="${ONLINE}">`), dom);
+  assert.match(dom, new RegExp(`<tr data-meter="${OFFLINE}">`), dom);
+});
+
 Deno.test("Chromium renders every meter of /status.json in the status page's table", async () => {
   await assertChromiumInstalled();
   await using _logs = await captureLogs();
-  await using server = statusServer();
+  await using server = await statusServer();
   const dom = await chromium(["--dump-dom", `http://127.0.0.1:${server.port}/`]);
 
   const row = (id: string) => dom.match(new RegExp(`<tr data-meter="${id}">(.*?)</tr>`))?.[1];
@@ -234,7 +253,7 @@ Deno.test("Chromium shows an outbox problem with what to do, and the bridge as n
   await assertChromiumInstalled();
   await using _logs = await captureLogs();
   const problem = outboxProblem(new Date());
-  await using server = statusServer(problem);
+  await using server = await statusServer(problem);
   const dom = await chromium(["--dump-dom", `http://127.0.0.1:${server.port}/`]);
 
   assert.match(dom, /<section id="outbox-problem">/, "shown");
@@ -248,7 +267,7 @@ Deno.test("Chromium shows an outbox problem with what to do, and the bridge as n
 Deno.test("a screenshot of the status page is a full-size, non-blank picture", async () => {
   await assertChromiumInstalled();
   await using _logs = await captureLogs();
-  await using server = statusServer();
+  await using server = await statusServer();
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-screenshot-" });
   try {
     const file = `${dir}/page.png`;

@@ -11,6 +11,7 @@ Deno.test("bridge/info: version, uptime, meters and a configuration summary with
   meter_auth: { password: meter-secret, accounts: { 33B1225950027: { password: account-secret } } }
 central_broker: { url: "mqtts://ha.local:8883", username: ha, password: central-secret }
 meters: { relay_control: [33B1225950027], names: { 33B1225950027: Kitchen } }
+http: { auth_token: http-secret }
 `,
     "config.yaml",
     () => undefined,
@@ -24,7 +25,15 @@ meters: { relay_control: [33B1225950027], names: { 33B1225950027: Kitchen } }
   assert.equal(info.meters, 3);
   assert.equal(info.config.central_broker, "mqtts://ha.local:8883");
   const text = JSON.stringify(info);
-  for (const secret of ["broker-secret", "internal-secret", "meter-secret", "account-secret"]) {
+  for (
+    const secret of [
+      "broker-secret",
+      "internal-secret",
+      "meter-secret",
+      "account-secret",
+      "http-secret",
+    ]
+  ) {
     assert.equal(text.includes(secret), false, secret);
   }
   assert.equal(text.includes("central-secret"), false);

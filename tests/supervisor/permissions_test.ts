@@ -164,35 +164,42 @@ Deno.test("the HTTP worker may listen on http.host:http.port and do nothing else
   assert.deepEqual(result, LISTEN_ONLY);
 });
 
-Deno.test("the real HTTP worker starts and serves with the HTTP worker's permissions", async () => {
-  const port = freePort();
-  const config = Config.parse({ http: { host: "127.0.0.1", port }, logging: { level: "warning" } });
-  const worker = new Worker(WORKER_MODULES.http, {
-    type: "module",
-    deno: { permissions: httpPermissions(config) },
-  } as WorkerOptions);
-  try {
-    const next = () =>
-      new Promise<FromWorker>((resolve, reject) => {
-        worker.onmessage = (event) => resolve(event.data);
-        worker.onerror = (event) => {
-          event.preventDefault();
-          reject(new Error(event.message));
-        };
-      });
-    const send = (message: ToWorker) => worker.postMessage(message);
-    const started = next();
-    send({ type: "start", config, remote: [] });
-    assert.deepEqual(await started, { type: "started" });
-    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-    assert.equal(await response.text(), "ok\n");
-    const stopped = next();
-    send({ type: "stop", timeoutMs: 1000 });
-    assert.deepEqual(await stopped, { type: "stopped" });
-  } finally {
-    worker.terminate();
-  }
-});
+for (
+  const [host, urlHost] of [["127.0.0.1", "127.0.0.1"], ["localhost", "127.0.0.1"], [
+    "::1",
+    "[::1]",
+  ]]
+) {
+  Deno.test(`the real HTTP worker on ${host} starts and serves with the HTTP worker's permissions`, async () => {
+    const port = freePort();
+    const config = Config.parse({ http: { host, port }, logging: { level: "warning" } });
+    const worker = new Worker(WORKER_MODULES.http, {
+      type: "module",
+      deno: { permissions: httpPermissions(config) },
+    } as WorkerOptions);
+    try {
+      const next = () =>
+        new Promise<FromWorker>((resolve, reject) => {
+          worker.onmessage = (event) => resolve(event.data);
+          worker.onerror = (event) => {
+            event.preventDefault();
+            reject(new Error(event.message));
+          };
+        });
+      const send = (message: ToWorker) => worker.postMessage(message);
+      const started = next();
+      send({ type: "start", config, remote: [] });
+      assert.deepEqual(await started, { type: "started" });
+      const response = await fetch(`http://${urlHost}:${port}/healthz`);
+      assert.equal(await response.text(), "ok\n");
+      const stopped = next();
+      send({ type: "stop", timeoutMs: 1000 });
+      assert.deepEqual(await stopped, { type: "stopped" });
+    } finally {
+      worker.terminate();
+    }
+  });
+}
 
 Deno.test("the log file worker may read and write the log file and its rotated copies, nothing else", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
