@@ -6,12 +6,15 @@
  * @module
  */
 import { resolve } from "node:path";
-import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
+import { isSecretPath, maskSecretPieces, maskSecrets } from "../logging/redact.ts";
 import { Config } from "./schema.ts";
 import { readPemFiles } from "./pem_files.ts";
 import { ConfigError, type ConfigProblem, EmptyConfigError } from "./config_error.ts";
+import { describeIssue } from "./describe_issue.ts";
 import { type EnvLookup, interpolate } from "./interpolate.ts";
+import { secretValues } from "./secret_values.ts";
 
 type Document = ReturnType<typeof parseDocument>;
 type PathKey = string | number;
@@ -31,6 +34,37 @@ function offsetOf(doc: Document, path: readonly PathKey[]): number | undefined {
   return undefined;
 }
 
+/** The key path of a node from its ancestors (as `visit` gives them). */
+function pathOf(ancestors: readonly unknown[], node: unknown): PathKey[] {
+  const chain = [...ancestors, node];
+  const path: PathKey[] = [];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const parent = chain[i];
+    const child = chain[i + 1];
+    if (isPair(parent) && parent.value === child) {
+      path.push(isScalar(parent.key) ? String(parent.key.value) : "?");
+    } else if (isSeq(parent)) {
+      path.push(parent.items.indexOf(child as never));
+    }
+  }
+  return path;
+}
+
+/**
+ * A `ConfigError` for `problems` in `text`, every secret value the text (or
+ * its parsed `data`) holds masked: the YAML parser quotes the source.
+ */
+function maskedError(
+  problems: readonly ConfigProblem[],
+  text: string,
+  data?: unknown,
+): ConfigError {
+  const secrets = secretValues(text, data);
+  return new ConfigError(
+    problems.map((problem) => ({ ...problem, message: maskSecrets(problem.message, secrets) })),
+  );
+}
+
 /** Offset of a key itself (for unknown keys). */
 function keyOffset(doc: Document, path: readonly PathKey[], key: string): number | undefined {
   const parent = path.length === 0 ? doc.contents : doc.getIn(path, true);
@@ -40,23 +74,6 @@ function keyOffset(doc: Document, path: readonly PathKey[], key: string): number
     }
   }
   return offsetOf(doc, path);
-}
-
-/** Keys whose values are never repeated in an error message. */
-const SECRET_KEY = /password|key|cert|token|^ca$/;
-
-function describe(issue: z.core.$ZodIssue, value: unknown): string {
-  if (issue.code === "invalid_type" && value === undefined) return "is required";
-  const last = issue.path.at(-1);
-  if (typeof last === "string" && SECRET_KEY.test(last)) {
-    return `${issue.message.replace(/\s*\(got .*\)$/, "")} (value not shown: it is a secret)`;
-  }
-  if (issue.code === "invalid_value" && "values" in issue) {
-    return `${JSON.stringify(value)} is not one of ${issue.values.join(", ")}`;
-  }
-  if (issue.code === "custom" || issue.code === "invalid_format") return issue.message;
-  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value)})`;
-  return `${issue.message}${shown}`;
 }
 
 function problemsOf(
@@ -84,7 +101,7 @@ function problemsOf(
     problems.push({
       location: locate(file, lines, offsetOf(doc, path)),
       path: path.join("."),
-      message: describe(issue, value),
+      message: describeIssue(issue, value),
     });
   }
   return problems;
@@ -102,44 +119,54 @@ function problemsOf(
 export function parseConfig(text: string, file: string, env: EnvLookup): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  // The parser's messages quote the source, secrets included.
+  const secrets = () => secretValues(text);
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({
-      location: locate(file, lines, e.pos[0]),
-      path: "",
-      message: `YAML syntax error: ${e.message.split("\n")[0]}`,
-    })));
+    throw maskedError(
+      doc.errors.map((e) => ({
+        location: locate(file, lines, e.pos[0]),
+        path: "",
+        message: `YAML syntax error: ${maskSecretPieces(e.message.split("\n")[0], secrets())}`,
+      })),
+      text,
+    );
   }
   const problems: ConfigProblem[] = [];
   visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, ancestors) {
       if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return;
-      const result = interpolate(node.value, env);
+      const path = pathOf(ancestors, node);
+      const result = interpolate(node.value, env, isSecretPath(path));
       if (result.ok) {
         node.value = result.value;
       } else {
         problems.push({
           location: locate(file, lines, node.range?.[0]),
-          path: "",
+          path: path.join("."),
           message: result.error,
         });
       }
     },
   });
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw maskedError(problems, text);
   let raw: unknown;
   try {
     // Unresolved aliases and alias bombs surface only when the document is resolved.
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ConfigError([{
+    throw maskedError([{
       location: locate(file, lines, undefined),
       path: "",
-      message: `YAML error: ${error instanceof Error ? error.message : String(error)}`,
-    }]);
+      message: `YAML error: ${
+        maskSecretPieces(error instanceof Error ? error.message : String(error), secrets())
+      }`,
+    }], text);
   }
   if (raw === null || raw === undefined) throw new EmptyConfigError(file);
   const result = Config.safeParse(raw);
-  if (!result.success) throw new ConfigError(problemsOf(result.error, doc, raw, file, lines));
+  if (!result.success) {
+    throw maskedError(problemsOf(result.error, doc, raw, file, lines), text, raw);
+  }
   return result.data;
 }
 
@@ -166,17 +193,22 @@ export async function readConfigText(path: string): Promise<string> {
  *
  * @throws {ConfigError} when the text is invalid or a PEM file cannot be read
  */
-export function configFromText(text: string, path: string, env: EnvLookup): Promise<Config> {
+export async function configFromText(text: string, path: string, env: EnvLookup): Promise<Config> {
   const config = parseConfig(text, path, env);
   const { file } = config.logging;
-  return readPemFiles({
-    ...config,
-    state_dir: resolve(config.state_dir),
-    logging: file === undefined ? config.logging : {
-      ...config.logging,
-      file: { ...file, path: resolve(file.path) },
-    },
-  }, path);
+  try {
+    return await readPemFiles({
+      ...config,
+      state_dir: resolve(config.state_dir),
+      logging: file === undefined ? config.logging : {
+        ...config.logging,
+        file: { ...file, path: resolve(file.path) },
+      },
+    }, path);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw maskedError(error.problems, text, config);
+  }
 }
 
 /**

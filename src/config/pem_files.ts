@@ -56,6 +56,16 @@ export async function readPemFiles(config: Config, configPath: string): Promise<
   const problems: ConfigProblem[] = [];
   for (const slot of slots(copy)) {
     if (slot.file === undefined) continue;
+    if (/-----BEGIN |\n/.test(slot.file)) {
+      // Key material pasted where a file name belongs: it must not be repeated as a path.
+      problems.push({
+        location: configPath,
+        path: slot.path,
+        message: "holds PEM text, not a file name: save the PEM text to a file and write its " +
+          "path here (value not shown: it may be a private key)",
+      });
+      continue;
+    }
     const file = resolve(slot.file);
     try {
       const pem = await Deno.readTextFile(file);

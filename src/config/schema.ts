@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { brokerPort } from "../mqtt/broker_address.ts";
+import { redactUrlText } from "../logging/redact.ts";
 import { MeterId } from "../protocol/meter_id.ts";
 import { MeterIdPattern } from "../protocol/admission.ts";
 import { Plausibility } from "../protocol/plausibility.ts";
@@ -52,7 +53,7 @@ export const BrokerUrl = z.string().refine((text) => {
 }, {
   error: (issue) =>
     `${
-      JSON.stringify(String(issue.input).replace(/\/\/[^/@]*@/, "//<credentials>@"))
+      JSON.stringify(redactUrlText(String(issue.input)))
     } is not a broker URL like mqtt://host:1883 (schemes: ${
       BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(", ")
     })`,

@@ -82,6 +82,24 @@ Deno.test("malformed references are errors", () => {
   );
 });
 
+Deno.test("in a secret, a malformed reference is not quoted", () => {
+  for (const text of ["${Hunter2 secret", "pre${fix", "${BAD-NAME:-Hunter2}", "${}Hunter2"]) {
+    const result = interpolate(text, env, true);
+    assert.equal(result.ok, false, text);
+    const message = (result as { error: string }).error;
+    assert.equal(
+      message,
+      "holds a ${ that starts no valid reference; use ${NAME} or ${NAME:-default}, " +
+        "or $${ for a literal ${ (value not shown: it is a secret)",
+    );
+  }
+  // A missing variable is named: the name is no secret.
+  assert.equal(
+    (interpolate("${NOPE}Hunter2", env, true) as { error: string }).error,
+    "environment variable NOPE is not set (use ${NOPE:-default} to give a default)",
+  );
+});
+
 Deno.test("the environment is only asked for referenced names", () => {
   const asked: string[] = [];
   ok("${HOST} and ${NOPE:-x} and $${PORT}", (name) => {

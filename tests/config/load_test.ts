@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ConfigError, EmptyConfigError } from "../../src/config/config_error.ts";
-import { loadConfig, parseConfig } from "../../src/config/load.ts";
+import { configFromText, loadConfig, parseConfig } from "../../src/config/load.ts";
 import type { EnvLookup } from "../../src/config/interpolate.ts";
+import { leakedSecrets, SECRET_CONFIGS } from "../helpers/secret_configs.ts";
 
 const FILE = "config.yaml";
 const ENV: Record<string, string> = {
@@ -392,16 +393,17 @@ Deno.test("parseConfig: $${ writes a literal ${", () => {
   assert.equal(config.central_broker.password, "pa${PASSWORD}ss");
 });
 
-Deno.test("parseConfig: a missing variable is an error naming the variable and the line", () => {
+Deno.test("parseConfig: a missing variable is an error naming the variable, the line and the key", () => {
   const error = parseError("central_broker:\n  url: mqtt://h:${NOPE}\n");
   assert.deepEqual(error.problems, [{
     location: "config.yaml:2:8",
-    path: "",
+    path: "central_broker.url",
     message: "environment variable NOPE is not set (use ${NOPE:-default} to give a default)",
   }]);
   assert.equal(
     error.message,
-    "config.yaml:2:8: environment variable NOPE is not set (use ${NOPE:-default} to give a default)",
+    "config.yaml:2:8 central_broker.url: environment variable NOPE is not set " +
+      "(use ${NOPE:-default} to give a default)",
   );
   // An empty variable counts as unset.
   const empty = parseError("central_broker:\n  password: ${EMPTY}\n");
@@ -547,6 +549,28 @@ Deno.test("http.auth_token comes from the environment and is never repeated in a
     empty.message,
     /http\.auth_token: is empty, which would let anyone in: set a token or remove http\.auth_token/,
   );
+});
+
+Deno.test("no configuration error repeats a secret, whatever breaks; each names the key and the problem", async () => {
+  for (const { name, yaml, expect } of SECRET_CONFIGS) {
+    await assert.rejects(configFromText(yaml, FILE, noEnv), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `${name}: ${error}`);
+      assert.deepEqual(leakedSecrets(error.message), [], `${name}:\n${error.message}`);
+      for (const pattern of expect) assert.match(error.message, pattern, name);
+      return true;
+    });
+  }
+});
+
+Deno.test("a secret from the environment is not repeated either", () => {
+  const error = parseError(
+    "internal_broker:\n  meter_auth:\n    accounts:\n      33B1225950027: ${ACCOUNT}\n" +
+      "central_broker:\n  password: ${CENTRAL}\n  tls: { key: '${CENTRAL}' }\n  token: ${CENTRAL}\n",
+    (n) => n === "ACCOUNT" ? "FromEnvAccount" : n === "CENTRAL" ? "FromEnvCentral" : undefined,
+  );
+  assert.doesNotMatch(error.message, /FromEnv/);
+  assert.match(error.message, /accounts\.33B1225950027: Invalid input: expected object/);
+  assert.match(error.message, /central_broker\.token: unknown key/);
 });
 
 Deno.test("an embedded broker must listen where the bridge connects, and not on the LAN without a password", () => {

@@ -205,6 +205,28 @@ Deno.test("a missing file is a problem at its key, naming the file", async () =>
   });
 });
 
+Deno.test("PEM text where a file name belongs is a problem at its key that never repeats it", async () => {
+  const problems = (await problemsOf(Config.parse({
+    central_broker: { url: "mqtts://ha.local", tls: { key_file: CLIENT_KEY } },
+    internal_broker: {
+      url: "mqtt://127.0.0.1:11883",
+      embedded: { tls: { port: 8883, cert_file: "cert.pem", key_file: "Y2xpZW50\nIGtleQ==" } },
+    },
+  }))).filter((problem) => problem.path.endsWith(".key_file"));
+  assert.deepEqual(problems.map((p) => p.path), [
+    "internal_broker.embedded.tls.key_file",
+    "central_broker.tls.key_file",
+  ]);
+  for (const problem of problems) {
+    assert.equal(
+      problem.message,
+      "holds PEM text, not a file name: save the PEM text to a file and write its path here " +
+        "(value not shown: it may be a private key)",
+    );
+    assert.doesNotMatch(problem.message, /Y2xpZW50|BEGIN/);
+  }
+});
+
 Deno.test("a missing file given relatively is reported with its absolute path", async () => {
   await withFiles({}, async (dir) => {
     const relativePath = relative(Deno.cwd(), `${dir}/missing.pem`);
