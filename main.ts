@@ -21,6 +21,7 @@ import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
 import { resetMeterHistory } from "./src/outbox/reset_meter_history.ts";
 import { OutboxInUseError, OutboxStoreError } from "./src/outbox/sqlite_outbox_store.ts";
 import type { RequestResult } from "./src/supervisor/messages.ts";
+import { StateDirInUseError, StateDirLock } from "./src/supervisor/state_dir_lock.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
 
@@ -130,6 +131,18 @@ async function main(args: readonly string[]): Promise<number> {
     }
   }
 
+  let stateLock: StateDirLock;
+  try {
+    stateLock = await StateDirLock.acquire(
+      config.state_dir,
+      command.workers.filter((worker) => worker === "proxy" || worker === "config_sender"),
+    );
+  } catch (error) {
+    if (!(error instanceof StateDirInUseError)) throw error;
+    console.error(error.message);
+    return EXIT_TEMPFAIL;
+  }
+
   let logFile: LogFile | undefined;
   if (config.logging.file !== undefined) {
     try {
@@ -217,6 +230,7 @@ async function main(args: readonly string[]): Promise<number> {
   await supervisor.stop(SHUTDOWN_BUDGET_MS);
   log.info("Stopped");
   await shutDownLogging();
+  stateLock.release();
   return 0;
 }
 

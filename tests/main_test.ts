@@ -1,6 +1,6 @@
 /** The bridge's command line, run as users run it: `deno task start …`. */
 import assert from "node:assert/strict";
-import { runTaskStart } from "./helpers/bridge.ts";
+import { runTaskStart, startBridge } from "./helpers/bridge.ts";
 
 Deno.test("--check-config accepts the shipped config.yaml", async () => {
   const { code, stdout } = await runTaskStart(["--check-config"]);
@@ -58,4 +58,29 @@ Deno.test("an embedded broker that cannot listen stops the bridge (exit 69) inst
     taken.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a second bridge on the same state_dir exits at start (exit 75), naming the directory and the holder", async () => {
+  const port = Deno.listen({ hostname: "127.0.0.1", port: 0 }) as Deno.Listener;
+  const { port: closed } = port.addr as Deno.NetAddr;
+  port.close();
+  // Brokers nobody listens on: the first bridge keeps trying, and holds its state_dir meanwhile.
+  await using first = await startBridge(
+    `internal_broker: { url: "mqtt://127.0.0.1:${closed}" }\n` +
+      `central_broker: { url: "mqtt://127.0.0.1:${closed}" }\n` +
+      "logging: { format: json, level: info }\n",
+  );
+  await first.waitForLog((l) => /Worker proxy started/.test(String(l.message)), "proxy started");
+  const stateDir = first.configPath.replace(/config\.yaml$/, "state");
+  const second = await runTaskStart(["--config", first.configPath]);
+  assert.equal(second.code, 75);
+  assert.match(
+    second.stderr,
+    new RegExp(
+      `${stateDir}/proxy\\.lock is held by another bridge process \\(pid ${first.bridgePid()} since [^)]+\\): each bridge needs its own state_dir`,
+    ),
+  );
+  assert.equal(second.stdout, "", "nothing started");
+  const { code } = await first.stop();
+  assert.equal(code, 0, "the first bridge was not disturbed");
 });
