@@ -631,9 +631,13 @@ export class Proxy {
         histogram.count++;
         break;
       }
-      case "workers":
+      case "workers": {
+        const started = event.workers.http === "running" && this.#workers.http !== "running";
         this.#workers = event.workers;
+        // An HTTP worker that just started has seen no snapshot: readiness need not wait for one.
+        if (started) this.emit({ type: "snapshot", snapshot: this.snapshot() });
         break;
+      }
     }
   }
 
@@ -691,6 +695,8 @@ export class Proxy {
     const state: BridgeState = this.#internalSubscribed ? "online" : "offline";
     if (state === this.#publishedState) return;
     this.#publishedState = state;
+    // Readiness follows at once, not with the next periodic snapshot.
+    this.emit({ type: "snapshot", snapshot: this.snapshot() });
     this.#central.client.publish(
       ownTopic(this.#config, "state"),
       state,

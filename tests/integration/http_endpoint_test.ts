@@ -89,3 +89,26 @@ Deno.test("the bridge closes half-sent requests, serves with the token meanwhile
   assert.equal(code, 0, bridge.output());
   assert.equal(bridge.output().includes(TOKEN), false, "the token appears in the bridge's output");
 });
+
+Deno.test("/readyz is ready as soon as the bridge state is online", async () => {
+  await using internal = await startMosquitto();
+  await using central = await startMosquitto();
+  const port = freePort();
+  await using bridge = await startBridge(
+    [
+      `internal_broker: { url: "${internal.url}" }`,
+      `central_broker: { url: "${central.url}" }`,
+      `http: { host: 127.0.0.1, port: ${port} }`,
+      "logging: { format: json, level: info, stats_interval_seconds: 0 }",
+      "",
+    ].join("\n"),
+  );
+  await bridge.waitForLog((l) => l.message === "Bridge state online", "the bridge online");
+  await bridge.waitForLog(
+    (l) => String(l.message).startsWith("Status page and metrics on"),
+    "the HTTP endpoint listening",
+  );
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+  assert.equal(await ready.text(), "ready\n");
+  assert.equal(ready.status, 200);
+});
