@@ -50,6 +50,10 @@ export function banner(config: Config): string[] {
         "point central_broker.url at your Home Assistant broker to feed it instead",
     );
   }
+  lines.push(
+    `Meter clocks are set to ${config.meters.timezone} time (meters.timezone; by default this ` +
+      "machine's time zone)",
+  );
   const root = config.topics.root;
   const { share_group: group, replica } = config.cluster;
   if (group !== "") {

@@ -19,9 +19,12 @@ function shipped(meterAuth: Record<string, unknown> = {}): Config {
       embedded: { enabled: true, host: "127.0.0.1" },
     },
     topics: { root: "kpm33b" },
+    meters: { timezone: "Europe/Vienna" },
   });
 }
 
+const CLOCKS = "Meter clocks are set to Europe/Vienna time (meters.timezone; by default this " +
+  "machine's time zone)";
 const TOPICS =
   "Topics: kpm33b/<id>/seconds, kpm33b/<id>/minutes, kpm33b/discovery/<id>, kpm33b/bridge/state";
 const EMBEDDED_CENTRAL = "Readings go to the embedded central broker on 127.0.0.1:11884; " +
@@ -40,6 +43,7 @@ Deno.test("the banner of the shipped configuration explains the loopback-only me
     "To let meters on the LAN in, set KPM33B_METER_PASSWORD (meters log in as " +
     '"meter") and restart: it then listens on 0.0.0.0 and requires credentials',
     EMBEDDED_CENTRAL,
+    CLOCKS,
     TOPICS,
     DISCOVERY,
     STATUS_PAGE,
@@ -57,6 +61,7 @@ Deno.test("with a meter password the meters' broker listens on the LAN and meter
     "Meters' broker: embedded, listening on 0.0.0.0:11883",
     'Meters must log in (shared user "meter", 0 accounts bound to meter ids)',
     EMBEDDED_CENTRAL,
+    CLOCKS,
     TOPICS,
     DISCOVERY,
     STATUS_PAGE,
@@ -95,12 +100,14 @@ Deno.test("the banner shows the TLS listener of the meters' broker and explicit 
     },
     central_broker: { url: "mqtt://127.0.0.1:21884", embedded: { enabled: true, port: 21884 } },
     topics: { root: "site1" },
+    meters: { timezone: "Europe/Vienna" },
   });
   assert.deepEqual(banner(config), [
     "Meters' broker: embedded, listening on 192.0.2.10:21883 and 192.0.2.10:8883 (TLS)",
     'Meters must log in (shared user "meter", 0 accounts bound to meter ids)',
     "Readings go to the embedded central broker on 127.0.0.1:21884; " +
     "point central_broker.url at your Home Assistant broker to feed it instead",
+    CLOCKS,
     "Topics: site1/<id>/seconds, site1/<id>/minutes, site1/discovery/<id>, site1/bridge/state",
     DISCOVERY,
     STATUS_PAGE,
@@ -113,12 +120,14 @@ Deno.test("external brokers are shown by URL without their credentials", () => {
   const config = Config.parse({
     internal_broker: { url: "mqtt://bridge:hunter2@mosquitto.lan:1883" },
     central_broker: { url: "mqtts://ha:s3cret@homeassistant.local:8883" },
+    meters: { timezone: "Europe/Vienna" },
   });
   const lines = banner(config);
-  assert.equal(lines.length, 6);
-  assert.deepEqual(lines.slice(0, 5), [
+  assert.equal(lines.length, 7);
+  assert.deepEqual(lines.slice(0, 6), [
     "Meters' broker: mqtt://mosquitto.lan:1883",
     "Readings go to mqtts://homeassistant.local:8883",
+    CLOCKS,
     TOPICS,
     DISCOVERY,
     STATUS_PAGE,

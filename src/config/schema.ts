@@ -10,7 +10,7 @@ import { redactUrlText } from "../logging/redact.ts";
 import { MeterId } from "../protocol/meter_id.ts";
 import { MeterIdPattern } from "../protocol/admission.ts";
 import { Plausibility } from "../protocol/plausibility.ts";
-import { isTimeZone } from "../protocol/meter_time.ts";
+import { hostTimeZone, isTimeZone } from "../protocol/meter_time.ts";
 import { TopicRoot } from "../protocol/topics.ts";
 import { ClusterName } from "../protocol/cluster.ts";
 import { FieldGroup, Profile } from "../protocol/transform.ts";
@@ -172,7 +172,7 @@ const MeterOverride = z.strictObject({
 export const MetersConfig = z.strictObject({
   upload_interval_seconds: configNumber(SecondsLevelInterval).default(60),
   upload_interval_minutes: configNumber(MinutesLevelInterval).default(1),
-  timezone: TimeZone.default("UTC"),
+  timezone: TimeZone.default(hostTimeZone),
   exclude: z.array(MeterId).default([]),
   names: z.record(MeterId, z.string().min(1).max(64)).default({}),
   profile: Profile.default("default"),

@@ -58,6 +58,16 @@ export const MeterTime = z.string().check((ctx) => {
 export type MeterTime = z.infer<typeof MeterTime>;
 
 /** Whether a string names a time zone this runtime knows (IANA name). */
+/**
+ * This machine's time zone (from `TZ` or `/etc/localtime`, as the runtime
+ * resolves it), or UTC when it has none: meters installed beside the gateway
+ * most likely keep its local time.
+ */
+export function hostTimeZone(): string {
+  const zone = new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return zone !== undefined && isTimeZone(zone) ? zone : "UTC";
+}
+
 export function isTimeZone(name: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: name });

@@ -25,6 +25,9 @@ export interface WorkerSpec {
 /** How a worker's start went. */
 type StartOutcome = "started" | "failed" | "timeout";
 
+/** Time kept for stopping the `startFirst` workers after the others. */
+const LAST_STOP_MS = 1000;
+
 /**
  * How long the other workers wait for the `startFirst` ones: generous, as a
  * slow gateway's first start (or one under emulation) loads every module cold.
@@ -270,8 +273,18 @@ export class Supervisor {
     return [];
   }
 
-  /** Stops every worker in parallel within `timeoutMs`. */
+  /**
+   * Stops every worker within `timeoutMs`: the `startFirst` ones (the
+   * embedded brokers) last, so the others' clients end their sessions
+   * instead of finding their broker gone.
+   */
   async stop(timeoutMs: number): Promise<void> {
-    await Promise.all(this.#workers.map((worker) => worker.stop(timeoutMs)));
+    const started = performance.now();
+    const last = this.#workers.filter((worker) => worker.spec.startFirst);
+    const first = this.#workers.filter((worker) => !worker.spec.startFirst);
+    const reserve = last.length === 0 ? 0 : Math.min(LAST_STOP_MS, timeoutMs / 2);
+    await Promise.all(first.map((worker) => worker.stop(timeoutMs - reserve)));
+    const left = Math.max(reserve, timeoutMs - (performance.now() - started));
+    await Promise.all(last.map((worker) => worker.stop(left)));
   }
 }

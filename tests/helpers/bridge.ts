@@ -49,12 +49,15 @@ export interface CommandRun {
   readonly stderr: string;
 }
 
-/** `deno task start` with `args` (`--check-config`, …), run to its exit. */
-export async function runTaskStart(args: readonly string[]): Promise<CommandRun> {
+/** `deno task start` with `args` (`--check-config`, …) and `env` beside the caller's, run to its exit. */
+export async function runTaskStart(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<CommandRun> {
   const { code, stdout, stderr } = await new Deno.Command(TASK_START.program, {
     args: [...TASK_START.args, ...args],
     cwd: PROJECT.pathname,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
