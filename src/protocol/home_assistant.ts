@@ -7,6 +7,11 @@
  * `kpm33b_<id>_<field>`, as earlier bridges for these meters used, so an
  * existing installation keeps its entities and their history.
  *
+ * Entity ids are suggested twice, so that every supported Home Assistant
+ * version makes the same ones: `default_entity_id` (2025.10 and newer, which
+ * then ignore `object_id` without a deprecation warning; 2026.4 removed it)
+ * and `object_id` (older versions, which ignore `default_entity_id`).
+ *
  * @module
  */
 import type { MeterSettings } from "../config/meter_settings.ts";
@@ -18,7 +23,7 @@ import { payloadFields } from "./transform.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /** Entity platforms the bridge creates. */
-export type Component = "sensor" | "binary_sensor" | "switch";
+export type Component = "sensor" | "binary_sensor" | "switch" | "button";
 
 /** Where and for which bridge discovery messages are published. */
 export interface DiscoveryContext {
@@ -36,6 +41,10 @@ export interface DiscoveryContext {
    * `<root>/bridge/replicas/<replica>/state`.
    */
   readonly stateTopic: string;
+  /** Its `bridge/info` topic, beside `stateTopic`. */
+  readonly infoTopic: string;
+  /** `cluster.replica` with replicas: each replica is a bridge device of its own. */
+  readonly replica?: string;
 }
 
 /** One meter as discovery describes it. */
@@ -97,6 +106,49 @@ export function nodeId(id: MeterId): string {
   return `kpm33b_${id}`;
 }
 
+/** The default `topics.root`: the only one a bridge device id leaves out. */
+const DEFAULT_ROOT = "kpm33b";
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+}
+
+/**
+ * What tells this bridge device from others on the same broker: the topic
+ * root if it is not the default (two bridges), and the replica's name.
+ */
+export function bridgeQualifiers(context: Pick<DiscoveryContext, "root" | "replica">): string[] {
+  return [
+    ...(context.root === DEFAULT_ROOT ? [] : [context.root]),
+    ...(context.replica === undefined ? [] : [context.replica]),
+  ];
+}
+
+/**
+ * The node id and device identifier of the bridge itself: `kpm33b_bridge`,
+ * followed by its qualifiers in lowercase, e.g. `kpm33b_bridge_pod_0`.
+ */
+export function bridgeNodeId(context: Pick<DiscoveryContext, "root" | "replica">): string {
+  return ["kpm33b_bridge", ...bridgeQualifiers(context).map(slug)].join("_");
+}
+
+/**
+ * The suggested entity id of an entity, as both Home Assistant options
+ * (see the module comment), lowercase as Home Assistant makes them.
+ */
+export function entityIdOptions(
+  component: Component,
+  uniqueId: string,
+): { object_id: string; default_entity_id: string } {
+  const objectId = uniqueId.toLowerCase();
+  return { object_id: objectId, default_entity_id: `${component}.${objectId}` };
+}
+
+/** The origin info of every configuration. */
+export function origin(version: string): { name: string; sw_version: string } {
+  return { name: "kpm33b-bridge", sw_version: version };
+}
+
 /** `<prefix>/<component>/kpm33b_<id>/<key>/config`. */
 export function discoveryTopic(prefix: string, entity: EntityKey): string {
   return `${prefix}/${entity.component}/${nodeId(entity.id)}/${entity.key}/config`;
@@ -152,6 +204,7 @@ export function discoveryConfigs(
     manufacturer: "Compere",
     model,
     serial_number: id,
+    via_device: bridgeNodeId(context),
   };
   const common = {
     availability: [
@@ -160,7 +213,7 @@ export function discoveryConfigs(
     ],
     availability_mode: "all",
     device,
-    origin: { name: "kpm33b-bridge", sw_version: version },
+    origin: origin(version),
   };
   const expireAfter: Record<string, number> = {
     seconds: settings.availabilityTimeoutSeconds,
@@ -174,7 +227,7 @@ export function discoveryConfigs(
       JSON.stringify({
         name: entityName(entity.key),
         unique_id: uniqueId,
-        default_entity_id: `${entity.component}.${uniqueId}`,
+        ...entityIdOptions(entity.component, uniqueId),
         ...config,
         ...common,
       }),
@@ -209,6 +262,8 @@ export function discoveryConfigs(
       state_topic: meterTopic(root, id, "relay"),
       payload_on: "ON",
       payload_off: "OFF",
+      // Home Assistant sends commands at QoS 0 unless told otherwise: a switch must not get lost.
+      qos: 1,
       icon: "mdi:electric-switch",
     });
   }

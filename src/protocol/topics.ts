@@ -80,7 +80,10 @@ export const BridgeInfo = z.object({
   version: z.string(),
   started_at: z.iso.datetime(),
   uptime_seconds: z.number().int(),
+  /** Meters this bridge (or replica) handles. */
   meters: z.number().int(),
+  /** Of those, the ones whose availability is `online`. */
+  meters_online: z.number().int(),
   /** The running configuration without credentials. */
   config: z.record(z.string(), z.unknown()),
 });

@@ -1,5 +1,5 @@
 /**
- * The payload of `<root>/bridge/info`: version, uptime, meter count and a
+ * The payload of `<root>/bridge/info`: version, uptime, meter counts and a
  * summary of the running configuration. No credential can appear in it:
  * broker URLs are redacted and only non-secret keys are copied.
  *
@@ -8,6 +8,7 @@
 import type { Config } from "../config/schema.ts";
 import { redactUrl } from "../logging/redact.ts";
 import type { BridgeInfo } from "../protocol/topics.ts";
+import type { BridgeSnapshot } from "../status/bridge_snapshot.ts";
 
 /** Builds `bridge/info` at `now` (epoch ms) for a bridge started at `startedAt`. */
 export function bridgeInfo(
@@ -15,13 +16,14 @@ export function bridgeInfo(
   version: string,
   startedAt: number,
   now: number,
-  meters: number,
+  meters: BridgeSnapshot["meter_counts"],
 ): BridgeInfo {
   return {
     version,
     started_at: new Date(startedAt).toISOString(),
     uptime_seconds: Math.round((now - startedAt) / 1000),
-    meters,
+    meters: meters.known,
+    meters_online: meters.online,
     config: {
       internal_broker: redactUrl(config.internal_broker.url),
       central_broker: redactUrl(config.central_broker.url),

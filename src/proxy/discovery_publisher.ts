@@ -3,7 +3,8 @@
  * line with the configuration: publishes each meter's entities (retained),
  * and clears (empty retained payload) the ones a changed configuration no
  * longer wants, found retained on the broker. Home Assistant announcing
- * `online` gets everything again.
+ * `online` gets everything again. The bridge device's few configurations go
+ * out at once, ahead of the meters that are connected through it.
  *
  * Paced for large fleets: meters wait in a queue drained at
  * `homeassistant.discovery_messages_per_second`, so a mass reconnect or a
@@ -22,6 +23,7 @@ import {
   isStale,
   parseDiscoveryTopic,
 } from "../protocol/home_assistant.ts";
+import { bridgeDiscoveryConfigs } from "../protocol/home_assistant_bridge.ts";
 import { digest } from "../runtime/hash.ts";
 import { PacedQueue } from "../runtime/paced_queue.ts";
 
@@ -55,6 +57,8 @@ export class DiscoveryPublisher {
   readonly #queue: PacedQueue<MeterId>;
   /** Queued meters whose unchanged configurations are sent again too. */
   readonly #forced = new Set<MeterId>();
+  /** Digests of the bridge device's configurations published: topic → digest. */
+  readonly #bridge = new Map<string, number>();
   #maxMeters: number;
 
   constructor(
@@ -92,6 +96,16 @@ export class DiscoveryPublisher {
     if (!this.source.known(id)) return;
     if (force) this.#forced.add(id);
     this.#queue.add(id);
+  }
+
+  /** Publishes the bridge device's configurations now; unchanged ones only with `force`. */
+  publishBridge(force: boolean): void {
+    for (const [topic, payload] of bridgeDiscoveryConfigs(this.context)) {
+      const hash = digest(payload);
+      if (!force && this.#bridge.get(topic) === hash) continue;
+      this.#bridge.set(topic, hash);
+      this.publish(topic, payload);
+    }
   }
 
   /** Everything again: Home Assistant restarted, or the configuration changed. */

@@ -148,6 +148,8 @@ function discoveryContext(config: Config): DiscoveryContext {
     version: denoJson.version,
     availabilityFactor: config.meters.availability_factor,
     stateTopic: ownTopic(config, "state"),
+    infoTopic: ownTopic(config, "info"),
+    replica: replicaOf(config),
   };
 }
 
@@ -392,7 +394,10 @@ export class Proxy {
     this.#link.send({ type: "resync" });
     // The central broker may have lost retained state (restarted without persistence).
     for (const change of this.#registry.availabilities()) this.#publishAvailability(change);
-    if (homeassistant.enabled) this.#discovery.publishAll(true);
+    if (homeassistant.enabled) {
+      this.#discovery.publishBridge(true);
+      this.#discovery.publishAll(true);
+    }
     this.#publishInfo();
     this.#publishedMeters = "";
   }
@@ -450,6 +455,7 @@ export class Proxy {
     } else if (topic === homeassistant.status_topic) {
       if (new TextDecoder().decode(payload).trim() === "online" && homeassistant.enabled) {
         log.info("Home Assistant is online; publishing discovery again");
+        this.#discovery.publishBridge(true);
         this.#discovery.publishAll(true);
         for (const change of this.#registry.availabilities()) this.#publishAvailability(change);
       }
@@ -574,7 +580,7 @@ export class Proxy {
       denoJson.version,
       this.#startedAt,
       Date.now(),
-      this.#registry.size,
+      { known: this.#registry.size, online: this.#registry.online },
     );
     this.#publishDirect(ownTopic(this.#config, "info"), JSON.stringify(info), true);
   }
@@ -1019,7 +1025,10 @@ export class Proxy {
     this.#discovery.context = discoveryContext(config);
     this.#discovery.setLimits(discoveryLimits(config));
     // Changed fields, names or exclusions change entities; unchanged ones are not re-sent.
-    if (config.homeassistant.enabled) this.#discovery.publishAll(false);
+    if (config.homeassistant.enabled) {
+      this.#discovery.publishBridge(false);
+      this.#discovery.publishAll(false);
+    }
     this.#publishInfo();
   }
 

@@ -517,9 +517,12 @@ const ID = METER_ID_PATTERN.source.slice(1, -1);
 const LAYOUT = new RegExp(
   `^(kpm33b/(bridge/(state|outbox|info|meters)|discovery/${ID}|` +
     `${ID}/(seconds|minutes|day|availability|status|io|relay))|` +
-    `homeassistant/(sensor|binary_sensor|switch)/kpm33b_${ID}/[a-z0-9_]+/config)$`,
+    `homeassistant/(sensor|binary_sensor|switch)/kpm33b_${ID}/[a-z0-9_]+/config|` +
+    `homeassistant/(sensor|binary_sensor|button)/kpm33b_bridge/[a-z0-9_]+/config)$`,
 );
-const DISCOVERY_CONFIG = new RegExp(`^homeassistant/[a-z_]+/kpm33b_(${ID})/([a-z0-9_]+)/config$`);
+const DISCOVERY_CONFIG = new RegExp(
+  `^homeassistant/[a-z_]+/kpm33b_(${ID}|bridge)/([a-z0-9_]+)/config$`,
+);
 const READING = new RegExp(`^kpm33b/(${ID})/(seconds|minutes|day)$`);
 
 /** Why a central message breaks the published contract, or undefined. */

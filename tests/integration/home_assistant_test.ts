@@ -96,6 +96,9 @@ type Env = Awaited<ReturnType<typeof setUp>>;
 const configTopic = (component: string, id: MeterId, key: string) =>
   `homeassistant/${component}/kpm33b_${id}/${key}/config`;
 
+const isMeterConfig = (topic: string, id: MeterId) =>
+  topic.startsWith("homeassistant/") && topic.includes(`/kpm33b_${id}/`);
+
 /** Waits for a message on `topic` satisfying `predicate`; returns the latest such message. */
 async function next(
   env: Env,
@@ -143,6 +146,7 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
     manufacturer: "Compere",
     model: "KPM33B",
     serial_number: A,
+    via_device: "kpm33b_bridge",
   };
   const common = {
     availability: [{ topic: "kpm33b/bridge/state" }, { topic: `kpm33b/${A}/availability` }],
@@ -154,7 +158,8 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
   assert.deepEqual(JSON.parse(power.payload), {
     name: "Power",
     unique_id: `kpm33b_${A}_power`,
-    default_entity_id: `sensor.kpm33b_${A}_power`,
+    object_id: `kpm33b_${A.toLowerCase()}_power`,
+    default_entity_id: `sensor.kpm33b_${A.toLowerCase()}_power`,
     state_topic: `kpm33b/${A}/seconds`,
     value_template: "{{ value_json.active_power }}",
     unit_of_measurement: "kW",
@@ -168,7 +173,8 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
   assert.deepEqual(JSON.parse(energy.payload), {
     name: "Energy",
     unique_id: `kpm33b_${A}_energy`,
-    default_entity_id: `sensor.kpm33b_${A}_energy`,
+    object_id: `kpm33b_${A.toLowerCase()}_energy`,
+    default_entity_id: `sensor.kpm33b_${A.toLowerCase()}_energy`,
     state_topic: `kpm33b/${A}/minutes`,
     value_template: "{{ value_json.active_energy }}",
     unit_of_measurement: "kWh",
@@ -179,14 +185,14 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
     ...common,
   });
   // Only these two entities for a default meter.
-  const configs = () => env.ha.received.filter((m) => m.topic.startsWith("homeassistant/"));
+  const configs = () => env.ha.received.filter((m) => isMeterConfig(m.topic, A));
   assert.deepEqual([...new Set(configs().map((m) => m.topic))].sort(), [
     configTopic("sensor", A, "energy"),
     configTopic("sensor", A, "power"),
   ]);
   // Retained: a client connecting later (Home Assistant after a restart) gets them.
   await using late = await TestClient.connect(env.central.url);
-  await late.subscribe("homeassistant/#");
+  await late.subscribe(`homeassistant/+/kpm33b_${A}/+/config`);
   await late.waitFor((r) => r.filter((m) => m.retain).length === 2, "retained configs");
 
   await next(env, `kpm33b/${A}/availability`, (m) => m.payload === "online");
@@ -243,7 +249,7 @@ Deno.test("disabling a field or excluding a meter removes its entities (empty re
     await next(env, configTopic("sensor", A, key), (m) => m.payload === "");
   }
   await using late = await TestClient.connect(env.central.url);
-  await late.subscribe("homeassistant/#");
+  await late.subscribe(`homeassistant/+/kpm33b_${A}/+/config`);
   await sleep(500);
   assert.deepEqual(late.received.map((m) => m.topic).sort(), [
     configTopic("sensor", A, "energy"),
@@ -265,6 +271,7 @@ Deno.test("relay: ON/OFF round trip through MQTT_TELECTRL, state from the reply 
 
   const switchConfig = JSON.parse((await next(env, configTopic("switch", A, "relay"))).payload);
   assert.equal(switchConfig.command_topic, `kpm33b/${A}/relay/set`);
+  assert.equal(switchConfig.qos, 1);
   assert.equal(switchConfig.state_topic, `kpm33b/${A}/relay`);
   assert.equal(switchConfig.unique_id, `kpm33b_${A}_relay`);
   await until(() => meter.commands.length >= 3, "the meter's configuration", 10_000);
@@ -330,6 +337,89 @@ Deno.test("a retained relay command found at start is ignored, with a warning", 
   await sleep(500);
   assert.deepEqual(meter.commands.filter((c) => c.topic.startsWith("MQTT_TELECTRL_")), []);
   assert.equal(env.ha.on(`kpm33b/${A}/relay/result`).length, 0);
+});
+
+/** What Home Assistant shows for an entity, from its config and its state topic's payload. */
+function entityState(config: Record<string, string>, payload: string): string {
+  if (config.payload_on !== undefined) {
+    return payload === config.payload_on ? "on" : payload === config.payload_off ? "off" : "?";
+  }
+  const field = /^\{\{ value_json\.([a-z_]+) \}\}$/.exec(config.value_template)![1];
+  return String(JSON.parse(payload)[field]);
+}
+
+Deno.test("bridge device: its entities read the bridge's retained topics; its button reloads the configuration", async () => {
+  await using env = await setUp();
+  const meter = await env.meter(A);
+  await meter.publishInstant();
+  const power = JSON.parse((await next(env, configTopic("sensor", A, "power"))).payload);
+  await next(env, "kpm33b/bridge/info", (m) => JSON.parse(m.payload).meters_online === 1);
+
+  // Home Assistant starting later: retained configurations, then the retained state of each.
+  await using late = await TestClient.connect(env.central.url);
+  await late.subscribe("homeassistant/+/kpm33b_bridge/+/config");
+  await late.waitFor((r) => r.filter((m) => m.retain).length === 5, "retained bridge configs");
+  const configs = new Map(late.received.map((m) => [m.topic, JSON.parse(m.payload)]));
+  const bridgeConfig = (component: string, key: string) =>
+    configs.get(`homeassistant/${component}/kpm33b_bridge/${key}/config`)!;
+  for (const [topic, config] of configs) {
+    // The meter's device is connected through this one.
+    assert.deepEqual(config.device.identifiers, [power.device.via_device], topic);
+    assert.equal(config.device.name, "KPM33B Bridge");
+    assert.equal(config.device.sw_version, "0.1.0");
+    assert.equal(config.default_entity_id, `${topic.split("/")[1]}.${config.object_id}`);
+  }
+  const states = new Map<string, string>();
+  for (const [topic, config] of configs) {
+    const read = [
+      config.state_topic,
+      ...(config.availability ?? []).map((a: { topic: string }) => a.topic),
+    ]
+      .filter((t) => t !== undefined);
+    if (read.length === 0) continue;
+    await using reader = await TestClient.connect(env.central.url);
+    await reader.subscribe(read);
+    await reader.waitFor(
+      (r) => read.every((t) => r.some((m) => m.topic === t && m.retain)),
+      `retained ${read.join(", ")}`,
+    );
+    for (const availability of config.availability ?? []) {
+      assert.equal(reader.on(availability.topic).at(-1)!.payload, "online", topic);
+    }
+    if (config.state_topic !== undefined) {
+      states.set(
+        topic.split("/")[3],
+        entityState(config, reader.on(config.state_topic)[0].payload),
+      );
+    }
+  }
+  assert.deepEqual(Object.fromEntries(states), {
+    connection_state: "on",
+    version: "0.1.0",
+    meters_online: "1",
+    meters_known: "1",
+  });
+
+  // Pressing the button: Home Assistant publishes payload_press on the command topic.
+  const button = bridgeConfig("button", "reload_config");
+  assert.equal(button.qos, 1);
+  const press = async () => {
+    const response = "kpm33b/bridge/response/config/reload";
+    const before = env.ha.on(response).length;
+    await env.ha.publish(button.command_topic, button.payload_press, { qos: button.qos });
+    await env.ha.waitFor((r) => r.filter((m) => m.topic === response).length > before, response);
+    return ApiResponse.parse(JSON.parse(env.ha.on(response)[before].payload));
+  };
+  assert.deepEqual(await press(), { status: "ok", data: { changed: false } });
+  await env.rewrite(`  names:\n    ${A}: Renamed`);
+  assert.deepEqual(await press(), { status: "ok", data: { changed: true } });
+  await next(env, configTopic("sensor", A, "power"), (m) => m.payload.includes('"Renamed"'));
+
+  // Home Assistant restarting gets the bridge device again, as the meters.
+  const version = "homeassistant/sensor/kpm33b_bridge/version/config";
+  const sent = env.ha.on(version).length;
+  await env.ha.publish("homeassistant/status", "online");
+  await env.ha.waitFor((r) => r.filter((m) => m.topic === version).length > sent, version);
 });
 
 Deno.test("bridge API: every action and its error path; info, meters and status retained", async () => {

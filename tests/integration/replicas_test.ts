@@ -231,9 +231,19 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
       const config = consumer.received.filter((m) =>
         m.topic === `homeassistant/sensor/kpm33b_${id}/power/config`
       ).at(-1);
+      const owner = REPLICAS[router.memberOf(id)];
       assert.equal(
         JSON.parse(config!.payload).availability[0].topic,
-        `kpm33b/bridge/replicas/${REPLICAS[router.memberOf(id)]}/state`,
+        `kpm33b/bridge/replicas/${owner}/state`,
+      );
+      // …and shows the meter connected through that replica's bridge device.
+      assert.equal(JSON.parse(config!.payload).device.via_device, `kpm33b_bridge_${owner}`);
+      const bridgeDevice = consumer.received.find((m) =>
+        m.topic === `homeassistant/sensor/kpm33b_bridge_${owner}/meters_online/config`
+      );
+      assert.equal(
+        JSON.parse(bridgeDevice!.payload).state_topic,
+        `kpm33b/bridge/replicas/${owner}/info`,
       );
     }
     // Configuration went out once per meter (a move is not a new meter), plus the two reads and

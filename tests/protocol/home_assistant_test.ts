@@ -2,11 +2,14 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.ts";
 import { meterSettings } from "../../src/config/meter_settings.ts";
 import {
+  bridgeNodeId,
+  bridgeQualifiers,
   type DiscoveredMeter,
   discoveryConfigs,
   type DiscoveryContext,
   discoveryFilter,
   discoveryTopic,
+  entityIdOptions,
   isStale,
   parseDiscoveryTopic,
 } from "../../src/protocol/home_assistant.ts";
@@ -19,6 +22,7 @@ const CONTEXT: DiscoveryContext = {
   version: "9.9.9",
   availabilityFactor: 2.5,
   stateTopic: "kpm33b/bridge/state",
+  infoTopic: "kpm33b/bridge/info",
 };
 
 function meter(yaml = "{}", io = false, id = A): DiscoveredMeter {
@@ -26,8 +30,8 @@ function meter(yaml = "{}", io = false, id = A): DiscoveredMeter {
   return { id, settings: meterSettings(meters, id), io };
 }
 
-function configs(yaml = "{}", io = false) {
-  const map = discoveryConfigs(CONTEXT, meter(yaml, io));
+function configs(yaml = "{}", io = false, context = CONTEXT) {
+  const map = discoveryConfigs(context, meter(yaml, io));
   return new Map([...map].map(([topic, payload]) => [topic, JSON.parse(payload)]));
 }
 
@@ -44,6 +48,7 @@ Deno.test("a default meter is one device with power and energy sensors, ids as e
     manufacturer: "Compere",
     model: "KPM33B",
     serial_number: "33B1225950027",
+    via_device: "kpm33b_bridge",
   };
   const origin = { name: "kpm33b-bridge", sw_version: "9.9.9" };
   assert.deepEqual([...found.keys()], [
@@ -53,7 +58,8 @@ Deno.test("a default meter is one device with power and energy sensors, ids as e
   assert.deepEqual(found.get("homeassistant/sensor/kpm33b_33B1225950027/power/config"), {
     name: "Power",
     unique_id: "kpm33b_33B1225950027_power",
-    default_entity_id: "sensor.kpm33b_33B1225950027_power",
+    object_id: "kpm33b_33b1225950027_power",
+    default_entity_id: "sensor.kpm33b_33b1225950027_power",
     state_topic: "kpm33b/33B1225950027/seconds",
     value_template: "{{ value_json.active_power }}",
     unit_of_measurement: "kW",
@@ -68,7 +74,8 @@ Deno.test("a default meter is one device with power and energy sensors, ids as e
   assert.deepEqual(found.get("homeassistant/sensor/kpm33b_33B1225950027/energy/config"), {
     name: "Energy",
     unique_id: "kpm33b_33B1225950027_energy",
-    default_entity_id: "sensor.kpm33b_33B1225950027_energy",
+    object_id: "kpm33b_33b1225950027_energy",
+    default_entity_id: "sensor.kpm33b_33b1225950027_energy",
     state_topic: "kpm33b/33B1225950027/minutes",
     value_template: "{{ value_json.active_energy }}",
     unit_of_measurement: "kWh",
@@ -136,10 +143,11 @@ Deno.test("the full profile adds export energy as a total_increasing sensor", ()
 
 Deno.test("relay control adds a switch; reported I/O adds input (and output) binary sensors", () => {
   const controlled = configs("meters:\n  relay_control: [33B1225950027]\n", true);
-  assert.deepEqual(
-    controlled.get("homeassistant/switch/kpm33b_33B1225950027/relay/config").command_topic,
-    "kpm33b/33B1225950027/relay/set",
-  );
+  const relay = controlled.get("homeassistant/switch/kpm33b_33B1225950027/relay/config");
+  assert.equal(relay.command_topic, "kpm33b/33B1225950027/relay/set");
+  // Home Assistant sends switch commands at QoS 0 unless the config says otherwise.
+  assert.equal(relay.qos, 1);
+  assert.equal(relay.default_entity_id, "switch.kpm33b_33b1225950027_relay");
   const keys = [...controlled.keys()].filter((t) => t.includes("binary_sensor"));
   assert.deepEqual(keys.map((t) => t.split("/")[3]), ["di1", "di2"]);
   const watched = configs("{}", true);
@@ -186,4 +194,38 @@ Deno.test("stale: what is no longer wanted, but I/O sensors wait for the meter t
     stale(meter("meters:\n  relay_control: [33B1225950027]\n"), "binary_sensor", "do1"),
     true,
   );
+});
+
+Deno.test("every entity suggests the same lowercase entity id to old and new Home Assistant", () => {
+  const yaml = "meters:\n  profile: full\n  relay_control: [33B1225950027]\n";
+  const found = configs(yaml, true);
+  assert.ok(found.size > 20);
+  for (const [topic, config] of found) {
+    const [, component] = topic.split("/");
+    const expected = config.unique_id.toLowerCase();
+    // Home Assistant before 2025.10 reads object_id, newer versions default_entity_id.
+    assert.equal(config.object_id, expected, topic);
+    assert.equal(config.default_entity_id, `${component}.${expected}`, topic);
+    assert.match(config.default_entity_id, /^[a-z_]+\.[a-z0-9_]+$/, topic);
+  }
+});
+
+Deno.test("a meter's device is connected through the bridge device of the replica handling it", () => {
+  const via = (context: DiscoveryContext) =>
+    configs("{}", false, context).get("homeassistant/sensor/kpm33b_33B1225950027/power/config")
+      .device.via_device;
+  assert.equal(via(CONTEXT), "kpm33b_bridge");
+  assert.equal(via({ ...CONTEXT, replica: "Pod-0.a" }), "kpm33b_bridge_pod_0_a");
+  assert.equal(via({ ...CONTEXT, root: "site/North" }), "kpm33b_bridge_site_north");
+});
+
+Deno.test("the bridge node id names the root only if it is not the default, and the replica", () => {
+  assert.equal(bridgeNodeId({ root: "kpm33b" }), "kpm33b_bridge");
+  assert.equal(bridgeNodeId({ root: "kpm33b", replica: "r1" }), "kpm33b_bridge_r1");
+  assert.equal(bridgeNodeId({ root: "a/b-c", replica: "x_y" }), "kpm33b_bridge_a_b_c_x_y");
+  assert.deepEqual(bridgeQualifiers({ root: "a/b-c", replica: "x_y" }), ["a/b-c", "x_y"]);
+  assert.deepEqual(entityIdOptions("button", "kpm33b_bridge_R1_reload"), {
+    object_id: "kpm33b_bridge_r1_reload",
+    default_entity_id: "button.kpm33b_bridge_r1_reload",
+  });
 });

@@ -3,7 +3,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { BridgeInfo } from "../../src/protocol/topics.ts";
 import { bridgeInfo } from "../../src/proxy/bridge_info.ts";
 
-Deno.test("bridge/info: version, uptime, meters and a configuration summary without secrets", () => {
+Deno.test("bridge/info: version, uptime, meters known and online, and a configuration summary without secrets", () => {
   const config = parseConfig(
     `internal_broker:
   url: mqtt://meter-user:broker-secret@10.0.0.2:1883
@@ -17,12 +17,13 @@ http: { auth_token: http-secret }
     () => undefined,
   );
   const started = Date.UTC(2026, 11, 3, 8);
-  const info = bridgeInfo(config, "1.2.3", started, started + 90_400, 3);
+  const info = bridgeInfo(config, "1.2.3", started, started + 90_400, { known: 3, online: 2 });
   assert.equal(BridgeInfo.safeParse(info).success, true);
   assert.equal(info.version, "1.2.3");
   assert.equal(info.started_at, "2026-12-03T08:00:00.000Z");
   assert.equal(info.uptime_seconds, 90);
   assert.equal(info.meters, 3);
+  assert.equal(info.meters_online, 2);
   assert.equal(info.config.central_broker, "mqtts://ha.local:8883");
   const text = JSON.stringify(info);
   for (

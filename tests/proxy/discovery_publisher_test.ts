@@ -18,6 +18,7 @@ const CONTEXT = {
   version: "1.0.0",
   availabilityFactor: 2.5,
   stateTopic: "kpm33b/bridge/state",
+  infoTopic: "kpm33b/bridge/info",
 };
 const DEFAULTS = parseConfig("{}", "config.yaml", () => undefined).meters;
 
@@ -74,6 +75,27 @@ Deno.test("a meter's entities are published once; forcing sends them again", () 
   env.publisher.publishAll(true);
   env.flush();
   assert.equal(env.published.length, 4);
+});
+
+Deno.test("the bridge device goes out at once; unchanged only when forced, a new version again", () => {
+  const env = setUp();
+  env.publisher.publishBridge(false);
+  const bridge = [
+    "homeassistant/binary_sensor/kpm33b_bridge/connection_state/config",
+    "homeassistant/sensor/kpm33b_bridge/version/config",
+    "homeassistant/sensor/kpm33b_bridge/meters_online/config",
+    "homeassistant/sensor/kpm33b_bridge/meters_known/config",
+    "homeassistant/button/kpm33b_bridge/reload_config/config",
+  ];
+  assert.deepEqual(env.topics(), bridge);
+  env.publisher.publishBridge(false);
+  assert.equal(env.published.length, 5);
+  env.publisher.publishBridge(true);
+  assert.deepEqual(env.topics(), [...bridge, ...bridge]);
+  env.publisher.context = { ...CONTEXT, version: "1.0.1" };
+  env.publisher.publishBridge(false);
+  assert.equal(env.published.length, 15);
+  assert.match(env.published.at(-1)![1], /"sw_version":"1\.0\.1"/);
 });
 
 Deno.test("a disabled field's entity is cleared with an empty retained config", () => {
