@@ -186,6 +186,11 @@ export class ConfigSender {
     // Meters are learned only once the state is loaded, so no decision uses an empty state.
     this.#ready = this.#store.load().then((state) => {
       this.#state = state;
+      // Meters configured before are known, also before (or without) their announcement:
+      // an embedded central broker keeps no retained announcements across a restart.
+      for (const id of Object.keys(state.meters)) {
+        if (isMeterId(id) && this.#known.size < config.limits.max_meters) this.#known.add(id);
+      }
     });
     this.#internal.client.on("connect", () => {
       this.#internal.client.subscribe([...COMMAND_REPLY_TOPICS], { qos: 1 }, (error) => {

@@ -154,6 +154,15 @@ export class ReadingPipeline {
     return this.#announced.has(id);
   }
 
+  /**
+   * Whether the bridge knows the meter: announced, or with a filter history
+   * (also one kept in `state_dir` from before a restart, when central's
+   * retained announcements may be gone with an embedded central broker).
+   */
+  isKnown(id: MeterId): boolean {
+    return this.#announced.has(id) || this.#filter.has(id);
+  }
+
   /** The replica its announcement names, if any. */
   ownerOf(id: MeterId): string | undefined {
     return this.#announced.get(id)?.bridge;
@@ -212,8 +221,7 @@ export class ReadingPipeline {
    * (also one restored from before a restart) is known and not counted.
    */
   admit(id: MeterId, now: number): AdmissionVerdict {
-    const known = this.#announced.has(id) || this.#filter.has(id);
-    return this.#admission.check(id, known, now);
+    return this.#admission.check(id, this.isKnown(id), now);
   }
 
   /**

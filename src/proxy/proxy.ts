@@ -238,7 +238,7 @@ export class Proxy {
     );
     this.#requests = new RequestHandler({
       config: () => this.#config,
-      known: (id) => this.#pipeline.isAnnounced(id),
+      known: (id) => this.#pipeline.isKnown(id),
       health: () => this.#health(),
       emit: (event) => this.emit(event),
       publish: (topic, payload) => this.#publishDirect(topic, payload, false),

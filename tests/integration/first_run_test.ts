@@ -10,6 +10,7 @@ import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
+import { until } from "../helpers/wait.ts";
 
 const SHIPPED = Deno.readTextFileSync(new URL("../../config.yaml", import.meta.url));
 const METER = "33B1225950027" as MeterId;
@@ -29,17 +30,27 @@ async function firstRun(extraEnv: Record<string, string> = {}) {
   const internalPort = freePort();
   const centralPort = freePort();
   const stateDir = await Deno.makeTempDir({ prefix: "kpm33b-first-run-" });
-  const bridge = await startBridge(SHIPPED, {
+  const env = {
     KPM33B_INTERNAL_PORT: String(internalPort),
     KPM33B_CENTRAL_PORT: String(centralPort),
+    KPM33B_HTTP_PORT: String(freePort()),
     KPM33B_STATE_DIR: stateDir,
     ...extraEnv,
-  });
+  };
+  let bridge = await startBridge(SHIPPED, env);
   await waitForOutput(bridge, /Worker proxy started/, "the proxy");
   return {
-    bridge,
+    get bridge() {
+      return bridge;
+    },
     internalUrl: `mqtt://127.0.0.1:${internalPort}`,
     centralUrl: `mqtt://127.0.0.1:${centralPort}`,
+    /** Stops the bridge and starts it again on the same ports and state directory. */
+    async restart() {
+      await bridge.stop();
+      bridge = await startBridge(SHIPPED, env);
+      await waitForOutput(bridge, /Worker proxy started/, "the proxy");
+    },
     async [Symbol.asyncDispose]() {
       await bridge[Symbol.asyncDispose]();
       await Deno.remove(stateDir, { recursive: true });
@@ -116,6 +127,59 @@ Deno.test("with KPM33B_METER_PASSWORD the meters' broker opens to the LAN and re
       (r) => r.some((m) => m.topic === `kpm33b/${METER}/seconds`),
       "a reading from the authenticated meter",
     );
+  } finally {
+    await meter.stop();
+  }
+});
+
+Deno.test("after a restart the embedded central broker forgot its announcements, but the API still knows the meters", async () => {
+  await using run = await firstRun();
+  const meter = await SimulatedMeter.start({
+    url: run.internalUrl,
+    id: METER,
+    timeZone: "UTC",
+    autoPublish: false,
+  });
+  try {
+    await using before = await TestClient.connect(run.centralUrl);
+    await before.subscribe("kpm33b/#");
+    await before.waitFor(
+      (r) => r.some((m) => m.topic === "kpm33b/bridge/state" && m.payload === "online"),
+      "bridge online",
+    );
+    await meter.publishInstant();
+    await before.waitFor(
+      (r) => r.some((m) => m.topic === `kpm33b/discovery/${METER}`),
+      "the meter announced",
+    );
+    // Its configuration: seconds and minutes intervals and the clock.
+    await until(() => meter.commands.length >= 3, "the meter configured", 20_000);
+    await before[Symbol.asyncDispose]();
+
+    await run.restart();
+    await using after = await TestClient.connect(run.centralUrl);
+    await after.subscribe("kpm33b/#");
+    await after.waitFor(
+      (r) => r.some((m) => m.topic === "kpm33b/bridge/state" && m.payload === "online"),
+      "bridge online again",
+    );
+    // No reading since the restart: nothing on central names the meter.
+    assert.equal(after.on(`kpm33b/discovery/${METER}`).length, 0);
+    await after.publish(
+      "kpm33b/bridge/request/meter/read_interval",
+      JSON.stringify({ id: METER, transaction: "r1" }),
+    );
+    await after.waitFor(
+      (r) => r.some((m) => m.topic === "kpm33b/bridge/response/meter/read_interval"),
+      "the response",
+      40_000,
+    );
+    const response = JSON.parse(after.on("kpm33b/bridge/response/meter/read_interval")[0].payload);
+    assert.deepEqual(response, {
+      status: "ok",
+      data: { id: METER, seconds: 60, minutes: 1 },
+      transaction: "r1",
+    });
   } finally {
     await meter.stop();
   }
