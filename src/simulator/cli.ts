@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
-import { SimulatedFleet } from "./simulated_fleet.ts";
+import { fleetClientId, SimulatedFleet } from "./simulated_fleet.ts";
 
 const USAGE = `Usage: deno task simulate [options]
 
@@ -26,6 +26,9 @@ const USAGE = `Usage: deno task simulate [options]
   --meters-per-connection N
                        meters sharing one MQTT connection (default 1: one each, as real
                        meters; use e.g. 1000 for tens of thousands of meters)
+  --client-id-prefix P MQTT client ids are P-<first meter id of the connection> (default
+                       meter); several simulators on one broker need distinct meter ids
+  --verbose            print each command received and how it was answered
 `;
 
 function nextId(id: string, n: number): MeterId {
@@ -50,6 +53,8 @@ const { values } = parseArgs({
     "drop-acks": { type: "string", default: "0" },
     "appear-within": { type: "string", default: "0" },
     "meters-per-connection": { type: "string", default: "1" },
+    "client-id-prefix": { type: "string", default: "meter" },
+    verbose: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -92,6 +97,8 @@ const fleet = await SimulatedFleet.start({
   metersPerConnection: perConnection,
   appearWithinMs: appearWithin * 1000,
   dropAcks,
+  clientIdPrefix: values["client-id-prefix"],
+  verbose: values.verbose,
 }).catch((error) => {
   console.error(
     `cannot connect to ${values.broker}: ${error.message}\n` +
@@ -101,7 +108,12 @@ const fleet = await SimulatedFleet.start({
 });
 console.log(
   ids.length <= 10
-    ? ids.map((id) => `meter ${id} publishing to ${values.broker}`).join("\n")
+    ? ids.map((id, i) =>
+      `meter ${id} publishing to ${values.broker}` +
+      (i % perConnection === 0
+        ? ` as client ${fleetClientId(values["client-id-prefix"], id)}`
+        : ` on the connection of ${ids[i - (i % perConnection)]}`)
+    ).join("\n")
     : `${ids.length} meters ${ids[0]} … ${ids.at(-1)} publishing to ${values.broker}`,
 );
 

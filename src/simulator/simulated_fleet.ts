@@ -8,8 +8,8 @@
  *
  * @module
  */
-import mqtt, { type MqttClient } from "mqtt";
 import type { MeterId } from "../protocol/meter_id.ts";
+import { CONSOLE_LOG, MeterConnection, type SimulatorLog } from "./meter_connection.ts";
 import { MeterModel } from "./meter_model.ts";
 import { zeroCopy } from "./simulated_meter.ts";
 
@@ -32,8 +32,13 @@ export interface SimulatedFleetOptions {
   readonly duplicates?: boolean;
   /** Precede each reading with an all-zero copy. */
   readonly zeroBursts?: boolean;
-  /** Meters per connection (client ids `<prefix>-<n>`); default 1000. */
+  /** Meters per connection; default 1000. */
   readonly metersPerConnection?: number;
+  /**
+   * Client ids are `<prefix>-<first meter id of the connection>` (default
+   * prefix `meter`): a meter's own, so several fleets with distinct meters
+   * never take each other's connections over.
+   */
   readonly clientIdPrefix?: string;
   /**
    * Every meter's first readings fall within this many milliseconds of the
@@ -42,6 +47,15 @@ export interface SimulatedFleetOptions {
   readonly appearWithinMs?: number;
   /** Leave each meter's first this many acknowledgements unsent (the commands still apply). */
   readonly dropAcks?: number;
+  /** Log each command received and how it was answered. */
+  readonly verbose?: boolean;
+  /** Where connection changes and, with `verbose`, commands are logged (default the console). */
+  readonly log?: SimulatorLog;
+}
+
+/** A connection's client id: `<prefix>-<its first meter id>`. */
+export function fleetClientId(prefix: string | undefined, firstId: MeterId): string {
+  return `${prefix ?? "meter"}-${firstId}`;
 }
 
 /** The command topics the bridge uses: intervals, clock, relay. */
@@ -52,9 +66,6 @@ const CONFIGURATION = ["interval 0000", "interval 0001", "clock"];
 
 /** Resolution of the publishing schedule. */
 const TICK_MS = 50;
-
-/** Topics per SUBSCRIBE packet. */
-const SUBSCRIBE_CHUNK = 1000;
 
 type Level = "instant" | "energy";
 
@@ -76,8 +87,11 @@ export class SimulatedFleet {
   readonly #acked = new Map<MeterId, Set<string>>();
   /** Acknowledgements left unsent so far, per meter. */
   readonly #dropped = new Map<MeterId, number>();
-  readonly #clients: MqttClient[];
-  readonly #clientOf = new Map<MeterId, MqttClient>();
+  /** Commands received per meter. */
+  readonly commandsOf = new Map<MeterId, number>();
+  readonly connections: readonly MeterConnection[];
+  readonly #connectionOf = new Map<MeterId, MeterConnection>();
+  readonly #log: SimulatorLog;
   /** Readings due in each tick slot. */
   readonly #slots = new Map<number, Due[]>();
   /** Each meter's current schedule: new intervals start a new one, the old entries lapse. */
@@ -86,8 +100,9 @@ export class SimulatedFleet {
   readonly #timer: ReturnType<typeof setInterval>;
   #stopping = false;
 
-  private constructor(clients: MqttClient[], readonly options: SimulatedFleetOptions) {
-    this.#clients = clients;
+  private constructor(connections: MeterConnection[], readonly options: SimulatedFleetOptions) {
+    this.connections = connections;
+    this.#log = options.log ?? CONSOLE_LOG;
     const now = Date.now();
     this.#slot = Math.floor(now / TICK_MS);
     const perConnection = options.metersPerConnection ?? 1000;
@@ -97,14 +112,17 @@ export class SimulatedFleet {
       const model = new MeterModel({ ...options, id }, now);
       this.models.set(id, model);
       this.#bySuffix.set(model.suffix, model);
-      this.#clientOf.set(id, clients[Math.floor(i / perConnection)]);
+      this.#connectionOf.set(id, connections[Math.floor(i / perConnection)]);
       const first = now + Math.random() * window;
       this.#schedule.set(id, 0);
       this.#at(first, [id, "instant", 0]);
       this.#at(first + Math.random() * Math.min(window, 1000), [id, "energy", 0]);
     });
-    for (const client of clients) {
-      client.on("message", (topic, payload) => this.#onCommand(client, topic, payload));
+    for (const connection of connections) {
+      connection.client.on(
+        "message",
+        (topic, payload) => this.#onCommand(connection, topic, payload),
+      );
     }
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
   }
@@ -112,30 +130,28 @@ export class SimulatedFleet {
   /** Connects, subscribes every meter to its command topics and starts publishing. */
   static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
     const perConnection = options.metersPerConnection ?? 1000;
-    const count = Math.ceil(options.ids.length / perConnection);
-    const prefix = options.clientIdPrefix ?? "fleet";
-    const clients = await Promise.all(
-      Array.from({ length: count }, (_, n) =>
-        mqtt.connectAsync(options.url, {
-          clientId: `${prefix}-${n}`,
-          username: options.username,
-          password: options.password,
-          reconnectPeriod: 1000,
-        })),
-    );
-    try {
-      await Promise.all(clients.map(async (client, n) => {
-        const ids = options.ids.slice(n * perConnection, (n + 1) * perConnection);
-        const topics = ids.flatMap((id) => COMMANDS.map((name) => `MQTT_${name}_${id.slice(-8)}`));
-        for (let i = 0; i < topics.length; i += SUBSCRIBE_CHUNK) {
-          await client.subscribeAsync(topics.slice(i, i + SUBSCRIBE_CHUNK), { qos: 1 });
-        }
-      }));
-    } catch (error) {
-      await Promise.all(clients.map((client) => client.endAsync(true)));
-      throw error;
+    const groups: MeterId[][] = [];
+    for (let i = 0; i < options.ids.length; i += perConnection) {
+      groups.push(options.ids.slice(i, i + perConnection));
     }
-    return new SimulatedFleet(clients, options);
+    const opened = await Promise.allSettled(groups.map((ids) =>
+      MeterConnection.open({
+        url: options.url,
+        username: options.username,
+        password: options.password,
+        clientId: fleetClientId(options.clientIdPrefix, ids[0]),
+        topics: ids.flatMap((id) => COMMANDS.map((name) => `MQTT_${name}_${id.slice(-8)}`)),
+        label: ids.length === 1 ? `meter ${ids[0]}` : `meters ${ids[0]} … ${ids.at(-1)}`,
+        log: options.log,
+      })
+    ));
+    const connections = opened.flatMap((o) => o.status === "fulfilled" ? [o.value] : []);
+    const failed = opened.find((o) => o.status === "rejected");
+    if (failed !== undefined) {
+      await Promise.all(connections.map((connection) => connection.close()));
+      throw failed.reason;
+    }
+    return new SimulatedFleet(connections, options);
   }
 
   #at(time: number, entry: Due): void {
@@ -164,21 +180,28 @@ export class SimulatedFleet {
   #publish(id: MeterId, level: Level, schedule: number, now: number): void {
     const model = this.models.get(id)!;
     if (!this.appearedAt.has(id)) this.appearedAt.set(id, now);
-    const client = this.#clientOf.get(id)!;
+    const connection = this.#connectionOf.get(id)!;
     const topic = level === "instant" ? "MQTT_RT_DATA" : "MQTT_ENY_NOW";
     const payload = model.payload(level === "instant" ? model.instant() : model.energy(now), now);
     const send = (body: Record<string, unknown>) => {
       this.published++;
-      client.publish(topic, JSON.stringify(body), { qos: 1 }, (error) => {
-        if (error && !this.#stopping) {
-          console.warn(`meter ${id}: publish failed (${error.message})`);
-        }
-      });
+      this.#send(connection, id, topic, body);
     };
     if (this.options.zeroBursts) send(zeroCopy(payload));
     send(payload);
     if (this.options.duplicates) send(payload);
     this.#at(now + this.#intervalMs(model, level), [id, level, schedule]);
+  }
+
+  #send(
+    connection: MeterConnection,
+    id: MeterId,
+    topic: string,
+    body: Record<string, unknown>,
+  ): void {
+    connection.publish(topic, JSON.stringify(body)).catch((error) => {
+      if (!this.#stopping) this.#log.warn(`meter ${id}: publish failed (${error.message})`);
+    });
   }
 
   #intervalMs(model: MeterModel, level: Level): number {
@@ -188,21 +211,28 @@ export class SimulatedFleet {
       : model.minutesInterval * 60_000 / scale;
   }
 
-  #onCommand(client: MqttClient, topic: string, raw: Uint8Array): void {
+  #onCommand(connection: MeterConnection, topic: string, raw: Uint8Array): void {
     const model = this.#bySuffix.get(topic.slice(-8));
     if (model === undefined) return;
+    const id = model.options.id;
+    const text = new TextDecoder().decode(raw);
+    const said = (what: string) => {
+      if (this.options.verbose) this.#log.info(`meter ${id}: ${topic} ${text} → ${what}`);
+    };
     let payload: Record<string, unknown>;
     try {
-      payload = JSON.parse(new TextDecoder().decode(raw));
+      payload = JSON.parse(text);
     } catch {
-      return;
+      return said("ignored (not JSON)");
     }
-    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return;
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+      return said("ignored (not a JSON object)");
+    }
     this.commands++;
+    this.commandsOf.set(id, (this.commandsOf.get(id) ?? 0) + 1);
     const outcome = model.command(topic, payload);
     if (outcome.intervalsChanged) {
       // Like a real meter, it reports at the new intervals from now on.
-      const id = model.options.id;
       const schedule = this.#schedule.get(id)! + 1;
       this.#schedule.set(id, schedule);
       const now = Date.now();
@@ -210,24 +240,26 @@ export class SimulatedFleet {
         this.#at(now + this.#intervalMs(model, level), [id, level, schedule]);
       }
     }
-    if (outcome.reply === undefined) return;
-    const dropped = this.#dropped.get(model.options.id) ?? 0;
+    if (outcome.reply === undefined) return said("ignored (oprid not 32 characters)");
+    const dropped = this.#dropped.get(id) ?? 0;
     if (dropped < (this.options.dropAcks ?? 0)) {
-      this.#dropped.set(model.options.id, dropped + 1);
-      return;
-    }
-    client.publish(outcome.reply.topic, JSON.stringify(outcome.reply.payload), { qos: 1 });
-    if (outcome.outputsChanged) {
-      client.publish("MQTT_TELEIND", JSON.stringify(model.io()), { qos: 1 });
+      this.#dropped.set(id, dropped + 1);
+      return said("left unanswered (--drop-acks)");
     }
     const { reply } = outcome;
+    this.#send(connection, id, reply.topic, reply.payload);
+    said(`${reply.topic} code ${reply.payload.code}`);
+    if (outcome.outputsChanged) {
+      const io = model.io();
+      this.#send(connection, id, "MQTT_TELEIND", io);
+      said(`MQTT_TELEIND ${io.value}`);
+    }
     const setting = reply.topic === "MQTT_METER_TIME_REP"
       ? "clock"
       : reply.topic === "MQTT_COMMOD_SET_REP"
       ? `interval ${payload.Cmd}`
       : undefined;
     if (setting === undefined || reply.payload.code !== "01") return;
-    const id = model.options.id;
     const acked = this.#acked.get(id) ?? new Set();
     acked.add(setting);
     this.#acked.set(id, acked);
@@ -240,6 +272,6 @@ export class SimulatedFleet {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
-    await Promise.all(this.#clients.map((client) => client.endAsync()));
+    await Promise.all(this.connections.map((connection) => connection.close()));
   }
 }

@@ -3,13 +3,15 @@
  * current upload intervals with realistic values and answers commands like a
  * real meter, including its quirks (ignores a wrong-length `oprid`, replies
  * "02" to invalid values, a clock that can be years off, lost acks, every
- * reading sent twice, all-zero bursts). One connection per meter; for
- * thousands see {@link SimulatedFleet}.
+ * reading sent twice, all-zero bursts). One connection per meter, client id
+ * `meter-<id>`, subscribed again before it publishes after every reconnect
+ * ({@link MeterConnection}); for thousands see {@link SimulatedFleet}.
  *
  * @module
  */
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import type { MeterId } from "../protocol/meter_id.ts";
+import { MeterConnection, type SimulatorLog } from "./meter_connection.ts";
 import { MeterModel, type MeterModelOptions } from "./meter_model.ts";
 
 /** How a simulated meter behaves. */
@@ -25,6 +27,8 @@ export interface SimulatedMeterOptions extends MeterModelOptions {
   readonly zeroBursts?: boolean;
   /** Leave this many command acknowledgements unsent (the command is still applied). */
   readonly dropAcks?: number;
+  /** Where connection changes are logged (default the console). */
+  readonly log?: SimulatorLog;
 }
 
 /** A command the meter received. */
@@ -44,31 +48,41 @@ export function zeroCopy(payload: Record<string, unknown>): Record<string, unkno
 /** One simulated meter. */
 export class SimulatedMeter {
   readonly commands: ReceivedCommand[] = [];
-  readonly model: MeterModel;
   #dropAcks: number;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #stopping = false;
 
-  private constructor(readonly client: MqttClient, readonly options: SimulatedMeterOptions) {
-    this.model = new MeterModel(options);
+  private constructor(
+    readonly connection: MeterConnection,
+    readonly model: MeterModel,
+    readonly options: SimulatedMeterOptions,
+  ) {
     this.#dropAcks = options.dropAcks ?? 0;
-    client.on("message", (topic, payload) => {
+    connection.client.on("message", (topic, payload) => {
       this.#onCommand(topic, payload).catch((error) => this.#publishFailed(error));
     });
   }
 
   /** Connects, subscribes to the meter's command topics and starts publishing. */
   static async start(options: SimulatedMeterOptions): Promise<SimulatedMeter> {
-    const client = await mqtt.connectAsync(options.url, {
-      clientId: `meter-${options.id}`,
+    const model = new MeterModel(options);
+    const connection = await MeterConnection.open({
+      url: options.url,
       username: options.username,
       password: options.password,
-      reconnectPeriod: 1000,
+      clientId: `meter-${options.id}`,
+      topics: model.commandTopics(),
+      label: `meter ${options.id}`,
+      log: options.log,
     });
-    const meter = new SimulatedMeter(client, options);
-    await client.subscribeAsync(meter.model.commandTopics(), { qos: 1 });
+    const meter = new SimulatedMeter(connection, model, options);
     if (options.autoPublish ?? true) meter.#schedule();
     return meter;
+  }
+
+  /** The meter's MQTT client. */
+  get client(): MqttClient {
+    return this.connection.client;
   }
 
   /** The meter's id. */
@@ -136,12 +150,10 @@ export class SimulatedMeter {
   async #publish(topic: string, values: Record<string, unknown>): Promise<void> {
     const payload = this.model.payload(values);
     if (this.options.zeroBursts) {
-      await this.client.publishAsync(topic, JSON.stringify(zeroCopy(payload)), { qos: 1 });
+      await this.connection.publish(topic, JSON.stringify(zeroCopy(payload)));
     }
-    await this.client.publishAsync(topic, JSON.stringify(payload), { qos: 1 });
-    if (this.options.duplicates) {
-      await this.client.publishAsync(topic, JSON.stringify(payload), { qos: 1 });
-    }
+    await this.connection.publish(topic, JSON.stringify(payload));
+    if (this.options.duplicates) await this.connection.publish(topic, JSON.stringify(payload));
   }
 
   /** Publishes an `MQTT_RT_DATA` reading now. */
@@ -156,7 +168,7 @@ export class SimulatedMeter {
 
   /** Publishes `MQTT_TELEIND` with the current inputs and outputs. */
   async publishIo(): Promise<void> {
-    await this.client.publishAsync("MQTT_TELEIND", JSON.stringify(this.model.io()), { qos: 1 });
+    await this.connection.publish("MQTT_TELEIND", JSON.stringify(this.model.io()));
   }
 
   async #onCommand(topic: string, raw: Uint8Array): Promise<void> {
@@ -174,9 +186,7 @@ export class SimulatedMeter {
       if (this.#dropAcks > 0) {
         this.#dropAcks--;
       } else {
-        await this.client.publishAsync(outcome.reply.topic, JSON.stringify(outcome.reply.payload), {
-          qos: 1,
-        });
+        await this.connection.publish(outcome.reply.topic, JSON.stringify(outcome.reply.payload));
         answered = true;
       }
     }
@@ -189,6 +199,6 @@ export class SimulatedMeter {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
-    await this.client.endAsync();
+    await this.connection.close();
   }
 }

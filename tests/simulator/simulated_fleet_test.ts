@@ -1,13 +1,20 @@
 /**
- * The simulated fleet on a real Mosquitto: many meters over few
- * connections, first readings within the given window, each meter
- * answering its own commands.
+ * The simulated fleet on a real Mosquitto and on the embedded meters'
+ * broker: many meters over few connections, first readings within the given
+ * window, each meter answering its own commands, also across reconnects and
+ * beside another fleet.
  */
 import assert from "node:assert/strict";
+import { AccessPolicy } from "../../src/broker/access_policy.ts";
+import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
+import { MeterAuthConfig } from "../../src/config/schema.ts";
+import { logger } from "../../src/logging/setup.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
+import type { SimulatorLog } from "../../src/simulator/meter_connection.ts";
 import { SimulatedFleet } from "../../src/simulator/simulated_fleet.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { freePort } from "../helpers/ports.ts";
 import { until } from "../helpers/wait.ts";
 
 const IDS = Array.from({ length: 60 }, (_, i) => `33B12259${50000 + i}` as MeterId);
@@ -97,5 +104,188 @@ Deno.test("with dropAcks a fleet meter applies its first commands without answer
     assert.equal(fleet.commands, 2);
   } finally {
     await fleet.stop();
+  }
+});
+
+/** Collects a fleet's log lines. */
+function capture(): SimulatorLog & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, info: (line) => lines.push(line), warn: (line) => lines.push(line) };
+}
+
+/** Sends `count` relay commands to `id` one after another, each once; returns the replies seen. */
+async function switchRelay(bridge: TestClient, id: MeterId, count: number): Promise<number> {
+  const replies = () =>
+    bridge.on("MQTT_TELECTRL_REP").filter((m) => JSON.parse(m.payload).id === id).length;
+  for (let n = 0; n < count; n++) {
+    const before = replies();
+    await bridge.publish(
+      `MQTT_TELECTRL_${id.slice(-8)}`,
+      JSON.stringify({ oprid: oprid(), do1: n % 2 === 0 ? "1" : "0" }),
+    );
+    await until(() => replies() > before, `the reply to relay command ${n + 1} of ${count}`, 5000)
+      .catch(() => {});
+  }
+  return replies();
+}
+
+Deno.test("two fleets with their own meters on one broker keep their connections and answer every command", async () => {
+  await using broker = await startMosquitto();
+  await using bridge = await TestClient.connect(broker.url);
+  await bridge.subscribe("MQTT_TELECTRL_REP");
+  // Like two `deno task simulate` processes: 27 and 28 in one, 29 in the other.
+  const log = capture();
+  const first = await SimulatedFleet.start({
+    url: broker.url,
+    ids: [IDS[0], IDS[1]],
+    timeZone: "UTC",
+    metersPerConnection: 1,
+    log,
+  });
+  const second = await SimulatedFleet.start({
+    url: broker.url,
+    ids: [IDS[2]],
+    timeZone: "UTC",
+    metersPerConnection: 1,
+    log,
+  });
+  try {
+    const answered = await switchRelay(bridge, IDS[0], 10);
+    assert.equal(answered, 10, `replies to 10 relay commands; log:\n${log.lines.join("\n")}`);
+    assert.equal(first.commandsOf.get(IDS[0]), 10, "each command arrived once");
+    assert.deepEqual(
+      [...first.connections, ...second.connections].map((
+        c,
+      ) => [c.client.options.clientId, c.losses]),
+      [[`meter-${IDS[0]}`, 0], [`meter-${IDS[1]}`, 0], [`meter-${IDS[2]}`, 0]],
+    );
+    assert.deepEqual(log.lines, []);
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+  }
+});
+
+Deno.test("fleets sharing client ids take each other over: the fleet says so", async () => {
+  await using broker = await startMosquitto();
+  const log = capture();
+  const start = (ids: MeterId[]) =>
+    SimulatedFleet.start({ url: broker.url, ids, timeZone: "UTC", clientIdPrefix: "same", log });
+  // Both connections are named after their first meter: one id for both fleets.
+  const first = await start([IDS[0]]);
+  const second = await start([IDS[0], IDS[1]]);
+  try {
+    await until(
+      () => log.lines.some((line) => /connections in a row ended within 5 s/.test(line)),
+      "the takeover warning",
+      20_000,
+    );
+    assert.ok(log.lines.some((line) => line.includes("same-33B1225950000 and took it over")));
+    assert.ok(log.lines.some((line) => /--client-id-prefix/.test(line)));
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+  }
+});
+
+Deno.test("after the embedded broker restarts, a fleet meter is subscribed before its readings arrive again", async () => {
+  const port = freePort();
+  const bridgeAccount = { username: "bridge", password: "bridge-secret", clientIdPrefix: "bridge" };
+  // The proxy's persistent session, never connected here: every reading's PUBACK is held.
+  const start = () =>
+    EmbeddedBroker.start({
+      name: "internal",
+      host: "127.0.0.1",
+      port,
+      policy: new AccessPolicy(MeterAuthConfig.parse({}), bridgeAccount),
+      sessions: [{ clientId: "bridge-proxy", filters: ["MQTT_RT_DATA", "MQTT_ENY_NOW"] }],
+      maxAckWaitMs: 3000,
+      log: logger("broker", "internal"),
+    });
+  let broker = await start();
+  const id = IDS[0];
+  const log = capture();
+  const fleet = await SimulatedFleet.start({
+    url: `mqtt://127.0.0.1:${port}`,
+    ids: [id],
+    timeZone: "UTC",
+    secondsInterval: 300,
+    timeScale: 600,
+    appearWithinMs: 0,
+    log,
+  });
+  try {
+    await until(() => fleet.published >= 4, "readings waiting for their PUBACK");
+    await broker.stop();
+    broker = await start();
+    await using bridge = await TestClient.connect(`mqtt://127.0.0.1:${port}`, "bridge-test", {
+      username: bridgeAccount.username,
+      password: bridgeAccount.password,
+    });
+    await bridge.subscribe(["MQTT_RT_DATA", "MQTT_TELECTRL_REP"]);
+    // The bridge takes a meter's reading as the sign that it is back, and switches at once.
+    await bridge.waitFor((r) => r.some((m) => m.topic === "MQTT_RT_DATA"), "a reading", 15_000);
+    assert.equal(await switchRelay(bridge, id, 1), 1, `the reply; log:\n${log.lines.join("\n")}`);
+    assert.equal(fleet.commandsOf.get(id), 1);
+    assert.equal(fleet.connections[0].losses, 1);
+    assert.ok(log.lines.some((line) => line.includes(`meter ${id}: connection lost after`)));
+    assert.ok(
+      log.lines.some((line) => line.includes(`meter ${id}: connected again as meter-${id}`)),
+    );
+  } finally {
+    await fleet.stop();
+    await broker.stop();
+  }
+});
+
+Deno.test("a fleet logs subscriptions the broker refuses and, verbose, each command and its answer", async () => {
+  const port = freePort();
+  const other = "33B1225950099" as MeterId;
+  const broker = await EmbeddedBroker.start({
+    name: "internal",
+    host: "127.0.0.1",
+    port,
+    // The account is bound to another meter: subscriptions to IDS[0]'s commands are refused.
+    policy: new AccessPolicy(
+      MeterAuthConfig.parse({ accounts: { [other]: { username: "m1", password: "pw" } } }),
+      { username: "bridge", password: "bridge-secret", clientIdPrefix: "bridge" },
+    ),
+    log: logger("broker", "internal"),
+  });
+  const log = capture();
+  const fleet = await SimulatedFleet.start({
+    url: `mqtt://127.0.0.1:${port}`,
+    username: "m1",
+    password: "pw",
+    ids: [IDS[0], other],
+    metersPerConnection: 2,
+    timeZone: "UTC",
+    appearWithinMs: 60_000,
+    verbose: true,
+    log,
+  });
+  try {
+    const refused = log.lines.filter((line) => line.includes("refused the subscription"));
+    assert.equal(refused.length, 1, log.lines.join("\n"));
+    assert.match(refused[0], /MQTT_COMMOD_SET_25950000, .*MQTT_TELECTRL_25950000 \(SUBACK 0x80\)/);
+    assert.doesNotMatch(refused[0], /_25950099/);
+    assert.equal(fleet.connections[0].refused.length, 4);
+    await using bridge = await TestClient.connect(`mqtt://127.0.0.1:${port}`, "bridge-test", {
+      username: "bridge",
+      password: "bridge-secret",
+    });
+    await bridge.subscribe("MQTT_TELECTRL_REP");
+    const command = JSON.stringify({ oprid: oprid(), do1: "1" });
+    await bridge.publish("MQTT_TELECTRL_25950099", command);
+    await bridge.publish("MQTT_TELECTRL_25950099", JSON.stringify({ oprid: "short", do1: "1" }));
+    await until(() => fleet.commandsOf.get(other) === 2, "both commands");
+    const lines = log.lines.filter((line) => line.startsWith(`meter ${other}: MQTT_TELECTRL`));
+    assert.deepEqual(lines, [
+      `meter ${other}: MQTT_TELECTRL_25950099 ${command} → MQTT_TELECTRL_REP code 01`,
+      `meter ${other}: MQTT_TELECTRL_25950099 ${command} → MQTT_TELEIND 00000000@00000001`,
+      `meter ${other}: MQTT_TELECTRL_25950099 {"oprid":"short","do1":"1"} → ignored (oprid not ` +
+      "32 characters)",
+    ]);
+  } finally {
+    await fleet.stop();
+    await broker.stop();
   }
 });
