@@ -6,7 +6,8 @@
  * Operator) schemas of the npm kubernetes-models packages; a chart version
  * bump changes no field Kubernetes refuses to change; the values schema
  * refuses unknown configuration keys; secrets the configuration needs are
- * required when the chart renders.
+ * required when the chart renders, and kept on an upgrade (Helm's `lookup`
+ * against a stand-in API server, tests/helpers/kube_api.ts).
  */
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
@@ -23,6 +24,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { helm } from "../helpers/helm.ts";
 import { withTempDir } from "../helpers/files.ts";
+import { withKubeApi } from "../helpers/kube_api.ts";
 
 const CHART = new URL("../../deploy/helm/kpm33b-bridge/", import.meta.url).pathname;
 const RELEASE = "kpm33b";
@@ -93,16 +95,22 @@ async function render(
   install: Install,
   extra: readonly string[] = [],
   chart = CHART,
+  kubeconfig?: string,
 ): Promise<{ ok: boolean; manifests: Manifest[]; error: string }> {
+  // Against a cluster, templates' lookup sees its objects (the schemas are checked above).
+  const server = kubeconfig === undefined
+    ? []
+    : ["--dry-run=server", "--disable-openapi-validation"];
   const result = await helm([
     "template",
     RELEASE,
     chart,
     "--namespace",
     NAMESPACE,
+    ...server,
     ...helmArgs(install),
     ...extra,
-  ]);
+  ], kubeconfig);
   if (result.code !== 0) return { ok: false, manifests: [], error: result.stderr };
   const manifests = parseAllDocuments(result.stdout)
     .map((doc) => doc.toJS() as Manifest | null)
@@ -368,4 +376,67 @@ Deno.test("the ServiceMonitor sends the bridge's token from its Secret", async (
     (at(open, "spec.endpoints") as Record<string, unknown>[])[0].authorization,
     undefined,
   );
+});
+
+Deno.test("an upgrade keeps the passwords the configuration still needs from the release's Secret", async () => {
+  const release = {
+    namespace: NAMESPACE,
+    name: `${RELEASE}-kpm33b-bridge`,
+    release: RELEASE,
+    data: {
+      KPM33B_METER_PASSWORD: "meters",
+      KPM33B_CENTRAL_PASSWORD: "central",
+      KPM33B_NO_LONGER_USED: "old",
+    },
+  };
+  await withKubeApi([release], async (kubeconfig) => {
+    const upgrade = { name: "an upgrade without passwords", files: [], strings: {} };
+    const kept = await render(upgrade, [], CHART, kubeconfig);
+    assert.ok(kept.ok, kept.error);
+    const data = find(kept.manifests, "Secret").data as Record<string, string>;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(data).map(([key, value]) => [key, atob(value)])),
+      { KPM33B_METER_PASSWORD: "meters", KPM33B_CENTRAL_PASSWORD: "central" },
+    );
+    // A value given again replaces the kept one.
+    const given = { ...upgrade, strings: { "secret.centralPassword": "new" } };
+    const replaced = await render(given, [], CHART, kubeconfig);
+    assert.ok(replaced.ok, replaced.error);
+    const secret = find(replaced.manifests, "Secret").data as Record<string, string>;
+    assert.equal(atob(secret.KPM33B_CENTRAL_PASSWORD), "new");
+  });
+  // Without the release's Secret the same upgrade is refused.
+  await withKubeApi([], async (kubeconfig) => {
+    const { ok, error } = await render(
+      { name: "a first install", files: [], strings: { "secret.meterPassword": "m" } },
+      [],
+      CHART,
+      kubeconfig,
+    );
+    assert.equal(ok, false);
+    assert.match(error, /\$\{KPM33B_CENTRAL_PASSWORD\}/);
+  });
+});
+
+Deno.test("an existingSecret that lacks a key the configuration needs is refused", async () => {
+  const example = EXAMPLES.find((e) => e.name === "examples/existing-secret.yaml")!;
+  const complete = {
+    KPM33B_METER_PASSWORD: "m",
+    KPM33B_CENTRAL_PASSWORD: "c",
+    KPM33B_PANEL_0027_PASSWORD: "p",
+  };
+  const { KPM33B_PANEL_0027_PASSWORD: _, ...lacking } = complete;
+  const secret = { namespace: NAMESPACE, name: "kpm33b-credentials" };
+  await withKubeApi([{ ...secret, data: lacking }], async (kubeconfig) => {
+    const { ok, error } = await render(example, [], CHART, kubeconfig);
+    assert.equal(ok, false);
+    assert.match(
+      error,
+      /\$\{KPM33B_PANEL_0027_PASSWORD\}.*Secret kpm33b-credentials \(existingSecret\) has no key KPM33B_PANEL_0027_PASSWORD/,
+    );
+  });
+  await withKubeApi([{ ...secret, data: complete }], async (kubeconfig) => {
+    const { ok, error } = await render(example, [], CHART, kubeconfig);
+    assert.ok(ok, error);
+  });
 });

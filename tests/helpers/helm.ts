@@ -62,9 +62,10 @@ export interface HelmResult {
 
 /**
  * Runs Helm with its own empty configuration, cache and data directories, so
- * no repository or plugin of the machine's user takes part.
+ * no repository or plugin of the machine's user takes part; with no cluster
+ * unless `kubeconfig` names one.
  */
-export async function helm(args: readonly string[]): Promise<HelmResult> {
+export async function helm(args: readonly string[], kubeconfig?: string): Promise<HelmResult> {
   const binary = await helmBinary();
   return await withTempDir(async (home) => {
     const { code, stdout, stderr } = await new Deno.Command(binary, {
@@ -73,7 +74,7 @@ export async function helm(args: readonly string[]): Promise<HelmResult> {
         HELM_CONFIG_HOME: `${home}/config`,
         HELM_CACHE_HOME: `${home}/cache`,
         HELM_DATA_HOME: `${home}/data`,
-        KUBECONFIG: `${home}/kubeconfig`,
+        KUBECONFIG: kubeconfig ?? `${home}/kubeconfig`,
       },
       stdout: "piped",
       stderr: "piped",
