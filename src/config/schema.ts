@@ -40,7 +40,8 @@ function integer(min: number, max: number) {
   );
 }
 
-const BROKER_SCHEMES = ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"];
+/** URL schemes of a broker URL, with their colon as `URL.protocol` has it. */
+export const BROKER_SCHEMES = ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"];
 
 /** A broker URL such as `mqtt://127.0.0.1:1883`. */
 export const BrokerUrl = z.string().refine((text) => {

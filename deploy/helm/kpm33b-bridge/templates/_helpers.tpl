@@ -185,18 +185,120 @@ connection_messages true
 {{- end }}
 
 {{/*
+The variables `config` references (after the chart's own changes, see
+"kpm33b-bridge.config"), as JSON: name to true when some reference has no
+default (`${NAME}`: the bridge refuses to start without it), false when every
+one has (`${NAME:-…}`). `$${` writes a literal `${` and references nothing.
+*/}}
+{{- define "kpm33b-bridge.configReferences" -}}
+{{- $references := dict }}
+{{- range regexFindAll "\\$?\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}" (include "kpm33b-bridge.config" .) -1 }}
+{{- if not (hasPrefix "$$" .) }}
+{{- $name := regexReplaceAll "^\\$\\{([A-Za-z_][A-Za-z0-9_]*).*$" . "${1}" }}
+{{- $_ := set $references $name (or (get $references $name) (not (contains ":-" .))) }}
+{{- end }}
+{{- end }}
+{{- toJson $references }}
+{{- end }}
+
+{{/*
+The data of the chart's Secret as JSON (variable name to base64 value): the
+values given in `secret`, and for each variable `config` references that is
+not given again, the value the release's Secret already holds, so that an
+upgrade without `--set-string secret.centralPassword=…` keeps the password
+instead of logging in without one (`lookup` reads the Secret; it finds nothing
+in `helm template` or a client-side dry run). With `mosquitto.enabled` the
+bridge's own Mosquitto password is generated once when not given: it is
+stored in `.Values.secret.internalPassword`, so every template of one render
+sees the same.
+*/}}
+{{- define "kpm33b-bridge.secretData" -}}
+{{- $secret := .Values.secret }}
+{{- $given := dict "KPM33B_METER_PASSWORD" $secret.meterPassword "KPM33B_CENTRAL_PASSWORD" $secret.centralPassword "KPM33B_INTERNAL_PASSWORD" $secret.internalPassword }}
+{{- range $name, $value := $secret.extra }}
+{{- $_ := set $given $name $value }}
+{{- end }}
+{{- $data := dict }}
+{{- range $name, $value := $given }}
+{{- if $value }}
+{{- $_ := set $data $name (toString $value | b64enc) }}
+{{- end }}
+{{- end }}
+{{- $previous := dig "data" dict (lookup "v1" "Secret" .Release.Namespace (include "kpm33b-bridge.fullname" .)) }}
+{{- range $name, $_ := include "kpm33b-bridge.configReferences" . | fromJson }}
+{{- if and (not (hasKey $data $name)) (hasKey $previous $name) }}
+{{- $_ := set $data $name (get $previous $name) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.mosquitto.enabled (not (hasKey $data "KPM33B_INTERNAL_PASSWORD")) }}
+{{- $generated := randAlphaNum 48 }}
+{{- $_ := set $secret "internalPassword" $generated }}
+{{- $_ := set $data "KPM33B_INTERNAL_PASSWORD" ($generated | b64enc) }}
+{{- end }}
+{{- toJson $data }}
+{{- end }}
+
+{{/* The value of `secret` that sets a variable of the chart's Secret. */}}
+{{- define "kpm33b-bridge.secretValueFor" -}}
+{{- $fields := dict "KPM33B_METER_PASSWORD" "secret.meterPassword" "KPM33B_CENTRAL_PASSWORD" "secret.centralPassword" "KPM33B_INTERNAL_PASSWORD" "secret.internalPassword" }}
+{{- get $fields . | default (printf "secret.extra.%s" .) }}
+{{- end }}
+
+{{/* Variables set by extraEnv, or by the chart in the pods' env, as JSON (name to true). */}}
+{{- define "kpm33b-bridge.envNames" -}}
+{{- $names := dict }}
+{{- range .Values.extraEnv }}
+{{- $_ := set $names .name true }}
+{{- end }}
+{{- if .Values.cluster.enabled }}
+{{- $_ := set $names "KPM33B_REPLICA" true }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/*
 Whether meters can log in at all: a shared password (from the chart's Secret,
 an existing Secret, extraEnv or written into `config`) or bound accounts.
 */}}
 {{- define "kpm33b-bridge.meterCredentials" -}}
 {{- $auth := dig "internal_broker" "meter_auth" dict .Values.config }}
 {{- $password := toString (dig "password" "" $auth) }}
-{{- $fromEnv := false }}
-{{- range .Values.extraEnv }}
-{{- if eq .name "KPM33B_METER_PASSWORD" }}{{ $fromEnv = true }}{{ end }}
+{{- $fromEnv := hasKey (include "kpm33b-bridge.envNames" . | fromJson) "KPM33B_METER_PASSWORD" }}
+{{- $fromSecret := .Values.existingSecret }}
+{{- if not $fromSecret }}
+{{- $fromSecret = hasKey (include "kpm33b-bridge.secretData" . | fromJson) "KPM33B_METER_PASSWORD" }}
 {{- end }}
-{{- if or .Values.existingSecret .Values.secret.meterPassword $fromEnv (and $password (not (contains "KPM33B_METER_PASSWORD" $password))) }}shared
+{{- if or $fromSecret $fromEnv (and $password (not (contains "KPM33B_METER_PASSWORD" $password))) }}shared
 {{- else if dig "accounts" dict $auth }}accounts
+{{- end }}
+{{- end }}
+
+{{/*
+Refuses a variable `config` needs (`${NAME}` without a default) that nothing
+sets: neither the chart's Secret (given now or kept from the release's
+Secret), nor extraEnv. An existingSecret is checked for the key when it can
+be read; a missing one keeps the pod from starting (its envFrom is not
+optional).
+*/}}
+{{- define "kpm33b-bridge.validateReferences" -}}
+{{- $env := include "kpm33b-bridge.envNames" . | fromJson }}
+{{- $existing := dict }}
+{{- if .Values.existingSecret }}
+{{- $existing = lookup "v1" "Secret" .Release.Namespace .Values.existingSecret }}
+{{- end }}
+{{- $data := dig "data" dict $existing }}
+{{- if not .Values.existingSecret }}
+{{- $data = include "kpm33b-bridge.secretData" . | fromJson }}
+{{- end }}
+{{- range $name, $required := include "kpm33b-bridge.configReferences" . | fromJson }}
+{{- if and $required (not (hasKey $env $name)) (not (hasKey $data $name)) }}
+{{- if not $.Values.existingSecret }}
+{{- $field := include "kpm33b-bridge.secretValueFor" $name }}
+{{- fail (printf "\n\nconfig references ${%s} without a default, but nothing sets it, so the bridge would not start. Set %s (--set-string %s=...), or extraEnv, or existingSecret with a %s key. (On an upgrade the chart keeps the value of the release's Secret; it cannot read it in helm template or a client-side dry run.)" $name $field $field $name) }}
+{{- else if $existing }}
+{{- fail (printf "\n\nconfig references ${%s} without a default, but Secret %s (existingSecret) has no key %s: add it (kubectl -n %s edit secret %s) or set the variable with extraEnv." $name $.Values.existingSecret $name $.Release.Namespace $.Values.existingSecret) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -215,13 +317,7 @@ Deployment.
 {{- else if not (include "kpm33b-bridge.meterCredentials" .) }}
 {{- fail "\n\nMeters could not log in: the meters' broker refuses everyone without credentials. Set secret.meterPassword (--set-string secret.meterPassword=...), existingSecret with a KPM33B_METER_PASSWORD key, or config.internal_broker.meter_auth.accounts." }}
 {{- end }}
-{{- $internalFromEnv := false }}
-{{- range .Values.extraEnv }}
-{{- if eq .name "KPM33B_INTERNAL_PASSWORD" }}{{ $internalFromEnv = true }}{{ end }}
-{{- end }}
-{{- if and .Values.mosquitto.enabled (not (or .Values.existingSecret .Values.secret.internalPassword $internalFromEnv)) }}
-{{- fail "\n\nmosquitto.enabled needs the bridge's own Mosquitto password: set secret.internalPassword (e.g. --set-string secret.internalPassword=$(openssl rand -hex 24)) or existingSecret with a KPM33B_INTERNAL_PASSWORD key." }}
-{{- end }}
+{{- include "kpm33b-bridge.validateReferences" . }}
 {{- if and .Values.serviceMonitor.enabled (not .Values.config.http.enabled) }}
 {{- fail "\n\nserviceMonitor.enabled scrapes /metrics of the HTTP endpoint: set config.http.enabled to true." }}
 {{- end }}
