@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { BROKER_SCHEMES, BrokerUrl, Config } from "./schema.ts";
+import { BROKER_SCHEMES, BrokerUrl, Config, MeterTimeZone } from "./schema.ts";
 import {
   MINUTES_LEVEL_INTERVALS,
   MinutesLevelInterval,
@@ -98,6 +98,12 @@ export function configJsonSchema(): JsonSchema {
     // The file's side of the schema: keys with defaults are optional.
     io: "input",
     override: ({ zodSchema, jsonSchema }) => {
+      if (zodSchema === MeterTimeZone) {
+        // Whatever zone generated the file is no one else's default.
+        delete (jsonSchema as JsonSchema).default;
+        jsonSchema.description = "IANA time zone; default: this machine's (TZ, /etc/localtime)";
+        return;
+      }
       const leaf = refinedLeaf(zodSchema);
       if (leaf === undefined) return;
       const fallback = jsonSchema.default;

@@ -161,6 +161,9 @@ export const TimeZone = z.string().refine(isTimeZone, {
     `${JSON.stringify(issue.input)} is not a known IANA time zone (e.g. Europe/Vienna, UTC)`,
 });
 
+/** The zone the meter clocks run in; by default this machine's, which differs per machine. */
+export const MeterTimeZone = TimeZone.default(hostTimeZone);
+
 /** What a meter publishes and how it is configured; each key overridable per meter. */
 const MeterOverride = z.strictObject({
   upload_interval_seconds: configNumber(SecondsLevelInterval).optional(),
@@ -173,7 +176,7 @@ const MeterOverride = z.strictObject({
 export const MetersConfig = z.strictObject({
   upload_interval_seconds: configNumber(SecondsLevelInterval).default(60),
   upload_interval_minutes: configNumber(MinutesLevelInterval).default(1),
-  timezone: TimeZone.default(hostTimeZone),
+  timezone: MeterTimeZone,
   exclude: z.array(MeterId).default([]),
   names: z.record(MeterId, z.string().min(1).max(64)).default({}),
   profile: Profile.default("default"),
