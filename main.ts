@@ -7,6 +7,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { parseCli, USAGE } from "./src/cli.ts";
 import { ConfigError } from "./src/config/config_error.ts";
+import { configWarnings } from "./src/config/config_warnings.ts";
 import type { EnvLookup } from "./src/config/interpolate.ts";
 import { loadConfig } from "./src/config/load.ts";
 import { watchConfig } from "./src/config/watch.ts";
@@ -89,6 +90,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
   if (command.kind === "check-config") {
     console.log(`${command.configPath} is valid\n${summary(config)}`);
+    for (const warning of configWarnings(config)) console.warn(`warning: ${warning}`);
     return 0;
   }
   if (command.kind === "write-mosquitto-auth") {
@@ -168,6 +170,7 @@ async function main(args: readonly string[]): Promise<number> {
   let loaded = config;
   config = withBridgeCredentials(config);
   for (const line of banner(config)) log.info("{line}", { line });
+  for (const warning of configWarnings(config)) log.warning("{warning}", { warning });
   let reloadNow: () => Promise<RequestResult> = () =>
     Promise.resolve({ ok: false, error: "the bridge is still starting" });
   const remote = remoteWorkers(command.workers);
@@ -216,6 +219,7 @@ async function main(args: readonly string[]): Promise<number> {
     }
     config = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, config[key]])) };
     log.info("Configuration reloaded from {path}", { path: command.configPath });
+    for (const warning of configWarnings(next)) log.warning("{warning}", { warning });
     supervisor.reconfigure(config);
   });
   reloadNow = watcher.reload;

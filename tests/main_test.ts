@@ -109,3 +109,17 @@ Deno.test("the shipped configuration starts and stops cleanly: no warning, no er
     await Deno.remove(state, { recursive: true });
   }
 });
+
+Deno.test("--check-config accepts a timeout meters would flap with, and warns about it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.yaml`;
+    await Deno.writeTextFile(path, "meters:\n  availability_timeout_seconds: 30\n");
+    const { code, stdout, stderr } = await runTaskStart(["--config", path, "--check-config"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /is valid/);
+    assert.match(stderr, /^warning: meters\.availability_timeout_seconds: 30 s is not longer/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
