@@ -5,11 +5,16 @@ import { Config } from "../../src/config/schema.ts";
 import { logger } from "../../src/logging/setup.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
-import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
+import {
+  brokerSecurityContract,
+  CONTRACT_INTERNAL_BROKER,
+  CONTRACT_METERS,
+} from "./broker_security_contract.ts";
 
 brokerSecurityContract("embedded broker", async () => {
   const config = Config.parse({
     internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
+    meters: CONTRACT_METERS,
   });
   const internal = config.internal_broker;
   const port = freePort();
