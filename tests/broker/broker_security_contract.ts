@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
-import { sleep, until } from "../helpers/wait.ts";
+import { sleep, until, within } from "../helpers/wait.ts";
 
 /** Accounts every broker under test knows. */
 export const CONTRACT_AUTH = {
@@ -277,6 +277,26 @@ export function brokerSecurityContract(
       }
     });
   }
+
+  test("a publish over 64 KiB plus 1 KiB closes only its client's connection", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const received = recorder(bridge);
+    await bridge.subscribeAsync("MQTT_RT_DATA", { qos: 1 });
+    const steady = await connect(broker.url, CONTRACT_AUTH.shared);
+    const big = await connect(broker.url, CONTRACT_AUTH.meterA);
+    try {
+      big.on("error", () => {});
+      const closed = new Promise<void>((resolve) => big.once("close", () => resolve()));
+      big.publish("MQTT_RT_DATA", new Uint8Array(300_000) as never, { qos: 1 });
+      await within(closed, "the broker closing the oversized publisher's connection");
+      await steady.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_C, n: 1 }), { qos: 1 });
+      await until(() => received.length >= 1, "the steady meter's reading", 5_000);
+      await sleep(300);
+      assert.deepEqual(received.map((m) => JSON.parse(m.payload).n), [1]);
+    } finally {
+      await end(big, steady, bridge);
+    }
+  });
 
   test("a meter taking over another meter's session receives none of its commands", async (broker) => {
     const clientId = `meter-${METER_A}`;
