@@ -162,17 +162,17 @@ export class EmbeddedBroker {
   /** Accepts a connection: guards it, then hands it to aedes. */
   #accept(connection: net.Socket): void {
     const limit = this.options.maxPayloadBytes;
-    let client: Client | undefined;
     guardConnection(connection, {
       maxRemainingLength: limit === undefined ? undefined : limit + PACKET_OVERHEAD_BYTES,
+      // Called from a read, which aedes makes only after `handle` returned.
       onOversized: (packet) => this.#oversized(client, packet, limit!),
     });
-    client = this.aedes.handle(connection);
+    const client = this.aedes.handle(connection);
   }
 
-  #oversized(client: Client | undefined, packet: OversizedPacket, limit: number): void {
+  #oversized(client: Client, packet: OversizedPacket, limit: number): void {
     this.refused.oversized++;
-    const principal = client === undefined ? undefined : this.#principals.get(client);
+    const principal = this.#principals.get(client);
     const user = principal?.kind === "bridge"
       ? this.options.policy?.bridge.username
       : principal?.username;
@@ -182,7 +182,7 @@ export class EmbeddedBroker {
         "bytes exceeds limits.max_payload_bytes ({limit}) plus {overhead} bytes for topic and " +
         "headers; raise limits.max_payload_bytes if meters send larger messages",
       {
-        client: JSON.stringify(client?.id ?? null),
+        client: JSON.stringify(client.id ?? null),
         user: JSON.stringify(user ?? null),
         type: packet.type,
         bytes: packet.bytes,
