@@ -8,6 +8,9 @@
  *   replies) and subscribe only to command topics (`MQTT_<command>_<last 8>`).
  * - A meter whose account is bound to its id may subscribe only to its own
  *   command topics, and a payload carrying another `id` is refused.
+ * - A bound id belongs to its account: other meter accounts (the shared one)
+ *   may neither publish a payload carrying it nor subscribe to its command
+ *   topics (nor to any sharing their last 8 characters).
  *
  * Pure: no I/O.
  *
@@ -55,10 +58,16 @@ function sameSecret(a: string, b: string): boolean {
 /** The rules of one internal broker. */
 export class AccessPolicy {
   readonly #bound = new Map<string, { id: MeterId; password: string }>();
+  /** Bound meter ids, and their command suffixes, with the username of their account. */
+  readonly #boundIds = new Map<string, string>();
+  readonly #boundSuffixes = new Map<string, { id: MeterId; username: string }>();
 
   constructor(readonly meters: MeterAuthConfig, readonly bridge: BridgeCredentials) {
     for (const [id, account] of Object.entries(meters.accounts)) {
-      this.#bound.set(account.username ?? id, { id: id as MeterId, password: account.password });
+      const username = account.username ?? id;
+      this.#bound.set(username, { id: id as MeterId, password: account.password });
+      this.#boundIds.set(id, username);
+      this.#boundSuffixes.set(commandSuffix(id as MeterId), { id: id as MeterId, username });
     }
   }
 
@@ -108,7 +117,14 @@ export class AccessPolicy {
     if (!(UPLINK_TOPICS as string[]).includes(topic)) {
       return deny(`meters may publish only uplink topics, not ${JSON.stringify(topic)}`);
     }
-    if (principal.boundTo === undefined) return ALLOW;
+    if (principal.boundTo === undefined) {
+      if (this.#boundIds.size === 0) return ALLOW;
+      const id = payloadId(payload);
+      const owner = id === undefined ? undefined : this.#boundIds.get(id);
+      return owner === undefined ? ALLOW : deny(
+        `payload id ${id} is bound to account ${owner}; ${this.#who(principal)} may not use it`,
+      );
+    }
     const id = payloadId(payload);
     return id === principal.boundTo ? ALLOW : deny(
       `account ${principal.username} is bound to ${principal.boundTo}, payload id is ${
@@ -131,7 +147,18 @@ export class AccessPolicy {
         `account ${principal.username} is bound to ${principal.boundTo}, not *_${suffix}`,
       );
     }
+    const owner = principal.boundTo === undefined ? this.#boundSuffixes.get(suffix) : undefined;
+    if (owner !== undefined) {
+      return deny(
+        `*_${suffix} are the command topics of ${owner.id}, bound to account ${owner.username}; ` +
+          `${this.#who(principal)} may not read them`,
+      );
+    }
     return ALLOW;
+  }
+
+  #who(principal: Extract<Principal, { kind: "meter" }>): string {
+    return principal.username === "" ? "an anonymous meter" : `account ${principal.username}`;
   }
 }
 

@@ -4,7 +4,8 @@
  * access policy (the meters' broker) every CONNECT, PUBLISH and SUBSCRIBE is
  * checked against it, and a meter's QoS 1 message is acknowledged only once
  * the bridge has it ({@link AckAfterDelivery}); without one (a local central
- * broker) all clients may do everything.
+ * broker) all clients may do everything. With `maxPayloadBytes` a client
+ * sending a larger packet is disconnected as soon as its header arrives.
  *
  * @module
  */
@@ -17,6 +18,8 @@ import { LogRateLimiter } from "../logging/rate_limit.ts";
 import type { BridgeSession } from "../proxy/internal_session.ts";
 import type { AccessPolicy, Principal } from "./access_policy.ts";
 import { AckAfterDelivery } from "./ack_after_delivery.ts";
+import { guardConnection } from "./guarded_connection.ts";
+import type { OversizedPacket } from "./packet_length_scanner.ts";
 
 /** Where and how an embedded broker listens. */
 export interface EmbeddedBrokerOptions {
@@ -36,6 +39,11 @@ export interface EmbeddedBrokerOptions {
   readonly maxHeldAcks?: number;
   /** With a policy: longest a meter's message waits for the bridge, ms. */
   readonly maxAckWaitMs?: number;
+  /**
+   * `limits.max_payload_bytes`: a client whose packet is longer than this plus
+   * {@link PACKET_OVERHEAD_BYTES} is disconnected; `undefined`: no limit.
+   */
+  readonly maxPayloadBytes?: number;
   readonly log: Logger;
 }
 
@@ -47,6 +55,9 @@ interface SessionStore {
   ): Promise<void>;
 }
 
+/** Room beside the payload for a packet's topic, packet id and properties. */
+export const PACKET_OVERHEAD_BYTES = 1024;
+
 const IDENTIFIER_REJECTED = 2;
 const BAD_CREDENTIALS = 4;
 
@@ -55,11 +66,13 @@ export interface RefusalCounts {
   connect: number;
   publish: number;
   subscribe: number;
+  /** Connections closed for a packet over `limits.max_payload_bytes`. */
+  oversized: number;
 }
 
 /** A running embedded broker. */
 export class EmbeddedBroker {
-  readonly refused: RefusalCounts = { connect: 0, publish: 0, subscribe: 0 };
+  readonly refused: RefusalCounts = { connect: 0, publish: 0, subscribe: 0, oversized: 0 };
   readonly #principals = new WeakMap<Client, Principal>();
   readonly #servers: net.Server[] = [];
   readonly #logLimiter = new LogRateLimiter(10, 60_000);
@@ -146,6 +159,39 @@ export class EmbeddedBroker {
     );
   }
 
+  /** Accepts a connection: guards it, then hands it to aedes. */
+  #accept(connection: net.Socket): void {
+    const limit = this.options.maxPayloadBytes;
+    guardConnection(connection, {
+      maxRemainingLength: limit === undefined ? undefined : limit + PACKET_OVERHEAD_BYTES,
+      // Called from a read, which aedes makes only after `handle` returned.
+      onOversized: (packet) => this.#oversized(client, packet, limit!),
+    });
+    const client = this.aedes.handle(connection);
+  }
+
+  #oversized(client: Client, packet: OversizedPacket, limit: number): void {
+    this.refused.oversized++;
+    const principal = this.#principals.get(client);
+    const user = principal?.kind === "bridge"
+      ? this.options.policy?.bridge.username
+      : principal?.username;
+    this.#warnLimited(
+      "oversized",
+      "Closed the connection of client {client} (user {user}): its {type} packet of {bytes} " +
+        "bytes exceeds limits.max_payload_bytes ({limit}) plus {overhead} bytes for topic and " +
+        "headers; raise limits.max_payload_bytes if meters send larger messages",
+      {
+        client: JSON.stringify(client.id ?? null),
+        user: JSON.stringify(user ?? null),
+        type: packet.type,
+        bytes: packet.bytes,
+        limit,
+        overhead: PACKET_OVERHEAD_BYTES,
+      },
+    );
+  }
+
   #principal(client: Client): Principal {
     return this.#principals.get(client) ?? { kind: "meter", username: "" };
   }
@@ -164,12 +210,10 @@ export class EmbeddedBroker {
         error: error.message,
       });
     });
-    await broker.#listen(net.createServer(aedes.handle), options.host, options.port);
+    const accept = (connection: net.Socket) => broker.#accept(connection);
+    await broker.#listen(net.createServer(accept), options.host, options.port);
     if (options.tls !== undefined) {
-      const server = tls.createServer(
-        { cert: options.tls.cert, key: options.tls.key },
-        aedes.handle,
-      );
+      const server = tls.createServer({ cert: options.tls.cert, key: options.tls.key }, accept);
       await broker.#listen(server, options.host, options.tls.port);
     }
     return broker;

@@ -1,8 +1,9 @@
 /**
  * Mosquitto's password and ACL files for the meters' broker, generated from
  * `config.yaml` with the same rules as the embedded broker (see
- * `access_policy.ts`). Mosquitto cannot look into payloads, so the check that
- * a bound meter only sends its own `id` is the embedded broker's alone.
+ * `access_policy.ts`). Mosquitto cannot look into payloads, so the checks of
+ * the `id` a payload carries (a bound meter sends only its own; no other
+ * account sends a bound one) are the embedded broker's alone.
  *
  * @module
  */
@@ -76,13 +77,18 @@ function accounts(config: Config): Account[] {
     password: internal.password,
   }];
   if (auth.password !== "") {
+    // A bound meter's command topics are its account's alone, also those of another id
+    // ending in the same 8 characters (the topics carry only those).
+    const boundSuffixes = new Set(
+      Object.keys(auth.accounts).map((id) => commandSuffix(id as MeterId)),
+    );
     result.push({
       comment: "Shared meter account: uplink topics, and the command topics of the meters " +
-        "named in config.yaml (Mosquitto's ACL cannot say 'any meter'; bind accounts to " +
-        "ids to keep meters apart).",
+        "named in config.yaml without an account of their own (Mosquitto's ACL cannot say " +
+        "'any meter'; bind accounts to ids to keep meters apart).",
       username: auth.username,
       password: auth.password,
-      commandsOf: knownMeterIds(config),
+      commandsOf: knownMeterIds(config).filter((id) => !boundSuffixes.has(commandSuffix(id))),
     });
   }
   for (const [id, account] of Object.entries(auth.accounts)) {

@@ -35,7 +35,15 @@ runWorker(role, async (config, _emit, context) => {
   const sessions = role === "internal_broker" && !context.remote.includes("proxy")
     ? [proxyInternalSession(config)]
     : [];
-  const broker = await EmbeddedBroker.start({ name, ...listener, policy, sessions, log });
+  const broker = await EmbeddedBroker.start({
+    name,
+    ...listener,
+    policy,
+    sessions,
+    // Meters' messages only: the bridge's own messages to a local central broker may be larger.
+    maxPayloadBytes: role === "internal_broker" ? config.limits.max_payload_bytes : undefined,
+    log,
+  });
   log.info("Embedded {name} broker listening on {host}:{port}{tls}{auth}", {
     name,
     host: listener.host,

@@ -351,6 +351,64 @@ Deno.test("a bound meter may not subscribe to another meter's command topics", (
   }
 });
 
+const C = MeterId.parse("33B1225950029");
+
+Deno.test("the shared account may not publish a payload carrying a bound meter's id", () => {
+  const rules = policy(BOUND);
+  for (const topic of UPLINK_TOPICS) {
+    assert.deepEqual(rules.mayPublish(METER, topic, reading(A)), {
+      ok: false,
+      reason: "payload id 33B1225950027 is bound to account panel-a; account meter may not use it",
+    }, topic);
+  }
+  assert.deepEqual(
+    rules.mayPublish(METER, "MQTT_TELECTRL_REP", bytes(`{"id":"${B}","oprid":"1","code":"01"}`)),
+    {
+      ok: false,
+      reason: `payload id ${B} is bound to account ${B}; account meter may not use it`,
+    },
+  );
+});
+
+Deno.test("the shared account may still publish for unbound meters, and what the proxy rejects anyway", () => {
+  const rules = policy(BOUND);
+  assert.deepEqual(rules.mayPublish(METER, "MQTT_RT_DATA", reading(C)), { ok: true });
+  for (const payload of ["not json", "", "{}", `{"id":"33b1225950027"}`, `{"id":"${A} "}`]) {
+    assert.deepEqual(
+      rules.mayPublish(METER, "MQTT_RT_DATA", bytes(payload)),
+      { ok: true },
+      payload,
+    );
+  }
+});
+
+Deno.test("the shared account may not subscribe to, nor receive, a bound meter's command topics", () => {
+  const rules = policy(BOUND);
+  for (const name of METER_COMMANDS) {
+    assert.deepEqual(rules.maySubscribe(METER, `MQTT_${name}_25950027`), {
+      ok: false,
+      reason: "*_25950027 are the command topics of 33B1225950027, bound to account panel-a; " +
+        "account meter may not read them",
+    }, name);
+    assert.equal(rules.mayReceive(METER, `MQTT_${name}_25950028`), false, name);
+    assert.deepEqual(rules.maySubscribe(METER, `MQTT_${name}_25950029`), { ok: true }, name);
+  }
+});
+
+Deno.test("a meter sharing a bound meter's last 8 characters cannot read them with the shared account", () => {
+  // Command topics carry only the last 8 characters: reading them would read the bound meter's.
+  assert.equal(
+    policy(BOUND).maySubscribe(METER, `MQTT_SET_${"44C1225950027".slice(-8)}`).ok,
+    false,
+  );
+});
+
+Deno.test("a bound meter's own topics and ids stay its own with only bound accounts", () => {
+  const rules = policy(BOUND_ONLY);
+  assert.deepEqual(rules.mayPublish(BOUND_A, "MQTT_RT_DATA", reading(A)), { ok: true });
+  assert.deepEqual(rules.maySubscribe(BOUND_A, "MQTT_SET_25950027"), { ok: true });
+});
+
 Deno.test("a bound meter may not subscribe to wildcards or non-command topics", () => {
   const rules = policy(BOUND);
   for (const filter of ["#", "+", "MQTT_SETTIME_+", "MQTT_RT_DATA"]) {

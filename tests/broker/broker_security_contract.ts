@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
-import { sleep, until } from "../helpers/wait.ts";
+import { sleep, until, within } from "../helpers/wait.ts";
 
 /** Accounts every broker under test knows. */
 export const CONTRACT_AUTH = {
@@ -19,6 +19,14 @@ export const CONTRACT_AUTH = {
 
 export const METER_A = "33B1225950027";
 export const METER_B = "33B1225950028";
+/** Has no account of its own: it uses the shared one. */
+export const METER_C = "33B1225950029";
+
+/**
+ * The `meters` section every broker under test is set up with: Mosquitto's
+ * ACL gives the shared account the command topics of named meters only.
+ */
+export const CONTRACT_METERS = { names: { [METER_C]: "Shared-account meter" } };
 
 /** The `internal_broker` section that yields `CONTRACT_AUTH`. */
 export const CONTRACT_INTERNAL_BROKER = {
@@ -181,11 +189,12 @@ export function brokerSecurityContract(
     const shared = await connect(broker.url, CONTRACT_AUTH.shared);
     const bound = await connect(broker.url, CONTRACT_AUTH.meterA);
     try {
-      const reading = JSON.stringify({ id: METER_A, time: "20260112163900", zyggl: 1, isend: "1" });
-      await shared.publishAsync("MQTT_RT_DATA", reading, { qos: 1 });
-      await bound.publishAsync("MQTT_ENY_NOW", reading, { qos: 1 });
-      await publishQuietly(shared, `MQTT_SETTIME_${METER_B.slice(-8)}`, '{"oprid":"spoof"}');
-      await publishQuietly(bound, "kpm33b/33B1225950027/seconds", reading);
+      const reading = (id: string) =>
+        JSON.stringify({ id, time: "20260112163900", zyggl: 1, isend: "1" });
+      await shared.publishAsync("MQTT_RT_DATA", reading(METER_C), { qos: 1 });
+      await bound.publishAsync("MQTT_ENY_NOW", reading(METER_A), { qos: 1 });
+      await publishQuietly(shared, `MQTT_SETTIME_${METER_C.slice(-8)}`, '{"oprid":"spoof"}');
+      await publishQuietly(bound, "kpm33b/33B1225950027/seconds", reading(METER_A));
       await until(() => received.length >= 2, "the two uplink messages", 5_000);
       await sleep(300);
       assert.deepEqual(received.map((m) => m.topic).sort(), ["MQTT_ENY_NOW", "MQTT_RT_DATA"]);
@@ -213,6 +222,81 @@ export function brokerSecurityContract(
       }
     });
   }
+
+  test("the shared account reads the commands of meters without an account, not of bound ones", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const shared = await connect(broker.url, CONTRACT_AUTH.shared);
+    const a = await connect(broker.url, CONTRACT_AUTH.meterA);
+    const sharedReceived = recorder(shared);
+    const aReceived = recorder(a);
+    try {
+      assert.equal(await grantedQos(shared, `MQTT_TELECTRL_${METER_C.slice(-8)}`), 1);
+      const bound = await grantedQos(shared, `MQTT_TELECTRL_${METER_A.slice(-8)}`);
+      if (options.refusesSubscriptions) {
+        assert.equal(bound, 128, "the shared account may subscribe to a bound meter's commands");
+      }
+      assert.equal(await grantedQos(a, `MQTT_TELECTRL_${METER_A.slice(-8)}`), 1);
+      await bridge.publishAsync(`MQTT_TELECTRL_${METER_A.slice(-8)}`, '{"oprid":"a"}', { qos: 1 });
+      await bridge.publishAsync(`MQTT_TELECTRL_${METER_C.slice(-8)}`, '{"oprid":"c"}', { qos: 1 });
+      await until(() => sharedReceived.length > 0, "meter C's command", 5_000);
+      await until(() => aReceived.length > 0, "meter A's command", 5_000);
+      await sleep(300);
+      assert.deepEqual(sharedReceived.map((m) => m.payload), ['{"oprid":"c"}']);
+      assert.deepEqual(aReceived.map((m) => m.payload), ['{"oprid":"a"}']);
+    } finally {
+      await end(a, shared, bridge);
+    }
+  });
+
+  if (options.enforcesPayloadId) {
+    test("the shared account cannot publish under a bound meter's id", async (broker) => {
+      const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+      const received = recorder(bridge);
+      await bridge.subscribeAsync(["MQTT_RT_DATA", "MQTT_TELECTRL_REP"], { qos: 1 });
+      const a = await connect(broker.url, CONTRACT_AUTH.meterA);
+      const shared = await connect(broker.url, CONTRACT_AUTH.shared);
+      // One client per attempt: a broker may close the connection after a refusal.
+      const readingSpoofer = await connect(broker.url, CONTRACT_AUTH.shared);
+      const replySpoofer = await connect(broker.url, CONTRACT_AUTH.shared);
+      try {
+        await publishQuietly(readingSpoofer, "MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 1 }));
+        await publishQuietly(
+          replySpoofer,
+          "MQTT_TELECTRL_REP",
+          JSON.stringify({ id: METER_A, oprid: "x", code: "01", do1: "1" }),
+        );
+        await shared.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_C, n: 2 }), {
+          qos: 1,
+        });
+        await a.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 3 }), { qos: 1 });
+        await until(() => received.length >= 2, "the honest readings", 5_000);
+        await sleep(300);
+        assert.deepEqual(received.map((m) => JSON.parse(m.payload).n), [2, 3]);
+      } finally {
+        await end(a, shared, readingSpoofer, replySpoofer, bridge);
+      }
+    });
+  }
+
+  test("a publish over 64 KiB plus 1 KiB closes only its client's connection", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const received = recorder(bridge);
+    await bridge.subscribeAsync("MQTT_RT_DATA", { qos: 1 });
+    const steady = await connect(broker.url, CONTRACT_AUTH.shared);
+    const big = await connect(broker.url, CONTRACT_AUTH.meterA);
+    try {
+      big.on("error", () => {});
+      const closed = new Promise<void>((resolve) => big.once("close", () => resolve()));
+      big.publish("MQTT_RT_DATA", new Uint8Array(300_000) as never, { qos: 1 });
+      await within(closed, "the broker closing the oversized publisher's connection");
+      await steady.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_C, n: 1 }), { qos: 1 });
+      await until(() => received.length >= 1, "the steady meter's reading", 5_000);
+      await sleep(300);
+      assert.deepEqual(received.map((m) => JSON.parse(m.payload).n), [1]);
+    } finally {
+      await end(big, steady, bridge);
+    }
+  });
 
   test("a meter taking over another meter's session receives none of its commands", async (broker) => {
     const clientId = `meter-${METER_A}`;
@@ -270,7 +354,7 @@ export function brokerSecurityContract(
     // which here is when the session's client is back.
     const published = meter.publishAsync(
       "MQTT_RT_DATA",
-      JSON.stringify({ id: METER_A, n: 1 }),
+      JSON.stringify({ id: METER_C, n: 1 }),
       { qos: 1 },
     );
     const { client: consumer, received } = await connectRecording(broker.url, options);

@@ -3,13 +3,25 @@ import { AccessPolicy } from "../../src/broker/access_policy.ts";
 import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
 import { Config } from "../../src/config/schema.ts";
 import { logger } from "../../src/logging/setup.ts";
+import { captureLogs } from "../helpers/log_capture.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
+import { connectPacket, publishPacket } from "../helpers/mqtt_packets.ts";
 import { freePort } from "../helpers/ports.ts";
-import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
+import { until, within } from "../helpers/wait.ts";
+import {
+  brokerSecurityContract,
+  CONTRACT_AUTH,
+  CONTRACT_INTERNAL_BROKER,
+  CONTRACT_METERS,
+  METER_A,
+  METER_C,
+} from "./broker_security_contract.ts";
 
-brokerSecurityContract("embedded broker", async () => {
+/** The meters' broker with the contract's accounts. */
+async function meterBroker(maxPayloadBytes?: number) {
   const config = Config.parse({
     internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
+    meters: CONTRACT_METERS,
   });
   const internal = config.internal_broker;
   const port = freePort();
@@ -22,10 +34,97 @@ brokerSecurityContract("embedded broker", async () => {
       password: internal.password!,
       clientIdPrefix: "bridge",
     }),
+    maxPayloadBytes,
     log: logger("broker", "internal"),
   });
-  return { url: `mqtt://127.0.0.1:${port}`, [Symbol.asyncDispose]: () => broker.stop() };
-}, { enforcesPayloadId: true, refusesSubscriptions: true, reservesBridgeClientIds: true });
+  return {
+    broker,
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    [Symbol.asyncDispose]: () => broker.stop(),
+  };
+}
+
+// With the default limits.max_payload_bytes, as the shipped Mosquitto configuration's limit.
+brokerSecurityContract("embedded broker", () => meterBroker(65_536), {
+  enforcesPayloadId: true,
+  refusesSubscriptions: true,
+  reservesBridgeClientIds: true,
+});
+
+const reading = (id: string, n: number) =>
+  JSON.stringify({ id, time: "20260112163900", zyggl: n, isend: "1" });
+
+Deno.test("a publish over limits.max_payload_bytes closes only its client's connection, logged with the key to change", async () => {
+  await using logs = await captureLogs();
+  await using meters = await meterBroker(65_536);
+  await using bridge = await TestClient.connect(meters.url, "bridge-test", CONTRACT_AUTH.bridge);
+  await bridge.subscribe("MQTT_RT_DATA");
+  await using steady = await TestClient.connect(meters.url, "steady", CONTRACT_AUTH.shared);
+  const big = await TestClient.connect(meters.url, "big-sender", CONTRACT_AUTH.meterA);
+  big.client.on("error", () => {});
+  const closed = new Promise<void>((resolve) => big.client.once("close", () => resolve()));
+  big.client.publish("MQTT_RT_DATA", new Uint8Array(300_000) as never, { qos: 1 });
+  await within(closed, "the broker closing the connection of the oversized publish");
+  // Closed by the broker: ending it waits for nothing.
+  await big.client.endAsync(true);
+  await steady.publish("MQTT_RT_DATA", reading(METER_C, 1));
+  await steady.publish("MQTT_RT_DATA", reading(METER_C, 2));
+  await bridge.waitFor((r) => r.length >= 2, "the steady meter's readings");
+  assert.deepEqual(bridge.received.map((m) => JSON.parse(m.payload).zyggl), [1, 2]);
+  assert.equal(meters.broker.refused.oversized, 1);
+  const warnings = logs.lines.filter((l) => l.message.startsWith("Closed the connection"));
+  assert.equal(warnings.length, 1);
+  assert.equal(
+    warnings[0].message,
+    'Closed the connection of client "big-sender" (user "panel-a"): its PUBLISH packet of ' +
+      "300016 bytes exceeds limits.max_payload_bytes (65536) plus 1024 bytes for topic and " +
+      "headers; raise limits.max_payload_bytes if meters send larger messages",
+  );
+});
+
+Deno.test("an oversized packet closes the connection from its header, without waiting for its body", async () => {
+  await using meters = await meterBroker(65_536);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: meters.port });
+  try {
+    await conn.write(
+      connectPacket("raw", CONTRACT_AUTH.shared.username, CONTRACT_AUTH.shared.password),
+    );
+    const connack = new Uint8Array(4);
+    assert.equal(await conn.read(connack), 4);
+    assert.deepEqual([...connack], [0x20, 2, 0, 0]);
+    // The header and the first 4 KiB of a 10 MB publish; the rest is never sent.
+    await conn.write(publishPacket(10_000_000).subarray(0, 4096));
+    const rest = await within(
+      conn.read(new Uint8Array(16)).catch(() => null),
+      "the broker closing the connection",
+    );
+    assert.equal(rest, null, "the broker kept the connection open");
+  } finally {
+    conn.close();
+  }
+  await until(() => meters.broker.refused.oversized === 1, "the refusal counted", 5_000);
+});
+
+Deno.test("a message larger than the connection's read buffer but within the limit arrives whole", async () => {
+  await using meters = await meterBroker(1_000_000);
+  await using bridge = await TestClient.connect(meters.url, "bridge-test", CONTRACT_AUTH.bridge);
+  await bridge.subscribe("MQTT_RT_DATA");
+  const meter = await TestClient.connect(meters.url, "meter-a", CONTRACT_AUTH.meterA);
+  try {
+    const payload = JSON.stringify({ id: METER_A, padding: "x".repeat(300_000) });
+    await within(
+      meter.publish("MQTT_RT_DATA", payload),
+      "the acknowledgement of the large message",
+    );
+    await bridge.waitFor((r) => r.length === 1, "the large message");
+    assert.equal(bridge.received[0].payload, payload);
+    assert.equal(meters.broker.refused.oversized, 0);
+  } finally {
+    // Forced: a publish the broker never acknowledged would keep a graceful end waiting.
+    await meter.client.endAsync(true);
+  }
+});
 
 Deno.test("a port already in use is reported with what to do about it", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: freePort() });

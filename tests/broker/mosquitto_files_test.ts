@@ -47,8 +47,8 @@ function commandReads(suffix: string): string[] {
 
 const BRIDGE_BLOCK = "# The bridge's own clients: everything.\nuser bridge\ntopic readwrite #";
 const SHARED_COMMENT = "# Shared meter account: uplink topics, and the command topics of the " +
-  "meters named in config.yaml (Mosquitto's ACL cannot say 'any meter'; bind accounts to ids " +
-  "to keep meters apart).";
+  "meters named in config.yaml without an account of their own (Mosquitto's ACL cannot say " +
+  "'any meter'; bind accounts to ids to keep meters apart).";
 
 function config(
   meterAuth: Record<string, unknown> = {},
@@ -181,7 +181,7 @@ Deno.test("each password line gets its own salt", async () => {
   assert.notDeepEqual(shared.hash, bound.hash);
 });
 
-Deno.test("the ACL gives the bridge everything, the shared account every known meter, a bound one its own", async () => {
+Deno.test("the ACL gives the bridge everything, the shared account every known unbound meter, a bound one its own", async () => {
   const files = await mosquittoFiles(config(
     {
       password: "meter-secret",
@@ -196,7 +196,6 @@ Deno.test("the ACL gives the bridge everything, the shared account every known m
     SHARED_COMMENT,
     "user meter",
     ...UPLINK_WRITES,
-    ...commandReads("25950027"),
     ...commandReads("25950028"),
     "",
     `# Meter ${A}: its own command topics only.`,
@@ -212,7 +211,7 @@ Deno.test("the ACL of a bridge-only configuration is the header and the bridge",
   assert.equal(files.acl, `${HEADER}\n${BRIDGE_BLOCK}\n`);
 });
 
-Deno.test("the shared account reads the command topics of meters in names, overrides and accounts", async () => {
+Deno.test("the shared account reads the command topics of meters in names and overrides, not of bound ones", async () => {
   const files = await mosquittoFiles(config(
     {
       username: "kpm",
@@ -233,10 +232,10 @@ Deno.test("the shared account reads the command topics of meters in names, overr
       ...UPLINK_WRITES,
       ...commandReads("25950027"),
       ...commandReads("25950028"),
-      ...commandReads("25950029"),
       ...commandReads("00000001"),
     ].join("\n"),
   );
+  assert.doesNotMatch(shared, /25950029/);
   const bound = files.acl.split("\n\n")[3];
   assert.equal(
     bound,
@@ -246,6 +245,19 @@ Deno.test("the shared account reads the command topics of meters in names, overr
       ...UPLINK_WRITES,
       ...commandReads("25950029"),
     ].join("\n") + "\n",
+  );
+});
+
+Deno.test("the shared account reads no command topics of a meter whose last 8 characters a bound one has", async () => {
+  // The topics carry only the last 8 characters: they are the bound meter's too.
+  const files = await mosquittoFiles(config(
+    { password: "meter-secret", accounts: { [A]: { password: "a-secret" } } },
+    { names: { "44C1225950027": "Twin", [B]: "Other" } },
+  ));
+  const shared = files.acl.split("\n\n")[2];
+  assert.equal(
+    shared,
+    [SHARED_COMMENT, "user meter", ...UPLINK_WRITES, ...commandReads("25950028")].join("\n"),
   );
 });
 

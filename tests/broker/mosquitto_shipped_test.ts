@@ -6,12 +6,17 @@
 import { Config } from "../../src/config/schema.ts";
 import { shippedInternalMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
-import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
+import {
+  brokerSecurityContract,
+  CONTRACT_INTERNAL_BROKER,
+  CONTRACT_METERS,
+} from "./broker_security_contract.ts";
 
 brokerSecurityContract("mosquitto (shipped internal.conf)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-shipped-" });
   const config = Config.parse({
     internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
+    meters: CONTRACT_METERS,
   });
   const port = freePort();
   const mosquitto = await shippedInternalMosquitto(config, dir, port);

@@ -170,8 +170,10 @@ max_queued_messages 100000
 # Readings sent to the bridge before it acknowledges them.
 max_inflight_messages 100
 
-# Meter payloads are small; refuse anything huge before it is parsed.
-message_size_limit 1048576
+# Meter payloads are small: a packet longer than the bridge's
+# limits.max_payload_bytes (default 65536) plus 1 KiB for topic and headers
+# closes the client's connection, as the embedded broker does. Change both together.
+max_packet_size 66560
 
 log_dest stderr
 log_type error
