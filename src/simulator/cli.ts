@@ -7,7 +7,16 @@
 import { parseArgs } from "node:util";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { isTimeZone } from "../protocol/meter_time.ts";
+import { explainSimulatorConnectError } from "./connect_failure.ts";
+import { CONNECT_TIMEOUT_MS } from "./meter_connection.ts";
+import type { SimulatorState } from "./meter_memory.ts";
 import { fleetClientId, SimulatedFleet } from "./simulated_fleet.ts";
+import {
+  defaultStatePath,
+  readSimulatorState,
+  SimulatorStateError,
+  writeSimulatorState,
+} from "./state_file.ts";
 
 const USAGE = `Usage: deno task simulate [options]
 
@@ -29,7 +38,13 @@ const USAGE = `Usage: deno task simulate [options]
   --client-id-prefix P MQTT client ids are P-<first meter id of the connection> (default
                        meter); several simulators on one broker need distinct meter ids
   --verbose            print each command received and how it was answered
+  --state FILE         where the meters keep their energy registers, upload intervals, output
+                       DO1 and clock across restarts, like a real meter's memory (default
+                       state/simulator-<first id>.json; must be inside state/); none: keep nothing
 `;
+
+/** How often the meters' memory is saved while running (and once more at exit). */
+const SAVE_INTERVAL_MS = 10_000;
 
 function nextId(id: string, n: number): MeterId {
   const digits = id.match(/(\d+)$/)?.[1] ?? "";
@@ -55,6 +70,7 @@ const { values } = parseArgs({
     "meters-per-connection": { type: "string", default: "1" },
     "client-id-prefix": { type: "string", default: "meter" },
     verbose: { type: "boolean", default: false },
+    state: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -84,6 +100,30 @@ const clockOffsetMs = values["clock-year"]
   ? Date.UTC(Number(values["clock-year"]), 0, 18, 21, 15) - Date.now()
   : 0;
 
+function exitWith(error: unknown): never {
+  if (!(error instanceof SimulatorStateError)) throw error;
+  console.error(error.message);
+  Deno.exit(74);
+}
+
+const statePath = values.state === "none" ? undefined : values.state ?? defaultStatePath(ids[0]);
+const stored: SimulatorState = statePath === undefined
+  ? { version: 1, meters: {} }
+  : await readSimulatorState(statePath).catch(exitWith);
+const memories = Object.fromEntries(
+  ids.flatMap((id) => {
+    const memory = stored.meters[id];
+    if (memory === undefined) return [];
+    // An explicit --clock-year sets the clocks anew, as if their battery had run flat.
+    return [[id, values["clock-year"] ? { ...memory, clock_offset_ms: clockOffsetMs } : memory]];
+  }),
+);
+/** Writes the meters' memory, keeping entries of meters not simulated this time. */
+const save = (fleet: SimulatedFleet) =>
+  statePath === undefined ? Promise.resolve() : writeSimulatorState(statePath, {
+    version: 1,
+    meters: { ...stored.meters, ...fleet.memories() },
+  });
 const fleet = await SimulatedFleet.start({
   url: values.broker,
   username: values.username,
@@ -99,12 +139,20 @@ const fleet = await SimulatedFleet.start({
   dropAcks,
   clientIdPrefix: values["client-id-prefix"],
   verbose: values.verbose,
+  memories,
 }).catch((error) => {
-  console.error(
-    `cannot connect to ${values.broker}: ${error.message}\n` +
-      "Is the internal broker running? (README, Quick start)",
-  );
-  Deno.exit(69);
+  const { message, exitCode } = explainSimulatorConnectError({
+    url: values.broker,
+    username: values.username,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+  }, error);
+  console.error(message);
+  Deno.exit(exitCode);
+});
+// From now on a stop saves the meters' memory first.
+const stopped = new Promise<void>((resolve) => {
+  Deno.addSignalListener("SIGINT", resolve);
+  Deno.addSignalListener("SIGTERM", resolve);
 });
 console.log(
   ids.length <= 10
@@ -116,6 +164,34 @@ console.log(
     ).join("\n")
     : `${ids.length} meters ${ids[0]} … ${ids.at(-1)} publishing to ${values.broker}`,
 );
+// Finds out now, not at the first periodic save, whether the file can be written.
+await save(fleet).catch(async (error) => {
+  await fleet.stop();
+  exitWith(error);
+});
+const restored = Object.keys(memories).length;
+console.log(
+  statePath === undefined
+    ? "meter registers start afresh and are not kept (--state none)"
+    : `meter registers, intervals, outputs and clocks kept in ${statePath}` +
+      (restored > 0 ? ` (${restored} of ${ids.length} meters continue from it)` : ""),
+);
+
+let lastSaveError = "";
+let saving: Promise<void> = Promise.resolve();
+const saver = setInterval(() => {
+  saving = saving.then(() => save(fleet)).then(
+    () => {
+      if (lastSaveError !== "") console.log(`state file ${statePath} written again`);
+      lastSaveError = "";
+    },
+    (error: Error) => {
+      // Repeats every few seconds: the same failure is printed once.
+      if (error.message !== lastSaveError) console.error(error.message);
+      lastSaveError = error.message;
+    },
+  );
+}, SAVE_INTERVAL_MS);
 
 const report = setInterval(() => {
   if (ids.length <= 10) return;
@@ -125,9 +201,9 @@ const report = setInterval(() => {
   );
 }, 10_000);
 
-await new Promise<void>((resolve) => {
-  Deno.addSignalListener("SIGINT", resolve);
-  Deno.addSignalListener("SIGTERM", resolve);
-});
+await stopped;
 clearInterval(report);
+clearInterval(saver);
 await fleet.stop();
+await saving;
+await save(fleet).catch(exitWith);

@@ -60,6 +60,9 @@ interface Outgoing {
   generation?: number;
 }
 
+/** How long the first CONNACK may take (mqtt.js's default, named for messages). */
+export const CONNECT_TIMEOUT_MS = 30_000;
+
 /** Connections this short that ended by the broker count towards the takeover warning. */
 const SHORT_CONNECTION_MS = 5000;
 
@@ -100,6 +103,7 @@ export class MeterConnection {
       username: options.username,
       password: options.password,
       reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       // Subscribed by hand after each connect, before anything is published.
       resubscribe: false,
     });

@@ -11,6 +11,7 @@ import { METER_COMMANDS } from "../protocol/commands.ts";
 import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock, parseMeterTime } from "../protocol/meter_time.ts";
 import { MINUTES_LEVEL_INTERVALS, SECONDS_LEVEL_INTERVALS } from "../protocol/upload_interval.ts";
+import type { MeterMemory } from "./meter_memory.ts";
 
 /** How a simulated meter behaves. */
 export interface MeterModelOptions {
@@ -26,8 +27,13 @@ export interface MeterModelOptions {
   readonly timeScale?: number;
   /** Average total active power in kW. */
   readonly powerKw?: number;
-  /** Import energy register at start, kWh. */
+  /** Import energy register at start, kWh (default random, 100 to 200). */
   readonly energyKwh?: number;
+  /**
+   * What the meter kept from its last run ({@link MeterModel.memory}): its
+   * registers, intervals, outputs and clock, instead of the options above.
+   */
+  readonly memory?: MeterMemory;
 }
 
 /** What a command did: the reply to publish (if any) and what changed. */
@@ -58,10 +64,12 @@ export class MeterModel {
   readonly suffix: string;
 
   constructor(readonly options: MeterModelOptions, now = Date.now()) {
-    this.secondsInterval = options.secondsInterval ?? 300;
-    this.minutesInterval = options.minutesInterval ?? 15;
-    this.#clockOffsetMs = options.clockOffsetMs ?? 0;
-    this.#energyKwh = options.energyKwh ?? 100 + Math.random() * 100;
+    const memory = options.memory;
+    this.secondsInterval = memory?.upload_interval_seconds ?? options.secondsInterval ?? 300;
+    this.minutesInterval = memory?.upload_interval_minutes ?? options.minutesInterval ?? 15;
+    this.outputs = memory?.outputs ?? 0;
+    this.#clockOffsetMs = memory?.clock_offset_ms ?? options.clockOffsetMs ?? 0;
+    this.#energyKwh = memory?.import_kwh ?? options.energyKwh ?? 100 + Math.random() * 100;
     this.#lastEnergyAt = now;
     this.#clock = new MeterClock(options.timeZone);
     this.suffix = commandSuffix(options.id);
@@ -124,11 +132,28 @@ export class MeterModel {
     return reading;
   }
 
+  /** The import register at `now`, kWh: it grows with `powerKw` between readings too. */
+  #importKwhAt(now: number): number {
+    const hours = Math.max(0, now - this.#lastEnergyAt) / 3_600_000 *
+      (this.options.timeScale ?? 1);
+    return this.#energyKwh + (this.options.powerKw ?? 3) * hours;
+  }
+
+  /** What the meter keeps across a restart, as of `now`. */
+  memory(now = Date.now()): MeterMemory {
+    return {
+      import_kwh: this.#importKwhAt(now),
+      upload_interval_seconds: this.secondsInterval,
+      upload_interval_minutes: this.minutesInterval,
+      outputs: this.outputs,
+      clock_offset_ms: this.#clockOffsetMs,
+    };
+  }
+
   /** `MQTT_ENY_NOW` registers at `now`: the import register grows with `powerKw`. */
   energy(now = Date.now()): Record<string, number> {
-    const hours = (now - this.#lastEnergyAt) / 3_600_000 * (this.options.timeScale ?? 1);
-    this.#lastEnergyAt = now;
-    this.#energyKwh += (this.options.powerKw ?? 3) * hours;
+    this.#energyKwh = this.#importKwhAt(now);
+    this.#lastEnergyAt = Math.max(now, this.#lastEnergyAt);
     const total = round(this.#energyKwh, 3);
     return {
       zygsz: total,

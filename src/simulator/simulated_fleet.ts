@@ -10,6 +10,7 @@
  */
 import type { MeterId } from "../protocol/meter_id.ts";
 import { CONSOLE_LOG, MeterConnection, type SimulatorLog } from "./meter_connection.ts";
+import type { MeterMemory } from "./meter_memory.ts";
 import { MeterModel } from "./meter_model.ts";
 import { zeroCopy } from "./simulated_meter.ts";
 
@@ -49,6 +50,11 @@ export interface SimulatedFleetOptions {
   readonly dropAcks?: number;
   /** Log each command received and how it was answered. */
   readonly verbose?: boolean;
+  /**
+   * What meters kept from a previous run ({@link SimulatedFleet.memories}):
+   * those listed continue with their registers, intervals, outputs and clock.
+   */
+  readonly memories?: Readonly<Record<MeterId, MeterMemory>>;
   /** Where connection changes and, with `verbose`, commands are logged (default the console). */
   readonly log?: SimulatorLog;
 }
@@ -109,7 +115,7 @@ export class SimulatedFleet {
     const window = options.appearWithinMs ??
       (options.secondsInterval ?? 300) * 1000 / (options.timeScale ?? 1);
     options.ids.forEach((id, i) => {
-      const model = new MeterModel({ ...options, id }, now);
+      const model = new MeterModel({ ...options, id, memory: options.memories?.[id] }, now);
       this.models.set(id, model);
       this.#bySuffix.set(model.suffix, model);
       this.#connectionOf.set(id, connections[Math.floor(i / perConnection)]);
@@ -266,6 +272,13 @@ export class SimulatedFleet {
     if (!this.configuredAt.has(id) && CONFIGURATION.every((s) => acked.has(s))) {
       this.configuredAt.set(id, Date.now());
     }
+  }
+
+  /** What each meter keeps across a restart, as of `now`. */
+  memories(now = Date.now()): Record<MeterId, MeterMemory> {
+    const memories: Record<MeterId, MeterMemory> = {};
+    for (const [id, model] of this.models) memories[id] = model.memory(now);
+    return memories;
   }
 
   /** Stops publishing and disconnects every connection. */

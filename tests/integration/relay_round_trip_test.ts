@@ -97,7 +97,7 @@ logging: { format: json, level: info, stats_interval_seconds: 0 }
       30_000,
     );
   await online(0);
-  const common = ["--broker", `mqtt://127.0.0.1:${port}`, "--time-scale", "10"];
+  const common = ["--broker", `mqtt://127.0.0.1:${port}`, "--time-scale", "10", "--state", "none"];
   const noise = ["--duplicates", "--zero-bursts", "--verbose"];
   await using simulator = Simulator.start([...common, ...noise, "--meters", "2", "--first-id", A]);
   await using other = Simulator.start([...common, ...noise, "--meters", "1", "--first-id", C]);

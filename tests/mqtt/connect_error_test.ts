@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { explainConnectError } from "../../src/mqtt/connect_error.ts";
+import { classifyConnectError, explainConnectError } from "../../src/mqtt/connect_error.ts";
 
 function error(message: string, code?: unknown): Error & { code?: unknown } {
   const result = new Error(message) as Error & { code?: unknown };
@@ -144,4 +144,27 @@ Deno.test("an untrusted certificate takes precedence over an expiry in the same 
     explainConnectError("central_broker", error(message, "CERT_HAS_EXPIRED")),
     untrusted(message, "central_broker"),
   );
+});
+
+Deno.test("connection errors are classified by code, else by message", () => {
+  const cases = [
+    ["handshake failed", "SELF_SIGNED_CERT_IN_CHAIN", "untrusted_certificate"],
+    ["certificate has expired", undefined, "expired_certificate"],
+    ["ERR_TLS_CERT_ALTNAME_INVALID altname mismatch", undefined, "certificate_host"],
+    ["received corrupt message", "ERR_SSL_WRONG_VERSION_NUMBER", "tls"],
+    ["Connection refused: Bad username or password", undefined, "credentials"],
+    ["Connection refused: Not authorized", undefined, "credentials"],
+    ["connect ECONNREFUSED 127.0.0.1:1883", "ECONNREFUSED", "refused"],
+    ["connect ECONNREFUSED 127.0.0.1:1883", undefined, "refused"],
+    ["getaddrinfo ENOTFOUND ha.local", "ENOTFOUND", "unknown_host"],
+    ["getaddrinfo EAI_AGAIN ha.local", "EAI_AGAIN", "unknown_host"],
+    ["connect EHOSTUNREACH 10.0.0.5:1883", "EHOSTUNREACH", "unreachable"],
+    ["connect ENETUNREACH 10.0.0.5:1883", undefined, "unreachable"],
+    ["connack timeout", undefined, "timeout"],
+    ["Connection refused: Server unavailable", undefined, "other"],
+    ["Invalid header flag bits", undefined, "other"],
+  ] as const;
+  for (const [message, code, kind] of cases) {
+    assert.equal(classifyConnectError(error(message, code)), kind, message);
+  }
 });

@@ -289,3 +289,39 @@ Deno.test("a fleet logs subscriptions the broker refuses and, verbose, each comm
     await broker.stop();
   }
 });
+
+Deno.test("a fleet started with the meters' memory continues their registers, intervals and outputs", async () => {
+  await using broker = await startMosquitto();
+  await using bridge = await TestClient.connect(broker.url);
+  await bridge.subscribe("MQTT_ENY_NOW");
+  const [kept, fresh] = IDS;
+  const memory = {
+    import_kwh: 5000.25,
+    upload_interval_seconds: 60,
+    upload_interval_minutes: 1,
+    outputs: 1,
+    clock_offset_ms: 0,
+  };
+  const fleet = await SimulatedFleet.start({
+    url: broker.url,
+    ids: [kept, fresh],
+    timeZone: "UTC",
+    appearWithinMs: 0,
+    memories: { [kept]: memory },
+  });
+  try {
+    const registers = (id: MeterId) =>
+      bridge.on("MQTT_ENY_NOW").map((m) => JSON.parse(m.payload)).filter((p) => p.id === id);
+    await until(() => registers(kept).length > 0 && registers(fresh).length > 0, "registers");
+    const continued = registers(kept)[0].zygsz;
+    assert.ok(continued >= memory.import_kwh && continued < memory.import_kwh + 1, continued);
+    assert.ok(registers(fresh)[0].zygsz < 1000);
+    const memories = fleet.memories();
+    assert.deepEqual(Object.keys(memories).sort(), [kept, fresh].sort());
+    assert.deepEqual({ ...memories[kept], import_kwh: 0 }, { ...memory, import_kwh: 0 });
+    assert.ok(memories[kept].import_kwh >= continued);
+    assert.equal(memories[fresh].upload_interval_seconds, 300);
+  } finally {
+    await fleet.stop();
+  }
+});
