@@ -8,6 +8,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { parseCli, USAGE } from "./src/cli.ts";
 import { ConfigError } from "./src/config/config_error.ts";
 import { configWarnings } from "./src/config/config_warnings.ts";
+import { applicable, restartOnlyChanges } from "./src/config/reload.ts";
 import type { EnvLookup } from "./src/config/interpolate.ts";
 import { loadConfig } from "./src/config/load.ts";
 import { watchConfig } from "./src/config/watch.ts";
@@ -34,16 +35,6 @@ const EXIT_UNAVAILABLE = 69;
 const EXIT_IOERR = 74;
 /** Exit code when a resource is busy, e.g. the outbox of a running bridge (sysexits EX_TEMPFAIL). */
 const EXIT_TEMPFAIL = 75;
-/** Keys whose change needs new worker permissions or connections: applied on restart. */
-const RESTART_KEYS = [
-  "internal_broker",
-  "central_broker",
-  "state_dir",
-  "http",
-  "homeassistant",
-  "logging",
-  "cluster",
-] as const;
 
 const env: EnvLookup = (name) => Deno.env.get(name);
 
@@ -208,16 +199,14 @@ async function main(args: readonly string[]): Promise<number> {
   }
   // Compared with the file as loaded: generated credentials are not a change of the file.
   const watcher = watchConfig(command.configPath, loaded, env, (next) => {
-    const restartOnly = RESTART_KEYS.filter((key) =>
-      JSON.stringify(next[key]) !== JSON.stringify(loaded[key])
-    );
-    loaded = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, loaded[key]])) };
+    const restartOnly = restartOnlyChanges(loaded, next);
+    loaded = applicable(loaded, next);
     if (restartOnly.length > 0) {
       log.warning("Changes to {keys} take effect after a restart; applying the rest", {
         keys: restartOnly.join(", "),
       });
     }
-    config = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, config[key]])) };
+    config = applicable(config, next);
     log.info("Configuration reloaded from {path}", { path: command.configPath });
     for (const warning of configWarnings(next)) log.warning("{warning}", { warning });
     supervisor.reconfigure(config);
