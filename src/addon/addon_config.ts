@@ -161,7 +161,8 @@ export function addonConfig(
 
 /** Every string with `${` written as `$${`: values are literal, never environment references. */
 function literal(value: unknown): unknown {
-  if (typeof value === "string") return value.replaceAll("${", "$${");
+  // A function: in a replacement string "$$" would stand for one "$".
+  if (typeof value === "string") return value.replaceAll("${", () => "$${");
   if (Array.isArray(value)) return value.map(literal);
   if (isMapping(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [literal(k), literal(v)]));

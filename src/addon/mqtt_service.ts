@@ -28,6 +28,11 @@ const Envelope = z.object({
 /** The Supervisor could not be asked, or refused, or answered something unusable. */
 export class MqttServiceError extends Error {
   override readonly name: string = "MqttServiceError";
+
+  /** `retryable`: the Supervisor could not be reached (its API may still be starting). */
+  constructor(message: string, readonly retryable = false) {
+    super(message);
+  }
 }
 
 /** What there is to know about Home Assistant's broker. */
@@ -62,6 +67,7 @@ export async function lookUpMqttService(
   } catch (error) {
     throw new MqttServiceError(
       `cannot reach the Supervisor at ${url}: ${(error as Error).message}`,
+      true,
     );
   }
   const text = await response.text();

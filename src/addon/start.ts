@@ -29,7 +29,9 @@ async function lookUp(supervisor: string, token: string): Promise<MqttServiceLoo
     try {
       return await lookUpMqttService(supervisor, token);
     } catch (error) {
-      if (!(error instanceof MqttServiceError) || attempt === LOOKUP_ATTEMPTS) throw error;
+      if (
+        !(error instanceof MqttServiceError) || !error.retryable || attempt === LOOKUP_ATTEMPTS
+      ) throw error;
       say(`${error.message}; trying again (${attempt} of ${LOOKUP_ATTEMPTS})`);
       await new Promise((resolve) => setTimeout(resolve, LOOKUP_PAUSE_MS));
     }
