@@ -104,16 +104,19 @@ function text(x: number, y: number, word: string, left: number, top: number, sca
   return glyph !== undefined && glyph[row][column % 6] === "1";
 }
 
-if (import.meta.main) {
-  const dir = new URL("../../deploy/home-assistant-addon/", import.meta.url);
-  await Deno.writeFile(
-    new URL("icon.png", dir),
-    png(128, 128, (x, y) => motif(x, y, 0, 0, 128) ?? CLEAR),
-  );
-  await Deno.writeFile(
-    new URL("logo.png", dir),
-    png(250, 100, (x, y) =>
+/** The store pictures by file name: icon.png (128 x 128) and logo.png (250 x 100). */
+export function addonImages(): Record<string, Uint8Array> {
+  return {
+    "icon.png": png(128, 128, (x, y) => motif(x, y, 0, 0, 128) ?? CLEAR),
+    "logo.png": png(250, 100, (x, y) =>
       motif(x, y, 4, 8, 84) ??
         (text(x, y, "KPM33B", 100, 36, 4) ? [33, 33, 33, 255] : CLEAR)),
-  );
+  };
+}
+
+if (import.meta.main) {
+  const dir = new URL("../../deploy/home-assistant-addon/", import.meta.url);
+  for (const [name, bytes] of Object.entries(addonImages())) {
+    await Deno.writeFile(new URL(name, dir), bytes);
+  }
 }
