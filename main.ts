@@ -57,7 +57,11 @@ function summary(config: Config): string {
   ].join("\n");
 }
 
-async function main(args: readonly string[]): Promise<number> {
+/**
+ * Runs the command line `args` asks for; resolves to the exit code. Exported for
+ * entries that prepare a configuration first (the Home Assistant add-on).
+ */
+export async function main(args: readonly string[]): Promise<number> {
   const command = parseCli(args);
   switch (command.kind) {
     case "help":

@@ -19,7 +19,7 @@ import type { WorkerService } from "../supervisor/worker_runtime.ts";
 import { authorized, CHALLENGE } from "./auth.ts";
 import { type BridgeIdentity, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import { readiness } from "./readiness.ts";
-import { renderStatusPage } from "./status_page.ts";
+import { PATH_PREFIX, renderStatusPage } from "./status_page.ts";
 
 const log = logger("http");
 
@@ -63,15 +63,31 @@ const encoder = new TextEncoder();
 
 const NO_STORE = { "cache-control": "no-store" };
 
-/** Forbids everything the status page does not need, external resources first. */
-const PAGE_HEADERS = {
-  ...NO_STORE,
-  "content-type": "text/html; charset=utf-8",
-  "content-security-policy": "default-src 'none'; connect-src 'self'; " +
-    "script-src 'unsafe-inline'; style-src 'unsafe-inline'; base-uri 'none'; " +
-    "form-action 'none'; frame-ancestors 'none'",
-  "x-content-type-options": "nosniff",
-};
+/**
+ * Forbids everything the status page does not need, external resources first.
+ * Framing only by its own origin, and only behind Home Assistant's ingress,
+ * which shows the page in a frame of its own origin.
+ */
+function pageHeaders(framed: boolean): Record<string, string> {
+  return {
+    ...NO_STORE,
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": "default-src 'none'; connect-src 'self'; " +
+      "script-src 'unsafe-inline'; style-src 'unsafe-inline'; base-uri 'none'; " +
+      `form-action 'none'; frame-ancestors ${framed ? "'self'" : "'none'"}`,
+    "x-content-type-options": "nosniff",
+  };
+}
+
+/**
+ * The path prefix Home Assistant's ingress proxy serves the page under
+ * (`X-Ingress-Path: /api/hassio_ingress/<token>`); `undefined` without one,
+ * or for a value that is not a plain path.
+ */
+function ingressPath(request: IncomingMessage): string | undefined {
+  const value = request.headers["x-ingress-path"];
+  return typeof value === "string" && PATH_PREFIX.test(value) ? value : undefined;
+}
 
 function text(body: string, status = 200, headers: Record<string, string> = {}): Reply {
   return {
@@ -215,8 +231,14 @@ export class HttpServer implements WorkerService {
     }
     const now = Date.now();
     switch (path) {
-      case "/":
-        return { status: 200, headers: PAGE_HEADERS, body: renderStatusPage() };
+      case "/": {
+        const prefix = ingressPath(request);
+        return {
+          status: 200,
+          headers: pageHeaders(prefix !== undefined),
+          body: renderStatusPage(prefix),
+        };
+      }
       case "/metrics":
         return {
           status: 200,

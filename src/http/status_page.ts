@@ -6,6 +6,11 @@
  * Everything from the bridge is inserted with `textContent`, never as HTML:
  * meter names and error texts come from configuration and from meters.
  *
+ * Behind a path prefix (Home Assistant's ingress) every URL is relative, and
+ * the one built absolute, `status.json`'s, starts with the prefix the proxy
+ * names: opened without the prefix's trailing slash, a relative URL would
+ * miss it.
+ *
  * @module
  */
 
@@ -137,9 +142,14 @@ function render(status) {
   $("meters").tBodies[0].replaceChildren(...rows);
 }
 
+// Under a path prefix (Home Assistant's ingress) the server names it: the page may have been
+// opened without the prefix's trailing slash, where "status.json" would resolve beside it.
+const PREFIX = document.querySelector('meta[name="path-prefix"]');
 // Without the user info of a page opened with user:token@ in its address: fetch refuses URLs
 // with credentials, and the browser sends the ones it has to the same origin anyway.
-const STATUS_URL = new URL("status.json", location.href);
+const STATUS_URL = PREFIX
+  ? new URL(PREFIX.content + "/status.json", location.href)
+  : new URL("status.json", location.href);
 STATUS_URL.username = "";
 STATUS_URL.password = "";
 
@@ -165,7 +175,7 @@ const PAGE = `<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>kpm33b-bridge</title>
-<style>${STYLE}</style>
+<!--prefix--><style>${STYLE}</style>
 </head>
 <body>
 <header>
@@ -199,7 +209,17 @@ const PAGE = `<!DOCTYPE html>
 </html>
 `;
 
-/** The HTML of the status page. */
-export function renderStatusPage(): string {
-  return PAGE;
+/** A path prefix the page may be served under: absolute, without a trailing slash. */
+export const PATH_PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
+
+/**
+ * The HTML of the status page; `pathPrefix` (matching {@link PATH_PREFIX}) when
+ * a proxy serves it under one, e.g. `/api/hassio_ingress/<token>`.
+ *
+ * @throws {RangeError} when `pathPrefix` does not match {@link PATH_PREFIX}
+ */
+export function renderStatusPage(pathPrefix?: string): string {
+  if (pathPrefix === undefined) return PAGE.replace("<!--prefix-->", "");
+  if (!PATH_PREFIX.test(pathPrefix)) throw new RangeError(`not a path prefix: ${pathPrefix}`);
+  return PAGE.replace("<!--prefix-->", `<meta name="path-prefix" content="${pathPrefix}">\n`);
 }

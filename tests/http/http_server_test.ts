@@ -103,6 +103,24 @@ Deno.test("/ serves the status page, forbidding external resources", async () =>
   assert.ok(body.includes('<table id="meters">'));
 });
 
+Deno.test("/ behind Home Assistant's ingress names its path prefix and may be framed by its origin", async () => {
+  await using _logs = await captureLogs();
+  await using server = await serve();
+  const prefix = "/api/hassio_ingress/Xy_9-token";
+  const framed = await get(server, "/", { headers: { "x-ingress-path": prefix } });
+  assert.ok(framed.body.includes(`<meta name="path-prefix" content="${prefix}">`), framed.body);
+  assert.match(framed.response.headers.get("content-security-policy")!, /frame-ancestors 'self'/);
+
+  const direct = await get(server, "/");
+  assert.doesNotMatch(direct.body, /<meta name="path-prefix"/);
+  assert.match(direct.response.headers.get("content-security-policy")!, /frame-ancestors 'none'/);
+
+  // A header that is no plain path changes nothing: it is never written into the page.
+  const hostile = await get(server, "/", { headers: { "x-ingress-path": '/a"><script>' } });
+  assert.doesNotMatch(hostile.body, /<meta name="path-prefix"|"><script>/);
+  assert.match(hostile.response.headers.get("content-security-policy")!, /frame-ancestors 'none'/);
+});
+
 Deno.test("unknown paths are 404, methods other than GET and HEAD are 405", async () => {
   await using _logs = await captureLogs();
   await using server = await serve();

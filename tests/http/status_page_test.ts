@@ -29,3 +29,13 @@ Deno.test("the status page's script is valid JavaScript", () => {
   const script = page.match(/<script>([\s\S]*)<\/script>/)![1];
   assert.doesNotThrow(() => new Function(script));
 });
+
+Deno.test("under a path prefix the page fetches status.json below it; a prefix that is no plain path is refused", () => {
+  const prefixed = renderStatusPage("/api/hassio_ingress/abc-DEF_1");
+  assert.ok(prefixed.includes('<meta name="path-prefix" content="/api/hassio_ingress/abc-DEF_1">'));
+  assert.ok(prefixed.includes('new URL(PREFIX.content + "/status.json", location.href)'));
+  assert.doesNotMatch(page, /<meta name="path-prefix"/);
+  for (const bad of ["", "/", "relative", "/a/", '/a"><script>', "//host"]) {
+    assert.throws(() => renderStatusPage(bad), RangeError, bad);
+  }
+});

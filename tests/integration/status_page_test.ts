@@ -290,3 +290,56 @@ Deno.test("a screenshot of the status page is a full-size, non-blank picture", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * Home Assistant's ingress in front of `server`, on a free loopback port:
+ * `prefix` and below are forwarded with `X-Ingress-Path: prefix`, `/` is a
+ * page of the same origin showing `prefix` (without its trailing slash) in a
+ * frame, as Home Assistant's frontend does. Records the paths asked for.
+ */
+function ingressProxy(server: HttpServer, prefix: string) {
+  const paths: string[] = [];
+  const port = freePort();
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (request) => {
+    const { pathname } = new URL(request.url);
+    paths.push(pathname);
+    if (pathname === "/") {
+      return new Response(`<!DOCTYPE html><iframe src="${prefix}"></iframe>`, {
+        headers: { "content-type": "text/html" },
+      });
+    }
+    if (pathname !== prefix && !pathname.startsWith(`${prefix}/`)) {
+      return new Response("not found", { status: 404 });
+    }
+    const upstream = await fetch(
+      `http://127.0.0.1:${server.port}/${pathname.slice(prefix.length + 1)}`,
+      { headers: { "x-ingress-path": prefix } },
+    );
+    return new Response(await upstream.arrayBuffer(), {
+      status: upstream.status,
+      headers: upstream.headers,
+    });
+  });
+  return { url: `http://127.0.0.1:${port}`, paths, [Symbol.asyncDispose]: () => proxy.shutdown() };
+}
+
+Deno.test("behind Home Assistant's ingress the page loads in its frame and fetches status.json below the prefix", async () => {
+  await assertChromiumInstalled();
+  await using _logs = await captureLogs();
+  await using server = await statusServer();
+  const prefix = "/api/hassio_ingress/9xQ-ingress_token";
+  await using proxy = ingressProxy(server, prefix);
+
+  // Opened without the trailing slash, as the prefix itself.
+  const dom = await chromium(["--dump-dom", `${proxy.url}${prefix}`]);
+  assert.match(dom, new RegExp(`<tr data-meter="${ONLINE}">`), dom);
+
+  proxy.paths.length = 0;
+  await chromium(["--dump-dom", `${proxy.url}/`]);
+  assert.ok(proxy.paths.includes(prefix), proxy.paths.join(", "));
+  assert.ok(
+    proxy.paths.includes(`${prefix}/status.json`),
+    `the framed page did not fetch its status: ${proxy.paths.join(", ")}`,
+  );
+  assert.ok(!proxy.paths.includes("/api/hassio_ingress/status.json"), proxy.paths.join(", "));
+});
