@@ -1,6 +1,7 @@
 /**
  * Entry point of the proxy worker. Runs with network access to the two
- * brokers only: no files, no subprocesses, no environment, no FFI.
+ * brokers and read/write access to `state_dir` (its outbox) only: no other
+ * files, no subprocesses, no environment, no FFI.
  *
  * @module
  */

@@ -1,13 +1,22 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AccessPolicy, type Principal, UPLINK_TOPICS } from "../../src/broker/access_policy.ts";
-import { METER_COMMANDS } from "../../src/protocol/commands.ts";
+import {
+  clockCommand,
+  intervalReadCommand,
+  METER_COMMANDS,
+  minutesIntervalCommand,
+  relayCommand,
+  secondsIntervalCommand,
+} from "../../src/protocol/commands.ts";
+import { MeterModel } from "../../src/simulator/meter_model.ts";
 import { Config, type MeterAuthConfig } from "../../src/config/schema.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 
 const A = MeterId.parse("33B1225950027");
 const B = MeterId.parse("33B1225950028");
 const BRIDGE = { username: "bridge", password: "pw" };
+const OPRID = "0".repeat(32);
 
 /** The `meter_auth` section parsed from `section`, as the bridge sees it. */
 function meterAuth(section: Record<string, unknown> = {}): MeterAuthConfig {
@@ -61,17 +70,26 @@ Deno.test("the uplink topics are exactly the twelve fixed topics meters publish"
   ]);
 });
 
-Deno.test("the meter command names are the eight command topics of the protocol", () => {
-  assert.deepEqual(METER_COMMANDS, [
-    "SET",
-    "SETTIME",
-    "TELECTRL",
-    "RECONFIG",
-    "COMMOD_SET",
-    "COMMOD_READ",
-    "SYS_CFG",
-    "SYS_READ",
-  ]);
+Deno.test("every command the bridge sends goes to a command topic a meter may subscribe to", () => {
+  const commands = [
+    secondsIntervalCommand(A, 60, OPRID),
+    minutesIntervalCommand(A, 5, OPRID),
+    clockCommand(A, "20260112163900", OPRID),
+    intervalReadCommand(A, "seconds", OPRID),
+    intervalReadCommand(A, "minutes", OPRID),
+    relayCommand(A, true, OPRID),
+  ];
+  for (const command of commands) {
+    const name = /^MQTT_(.+)_[0-9A-Z]{8}$/.exec(command.topic)?.[1];
+    assert.ok(name !== undefined && METER_COMMANDS.includes(name as never), command.topic);
+    assert.deepEqual(policy(OPEN).maySubscribe(METER, command.topic), { ok: true });
+    assert.ok(policy(OPEN).mayReceive(METER, command.topic), command.topic);
+  }
+  // A simulated meter subscribes to exactly the topics of METER_COMMANDS, as a real one does.
+  assert.deepEqual(
+    new MeterModel({ id: A, timeZone: "UTC" }).commandTopics().toSorted(),
+    METER_COMMANDS.map((name) => `MQTT_${name}_${A.slice(-8)}`).toSorted(),
+  );
 });
 
 Deno.test("the bridge user with its password is the bridge", () => {
