@@ -12,7 +12,6 @@ import {
   brokerSecurityContract,
   CONTRACT_AUTH,
   CONTRACT_INTERNAL_BROKER,
-  CONTRACT_METERS,
   METER_A,
   METER_C,
 } from "./broker_security_contract.ts";
@@ -21,7 +20,6 @@ import {
 async function meterBroker(maxPayloadBytes?: number) {
   const config = Config.parse({
     internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
-    meters: CONTRACT_METERS,
   });
   const internal = config.internal_broker;
   const port = freePort();
