@@ -92,7 +92,7 @@ export async function main(args: readonly string[]): Promise<number> {
     try {
       const written = await writeMosquittoAuth(config, command.dir);
       for (const warning of written.warnings) console.warn(`warning: ${warning}`);
-      console.log(`wrote ${written.passwdPath} and ${written.aclPath}`);
+      console.log(`wrote ${written.path}`);
       return 0;
     } catch (error) {
       if (!(error instanceof MosquittoFilesError)) throw error;

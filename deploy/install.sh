@@ -21,7 +21,7 @@ Install:
                   to /opt/kpm33b-bridge and installs its npm dependencies there
   --mosquitto     Mosquitto (Debian package mosquitto) as the meters' broker
                   instead of the embedded one: kpm33b-mosquitto.service with
-                  mosquitto/internal.conf, password file and ACL from config.yaml
+                  mosquitto/internal.conf, accounts from config.yaml
   --no-start      enable the units but do not (re)start them
 
 Remove:
@@ -98,8 +98,7 @@ put() { # mode source target
 # The shipped Mosquitto configuration with its repository-relative paths made
 # absolute for a system installation.
 mosquitto_conf() {
-	sed -e 's|^password_file mosquitto/passwd$|password_file /etc/kpm33b/mosquitto/passwd|' \
-		-e 's|^acl_file mosquitto/acl$|acl_file /etc/kpm33b/mosquitto/acl|' \
+	sed -e 's|^plugin_opt_config_file mosquitto/dynamic-security.json$|plugin_opt_config_file /etc/kpm33b/mosquitto/dynamic-security.json|' \
 		-e 's|^persistence_location mosquitto/data/$|persistence_location /var/lib/kpm33b-mosquitto/|' \
 		-e 's|^# Paths are relative to .*$|# Installed by deploy/install.sh from mosquitto/internal.conf, with absolute|' \
 		-e 's|^# root); use absolute paths in production.*$|# paths. Re-run install.sh --mosquitto after changing accounts in config.yaml.|' \
@@ -133,7 +132,8 @@ install_program() {
 		mkdir -p "$OPT_DIR"
 		# The source tree without local state, build output or dependencies.
 		(cd "$SRC" && tar cf - --exclude=./node_modules --exclude=./state --exclude=./dist \
-			--exclude=./.git --exclude=./mosquitto/passwd --exclude=./mosquitto/acl \
+			--exclude=./.git --exclude=./mosquitto/dynamic-security.json \
+			--exclude=./mosquitto/passwd --exclude=./mosquitto/acl \
 			--exclude=./mosquitto/data .) | (cd "$OPT_DIR" && tar xf -)
 		(cd "$OPT_DIR" && DENO_DIR="$OPT_DIR/.deno" deno install --frozen --quiet &&
 			DENO_DIR="$OPT_DIR/.deno" deno cache --frozen --quiet main.ts src/*/worker.ts)
@@ -195,6 +195,8 @@ install_mosquitto() {
 	mosquitto_conf >"$tmp"
 	put 0644 "$tmp" "$CONF_DIR/mosquitto/internal.conf"
 	rm -f "$tmp"
+	# Earlier versions' password file and ACL, which the new configuration no longer reads.
+	rm -f "$CONF_DIR/mosquitto/passwd" "$CONF_DIR/mosquitto/acl"
 	# Passwords come from kpm33b.env, as they will for the service.
 	(
 		set -a
@@ -202,10 +204,9 @@ install_mosquitto() {
 		[ -r "$CONF_DIR/kpm33b.env" ] && . "$CONF_DIR/kpm33b.env"
 		set +a
 		bridge_cli --config "$CONF_DIR/config.yaml" --write-mosquitto-auth "$CONF_DIR/mosquitto"
-	) || die "could not write the Mosquitto password file: set internal_broker.embedded.enabled: false, internal_broker.username and password (e.g. \${KPM33B_INTERNAL_PASSWORD} in $CONF_DIR/kpm33b.env) in $CONF_DIR/config.yaml, then run install.sh --mosquitto again"
-	chown mosquitto:mosquitto "$CONF_DIR/mosquitto/passwd" "$CONF_DIR/mosquitto/acl"
-	chmod 0600 "$CONF_DIR/mosquitto/passwd"
-	chmod 0640 "$CONF_DIR/mosquitto/acl"
+	) || die "could not write the Mosquitto accounts: set internal_broker.embedded.enabled: false, internal_broker.username and password (e.g. \${KPM33B_INTERNAL_PASSWORD} in $CONF_DIR/kpm33b.env) in $CONF_DIR/config.yaml, then run install.sh --mosquitto again"
+	chown mosquitto:mosquitto "$CONF_DIR/mosquitto/dynamic-security.json"
+	chmod 0600 "$CONF_DIR/mosquitto/dynamic-security.json"
 	put 0644 "$SRC/deploy/systemd/kpm33b-mosquitto.service" "$UNIT_DIR/kpm33b-mosquitto.service"
 }
 

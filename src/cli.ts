@@ -37,9 +37,9 @@ Options:
       --check-config   validate the configuration, print a summary and exit
                        (exit code 0 when valid, 78 when not)
       --write-mosquitto-auth DIR
-                       write DIR/passwd and DIR/acl for Mosquitto as the meters'
-                       broker (mosquitto/internal.conf) from the configuration
-                       and exit
+                       write DIR/dynamic-security.json (the accounts) for
+                       Mosquitto as the meters' broker (mosquitto/internal.conf)
+                       from the configuration and exit
       --reset-meter-history ID
                        forget what the bridge remembers of meter ID's readings
                        (its filter history in state_dir) and exit, e.g. for a

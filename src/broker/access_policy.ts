@@ -1,7 +1,8 @@
 /**
  * Who may do what on the meters' (internal) broker — one set of rules for the
  * embedded broker, which enforces them per packet, and for Mosquitto, whose
- * password and ACL files are generated from them.
+ * accounts file (its dynamic security plugin's configuration) is generated
+ * from them.
  *
  * - The bridge's own clients may do everything.
  * - A meter may publish only uplink topics (readings, DI/DO state, command

@@ -74,6 +74,8 @@ export interface RefusalCounts {
 export class EmbeddedBroker {
   readonly refused: RefusalCounts = { connect: 0, publish: 0, subscribe: 0, oversized: 0 };
   readonly #principals = new WeakMap<Client, Principal>();
+  /** The username each client logged in with, to name both sides of a client id takeover. */
+  readonly #usernames = new WeakMap<Client, string | undefined>();
   readonly #servers: net.Server[] = [];
   readonly #logLimiter = new LogRateLimiter(10, 60_000);
   /** With a policy: holds meters' PUBACKs until the bridge has their messages. */
@@ -81,7 +83,13 @@ export class EmbeddedBroker {
 
   private constructor(readonly aedes: Aedes, readonly options: EmbeddedBrokerOptions) {
     const policy = options.policy;
-    if (policy === undefined) return;
+    if (policy === undefined) {
+      aedes.authenticate = (client, username, _password, done) => {
+        this.#admitted(client, username);
+        done(null, true);
+      };
+      return;
+    }
     const acks = new AckAfterDelivery(aedes, {
       isBridge: (client) => this.#principal(client).kind === "bridge",
       bridgeSessions: options.sessions?.map((session) => session.clientId),
@@ -117,6 +125,7 @@ export class EmbeddedBroker {
         return done(error, false);
       }
       this.#principals.set(client, principal);
+      this.#admitted(client, username);
       done(null, true);
     };
     aedes.authorizePublish = (client, packet, done) => {
@@ -148,6 +157,30 @@ export class EmbeddedBroker {
       // A null subscription makes aedes answer with the MQTT failure code 0x80.
       done(null, null);
     };
+  }
+
+  /**
+   * Records an accepted login and names a takeover of its client id: aedes
+   * closes the earlier connection with that id without a word, so two devices
+   * sharing one id would disconnect each other unseen.
+   */
+  #admitted(client: Client, username: string | undefined): void {
+    this.#usernames.set(client, username);
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> })
+      .clients;
+    const earlier = clients[client.id];
+    if (earlier === undefined || earlier === client) return;
+    this.#warnLimited(
+      "takeover",
+      "Client id {client} (user {user}) connected again from another connection; the earlier " +
+        "one (user {earlier}) is closed — if this repeats, two devices with one client id " +
+        "disconnect each other: give each its own client id",
+      {
+        client: JSON.stringify(client.id),
+        user: JSON.stringify(username ?? null),
+        earlier: JSON.stringify(this.#usernames.get(earlier) ?? null),
+      },
+    );
   }
 
   #warnLimited(key: string, message: string, properties: Record<string, unknown>): void {

@@ -1,6 +1,6 @@
 /**
- * `deno task mosquitto:auth`: writes Mosquitto's password file and ACL for
- * the meters' broker from `config.yaml`.
+ * `deno task mosquitto:auth`: writes Mosquitto's accounts for the meters'
+ * broker (its dynamic security plugin's configuration) from `config.yaml`.
  *
  * @module
  */
@@ -12,7 +12,7 @@ import { writeMosquittoAuth } from "./mosquitto_auth_writer.ts";
 
 const USAGE = `Usage: deno task mosquitto:auth [--config config.yaml] [--out mosquitto/]
 
-Writes <out>/passwd (mode 600) and <out>/acl for mosquitto/internal.conf from
+Writes <out>/dynamic-security.json (mode 600) for mosquitto/internal.conf from
 internal_broker.username/password (the bridge) and internal_broker.meter_auth.`;
 
 const { values } = parseArgs({
@@ -31,7 +31,7 @@ try {
   const config = await loadConfig(values.config, (name) => Deno.env.get(name));
   const written = await writeMosquittoAuth(config, values.out);
   for (const warning of written.warnings) console.warn(`warning: ${warning}`);
-  console.log(`wrote ${written.passwdPath} and ${written.aclPath}`);
+  console.log(`wrote ${written.path}`);
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(`Invalid configuration:\n${error.message}`);

@@ -1,9 +1,20 @@
 /**
- * Mosquitto's password and ACL files for the meters' broker, generated from
- * `config.yaml` with the same rules as the embedded broker (see
- * `access_policy.ts`). Mosquitto cannot look into payloads, so the checks of
- * the `id` a payload carries (a bound meter sends only its own; no other
- * account sends a bound one) are the embedded broker's alone.
+ * Mosquitto's accounts for the meters' broker, generated from `config.yaml`
+ * with the same rules as the embedded broker (see `access_policy.ts`), as the
+ * configuration file of Mosquitto's dynamic security plugin.
+ *
+ * The plugin, not `password_file`/`acl_file`: the shared meter account must
+ * read the command topics of any meter (a meter named nowhere in config.yaml
+ * included) but not the uplink topics it publishes, which carry every meter's
+ * readings. Command topics are single topic levels with the meter's id inside
+ * (`MQTT_SET_25950027`), so no wildcard selects them; an ACL file's
+ * `topic deny` refuses reading and publishing alike, so it cannot hide the
+ * uplink topics from an account that must publish them. The plugin's
+ * `publishClientReceive` rules deny reading only.
+ *
+ * Mosquitto cannot look into payloads, so the checks of the `id` a payload
+ * carries (a bound meter sends only its own; no other account sends a bound
+ * one) are the embedded broker's alone.
  *
  * @module
  */
@@ -12,16 +23,26 @@ import { commandSuffix, type MeterId } from "../protocol/meter_id.ts";
 import { METER_COMMANDS } from "../protocol/commands.ts";
 import { UPLINK_TOPICS } from "./access_policy.ts";
 
-/** PBKDF2 iterations Mosquitto 2 uses for `$7$` hashes. */
+/** The generated file's name, as `mosquitto/internal.conf` names it. */
+export const DYNSEC_FILE = "dynamic-security.json";
+
+/** PBKDF2 iterations Mosquitto 2 uses (`mosquitto_passwd`, the dynamic security plugin). */
 const ITERATIONS = 101;
 
 const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 
-/** A Mosquitto 2 password hash (`$7$`: PBKDF2-SHA512), as `mosquitto_passwd` writes it. */
+/** A password as the dynamic security plugin stores it: PBKDF2-SHA512, base64. */
+export interface StoredPassword {
+  readonly password: string;
+  readonly salt: string;
+  readonly iterations: number;
+}
+
+/** Hashes a password as Mosquitto 2 does (`mosquitto_passwd`'s `$7$` holds the same parts). */
 export async function mosquittoPasswordHash(
   password: string,
   salt: Uint8Array = crypto.getRandomValues(new Uint8Array(12)),
-): Promise<string> {
+): Promise<StoredPassword> {
   const key = await crypto.subtle.importKey(
     "raw",
     new TextEncoder().encode(password),
@@ -34,16 +55,34 @@ export async function mosquittoPasswordHash(
     key,
     512,
   );
-  return `$7$${ITERATIONS}$${base64(salt)}$${base64(new Uint8Array(hash))}`;
+  return { password: base64(new Uint8Array(hash)), salt: base64(salt), iterations: ITERATIONS };
+}
+
+/** One rule of a dynamic security role. */
+export interface DynsecAcl {
+  readonly acltype:
+    | "publishClientSend"
+    | "publishClientReceive"
+    | "subscribeLiteral"
+    | "subscribePattern";
+  readonly topic: string;
+  /** Higher first; a deny must outrank the broad grant it narrows. */
+  readonly priority: number;
+  readonly allow: boolean;
+}
+
+/** A role: what its accounts may do. */
+export interface DynsecRole {
+  readonly rolename: string;
+  readonly textDescription: string;
+  readonly acls: readonly DynsecAcl[];
 }
 
 /** An account and what it may do. */
 interface Account {
-  readonly comment: string;
   readonly username: string;
   readonly password: string;
-  /** Meter ids whose command topics it may read; `undefined`: everything. */
-  readonly commandsOf?: readonly MeterId[];
+  readonly role: DynsecRole;
 }
 
 /** Thrown when the configuration lacks what the files need. */
@@ -51,16 +90,24 @@ export class MosquittoFilesError extends Error {
   override readonly name = "MosquittoFilesError";
 }
 
-/** Meter ids the configuration mentions (names, overrides, bound accounts). */
-export function knownMeterIds(config: Config): MeterId[] {
-  return [
-    ...new Set([
-      ...Object.keys(config.meters.names),
-      ...Object.keys(config.meters.overrides),
-      ...Object.keys(config.internal_broker.meter_auth.accounts),
-    ]),
-  ].sort() as MeterId[];
-}
+const rule = (
+  acltype: DynsecAcl["acltype"],
+  topic: string,
+  allow = true,
+  priority = 0,
+): DynsecAcl => ({ acltype, topic, priority, allow });
+
+const commandTopics = (id: MeterId) =>
+  METER_COMMANDS.map((name) => `MQTT_${name}_${commandSuffix(id)}`);
+
+const publishUplink = () => UPLINK_TOPICS.map((topic) => rule("publishClientSend", topic));
+
+/** Read (and subscribe to) nothing of these, whatever a broader rule grants. */
+const hide = (topics: readonly string[]) =>
+  topics.flatMap((topic) => [
+    rule("publishClientReceive", topic, false, 1),
+    rule("subscribeLiteral", topic, false, 1),
+  ]);
 
 function accounts(config: Config): Account[] {
   const internal = config.internal_broker;
@@ -71,32 +118,55 @@ function accounts(config: Config): Account[] {
     );
   }
   const auth = internal.meter_auth;
+  const bound = Object.keys(auth.accounts) as MeterId[];
   const result: Account[] = [{
-    comment: "The bridge's own clients: everything.",
     username: internal.username,
     password: internal.password,
+    role: {
+      rolename: "kpm33b-bridge",
+      textDescription: "The bridge's own clients: everything.",
+      acls: [
+        rule("publishClientSend", "#"),
+        rule("publishClientReceive", "#"),
+        rule("subscribePattern", "#"),
+      ],
+    },
   }];
   if (auth.password !== "") {
-    // A bound meter's command topics are its account's alone, also those of another id
-    // ending in the same 8 characters (the topics carry only those).
-    const boundSuffixes = new Set(
-      Object.keys(auth.accounts).map((id) => commandSuffix(id as MeterId)),
-    );
     result.push({
-      comment: "Shared meter account: uplink topics, and the command topics of the meters " +
-        "named in config.yaml without an account of their own (Mosquitto's ACL cannot say " +
-        "'any meter'; bind accounts to ids to keep meters apart).",
       username: auth.username,
       password: auth.password,
-      commandsOf: knownMeterIds(config).filter((id) => !boundSuffixes.has(commandSuffix(id))),
+      role: {
+        rolename: "kpm33b-meters",
+        textDescription: "Shared meter account: publishes uplink topics and reads any meter's " +
+          "command topics, except those of meters with an account of their own (also those " +
+          "of another id ending in the same 8 characters: the topics carry only those). It " +
+          "reads no uplink topic: other meters' readings and replies stay private.",
+        acls: [
+          ...publishUplink(),
+          ...hide([...UPLINK_TOPICS, ...bound.flatMap(commandTopics)]),
+          // Command topics are single levels; the bridge's other topics are not.
+          rule("publishClientReceive", "+"),
+          rule("subscribePattern", "+"),
+        ],
+      },
     });
   }
   for (const [id, account] of Object.entries(auth.accounts)) {
     result.push({
-      comment: `Meter ${id}: its own command topics only.`,
       username: account.username ?? id,
       password: account.password,
-      commandsOf: [id as MeterId],
+      role: {
+        rolename: `kpm33b-meter-${id}`,
+        textDescription: `Meter ${id}: publishes uplink topics, reads its own command topics only.`,
+        acls: [
+          ...publishUplink(),
+          ...commandTopics(id as MeterId).flatMap((topic) => [
+            rule("publishClientReceive", topic),
+            rule("subscribeLiteral", topic),
+          ]),
+        ],
+      },
     });
   }
   const names = result.map((a) => a.username);
@@ -107,18 +177,17 @@ function accounts(config: Config): Account[] {
   return result;
 }
 
-/** The generated files' contents. */
+/** The generated file's contents. */
 export interface MosquittoFiles {
-  readonly passwd: string;
-  readonly acl: string;
+  /** The dynamic security plugin's configuration (JSON, holds password hashes). */
+  readonly dynsec: string;
   readonly warnings: readonly string[];
 }
 
-const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth` " +
-  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: " +
-  "change config.yaml and run it again.\n";
+const GENERATED = "Generated from config.yaml by `deno task mosquitto:auth` " +
+  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: change config.yaml and run it again.";
 
-/** Builds the password file and ACL file for a configuration. */
+/** Builds the dynamic security plugin's configuration for a configuration. */
 export async function mosquittoFiles(config: Config): Promise<MosquittoFiles> {
   const all = accounts(config);
   const warnings: string[] = [];
@@ -134,20 +203,22 @@ export async function mosquittoFiles(config: Config): Promise<MosquittoFiles> {
         "or add internal_broker.meter_auth.accounts",
     );
   }
-  const lines = await Promise.all(
-    all.map(async (a) => `${a.username}:${await mosquittoPasswordHash(a.password)}`),
-  );
-  const acl = all.map((account) => {
-    const rules = [`# ${account.comment}`, `user ${account.username}`];
-    if (account.commandsOf === undefined) {
-      rules.push("topic readwrite #");
-    } else {
-      rules.push(...UPLINK_TOPICS.map((topic) => `topic write ${topic}`));
-      for (const id of account.commandsOf) {
-        rules.push(...METER_COMMANDS.map((name) => `topic read MQTT_${name}_${commandSuffix(id)}`));
-      }
-    }
-    return rules.join("\n");
-  });
-  return { passwd: `${lines.join("\n")}\n`, acl: `${HEADER}\n${acl.join("\n\n")}\n`, warnings };
+  const clients = await Promise.all(all.map(async (account) => ({
+    username: account.username,
+    textName: GENERATED,
+    ...await mosquittoPasswordHash(account.password),
+    roles: [{ rolename: account.role.rolename }],
+  })));
+  const dynsec = {
+    defaultACLAccess: {
+      publishClientSend: false,
+      publishClientReceive: false,
+      subscribe: false,
+      unsubscribe: true,
+    },
+    clients,
+    groups: [],
+    roles: all.map((account) => account.role),
+  };
+  return { dynsec: `${JSON.stringify(dynsec, null, 2)}\n`, warnings };
 }

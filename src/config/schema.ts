@@ -135,7 +135,7 @@ export type MeterAccount = z.infer<typeof MeterAccount>;
 
 /**
  * Who may connect to the internal broker as a meter, for the embedded broker
- * and for the generated Mosquitto password and ACL files.
+ * and for the generated Mosquitto accounts.
  */
 export const MeterAuthConfig = z.strictObject({
   /** The shared account all meters may use. */

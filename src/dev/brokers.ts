@@ -1,7 +1,7 @@
 /**
  * `deno task brokers`: the two Mosquitto brokers of a development set-up with
  * the shipped configurations, the meters' broker (`mosquitto/internal.conf`,
- * port 11883, password file and ACL written from config.yaml) and the central
+ * port 11883, accounts written from config.yaml) and the central
  * broker (`mosquitto/central.conf`, 127.0.0.1:1883, anonymous), until Ctrl-C.
  *
  * @module
@@ -17,8 +17,8 @@ const USAGE =
 
 Starts Mosquitto twice from the project directory: mosquitto/internal.conf (the
 meters' broker, port 11883) and mosquitto/central.conf (127.0.0.1:1883). The
-meters' broker's password file and ACL are written from the configuration
-first, as \`deno task mosquitto:auth\` does. Ctrl-C stops both.
+meters' broker's accounts (mosquitto/dynamic-security.json) are written from
+the configuration first, as \`deno task mosquitto:auth\` does. Ctrl-C stops both.
 
   --config PATH        configuration with the Mosquitto accounts (config.yaml)
   --internal-port N    another port for the meters' broker
@@ -79,7 +79,7 @@ async function relay(name: string, stream: ReadableStream<Uint8Array>): Promise<
 
 /**
  * Mosquitto started as root drops to the user `mosquitto` before it reads the
- * password file and ACL and writes its data: hand them over to that user.
+ * accounts file and writes its data: hand them over to that user.
  */
 async function handOverToMosquittoUser(paths: string[]): Promise<void> {
   if (Deno.uid() !== 0) return;
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
     const written = await writeMosquittoAuth(config, "mosquitto");
     for (const warning of written.warnings) console.warn(`warning: ${warning}`);
     await Deno.mkdir("mosquitto/data", { recursive: true });
-    await handOverToMosquittoUser([written.passwdPath, written.aclPath, "mosquitto/data"]);
+    await handOverToMosquittoUser([written.path, "mosquitto/data"]);
   } catch (error) {
     if (!(error instanceof ConfigError) && !(error instanceof MosquittoFilesError)) throw error;
     console.error(

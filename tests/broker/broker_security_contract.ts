@@ -19,14 +19,8 @@ export const CONTRACT_AUTH = {
 
 export const METER_A = "33B1225950027";
 export const METER_B = "33B1225950028";
-/** Has no account of its own: it uses the shared one. */
+/** Has no account of its own and is named nowhere in the configuration: it uses the shared one. */
 export const METER_C = "33B1225950029";
-
-/**
- * The `meters` section every broker under test is set up with: Mosquitto's
- * ACL gives the shared account the command topics of named meters only.
- */
-export const CONTRACT_METERS = { names: { [METER_C]: "Shared-account meter" } };
 
 /** The `internal_broker` section that yields `CONTRACT_AUTH`. */
 export const CONTRACT_INTERNAL_BROKER = {
@@ -53,7 +47,7 @@ export interface ContractOptions {
   readonly enforcesPayloadId: boolean;
   /**
    * Whether a forbidden subscription is refused in the SUBACK (otherwise it is
-   * granted but nothing is delivered, as Mosquitto 2.0 does).
+   * granted but nothing is delivered).
    */
   readonly refusesSubscriptions: boolean;
   /** Whether client ids starting with the bridge's prefix (`bridge`) are refused to meters. */
@@ -223,7 +217,7 @@ export function brokerSecurityContract(
     });
   }
 
-  test("the shared account reads the commands of meters without an account, not of bound ones", async (broker) => {
+  test("the shared account reads the commands of a meter named nowhere, not of bound ones", async (broker) => {
     const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
     const shared = await connect(broker.url, CONTRACT_AUTH.shared);
     const a = await connect(broker.url, CONTRACT_AUTH.meterA);
@@ -245,6 +239,37 @@ export function brokerSecurityContract(
       assert.deepEqual(aReceived.map((m) => m.payload), ['{"oprid":"a"}']);
     } finally {
       await end(a, shared, bridge);
+    }
+  });
+
+  test("no meter account reads the readings or replies other meters publish", async (broker) => {
+    const bridge = await connect(broker.url, CONTRACT_AUTH.bridge);
+    const received = recorder(bridge);
+    await bridge.subscribeAsync(["MQTT_RT_DATA", "MQTT_TELECTRL_REP"], { qos: 1 });
+    const meter = await connect(broker.url, CONTRACT_AUTH.shared);
+    const snoopers = [
+      await connect(broker.url, CONTRACT_AUTH.shared),
+      await connect(broker.url, CONTRACT_AUTH.meterA),
+    ];
+    const snooped = snoopers.map(recorder);
+    try {
+      for (const snooper of snoopers) {
+        for (const filter of ["#", "+", "MQTT_RT_DATA", "MQTT_TELECTRL_REP"]) {
+          const qos = await grantedQos(snooper, filter);
+          if (options.refusesSubscriptions && filter !== "+") assert.equal(qos, 128, filter);
+        }
+      }
+      await meter.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_C, n: 1 }), { qos: 1 });
+      await meter.publishAsync(
+        "MQTT_TELECTRL_REP",
+        JSON.stringify({ id: METER_C, oprid: "x", code: "01", do1: "1" }),
+        { qos: 1 },
+      );
+      await until(() => received.length >= 2, "the reading and the reply at the bridge", 5_000);
+      await sleep(300);
+      assert.deepEqual(snooped, [[], []]);
+    } finally {
+      await end(meter, ...snoopers, bridge);
     }
   });
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import mqtt from "mqtt";
 import { AccessPolicy } from "../../src/broker/access_policy.ts";
 import { EmbeddedBroker } from "../../src/broker/embedded_broker.ts";
 import { Config } from "../../src/config/schema.ts";
@@ -7,12 +8,11 @@ import { captureLogs } from "../helpers/log_capture.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { connectPacket, publishPacket } from "../helpers/mqtt_packets.ts";
 import { freePort } from "../helpers/ports.ts";
-import { until, within } from "../helpers/wait.ts";
+import { sleep, until, within } from "../helpers/wait.ts";
 import {
   brokerSecurityContract,
   CONTRACT_AUTH,
   CONTRACT_INTERNAL_BROKER,
-  CONTRACT_METERS,
   METER_A,
   METER_C,
 } from "./broker_security_contract.ts";
@@ -21,7 +21,6 @@ import {
 async function meterBroker(maxPayloadBytes?: number) {
   const config = Config.parse({
     internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
-    meters: CONTRACT_METERS,
   });
   const internal = config.internal_broker;
   const port = freePort();
@@ -166,4 +165,74 @@ Deno.test("stop disconnects connected clients instead of waiting for them to lea
     clearTimeout(deadline);
   }
   await disconnected;
+});
+
+/** The warning, with the users as the log shows them (quoted, or null). */
+const TAKEOVER = (user: string, earlier: string) =>
+  `Client id "twin" (user ${user}) connected again from another connection; the earlier one ` +
+  `(user ${earlier}) is closed — if this repeats, two devices with one client id disconnect ` +
+  "each other: give each its own client id";
+
+Deno.test("a client id connecting again is named with both users; two devices sharing it are logged at most 10 times a minute", async () => {
+  await using logs = await captureLogs();
+  await using meters = await meterBroker();
+  const takeovers = () => logs.lines.filter((l) => l.message.startsWith('Client id "twin"'));
+  const first = await mqtt.connectAsync(meters.url, {
+    clientId: "twin",
+    ...CONTRACT_AUTH.shared,
+    reconnectPeriod: 50,
+  });
+  first.on("error", () => {});
+  assert.deepEqual(takeovers(), [], "a first connection is no takeover");
+  const second = await mqtt.connectAsync(meters.url, {
+    clientId: "twin",
+    ...CONTRACT_AUTH.meterA,
+    reconnectPeriod: 50,
+  });
+  second.on("error", () => {});
+  try {
+    await until(() => takeovers().length >= 1, "the takeover named", 5_000);
+    assert.equal(takeovers()[0].message, TAKEOVER('"panel-a"', '"meter"'));
+    // Both reconnect and throw each other out, again and again.
+    await until(
+      () => takeovers().some((l) => l.message === TAKEOVER('"meter"', '"panel-a"')),
+      "the first device taking its id back",
+      5_000,
+    );
+    await until(() => takeovers().length >= 10, "a loop of takeovers", 10_000);
+    await sleep(500);
+    assert.equal(takeovers().length, 10);
+  } finally {
+    await Promise.all([first.endAsync(true), second.endAsync(true)]);
+  }
+});
+
+Deno.test("a broker without access rules names a client id taken over too", async () => {
+  await using logs = await captureLogs();
+  const port = freePort();
+  const broker = await EmbeddedBroker.start({
+    name: "central",
+    host: "127.0.0.1",
+    port,
+    log: logger("broker", "central"),
+  });
+  try {
+    const url = `mqtt://127.0.0.1:${port}`;
+    await using first = await TestClient.connect(url, "twin");
+    first.client.on("error", () => {});
+    const closed = new Promise<void>((resolve) => first.client.once("close", () => resolve()));
+    await using _second = await TestClient.connect(url, "twin");
+    await within(closed, "the earlier connection closed");
+    await until(
+      () => logs.lines.some((l) => l.message.startsWith('Client id "twin"')),
+      "the takeover named",
+      5_000,
+    );
+    assert.deepEqual(
+      logs.lines.filter((l) => l.message.startsWith('Client id "twin"')).map((l) => l.message),
+      [TAKEOVER("null", "null")],
+    );
+  } finally {
+    await broker.stop();
+  }
 });

@@ -13,35 +13,50 @@ const CONFIG = Config.parse({
   meters: { names: { "33B1225950027": "Main" } },
 });
 
-Deno.test("writes passwd (600) and acl (644) into a new directory", async () => {
+Deno.test("writes dynamic-security.json (600) into a new directory", async () => {
   const root = await Deno.makeTempDir();
   try {
     const dir = `${root}/etc/kpm33b/mosquitto`;
     const written = await writeMosquittoAuth(CONFIG, dir);
-    assert.deepEqual(written, {
-      passwdPath: `${dir}/passwd`,
-      aclPath: `${dir}/acl`,
-      warnings: [],
-    });
-    assert.equal((await Deno.stat(written.passwdPath)).mode! & 0o777, 0o600);
-    assert.equal((await Deno.stat(written.aclPath)).mode! & 0o777, 0o644);
-    const users = (await Deno.readTextFile(written.passwdPath)).trim().split("\n")
-      .filter((line) => !line.startsWith("#")).map((line) => line.split(":")[0]);
-    assert.deepEqual(users, ["bridge", "meter"]);
-    assert.match(await Deno.readTextFile(written.aclPath), /^topic read MQTT_SET_25950027$/m);
+    assert.deepEqual(written, { path: `${dir}/dynamic-security.json`, warnings: [] });
+    assert.equal((await Deno.stat(written.path)).mode! & 0o777, 0o600);
+    const dynsec = JSON.parse(await Deno.readTextFile(written.path));
+    assert.deepEqual(dynsec.clients.map((c: { username: string }) => c.username), [
+      "bridge",
+      "meter",
+    ]);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
 });
 
-Deno.test("rewriting narrows a password file that had become world-readable", async () => {
+Deno.test("rewriting narrows a file that had become world-readable", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/dynamic-security.json`;
+  try {
+    await Deno.writeTextFile(path, "old\n");
+    await Deno.chmod(path, 0o644);
+    await writeMosquittoAuth(CONFIG, dir);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assert.doesNotMatch(await Deno.readTextFile(path), /^old$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a warning names the password file and ACL an earlier version wrote", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/passwd`, "old\n");
-    await Deno.chmod(`${dir}/passwd`, 0o644);
-    await writeMosquittoAuth(CONFIG, dir);
-    assert.equal((await Deno.stat(`${dir}/passwd`)).mode! & 0o777, 0o600);
-    assert.doesNotMatch(await Deno.readTextFile(`${dir}/passwd`), /^old$/m);
+    await Deno.writeTextFile(`${dir}/acl`, "old\n");
+    const written = await writeMosquittoAuth(CONFIG, dir);
+    assert.deepEqual(written.warnings, [
+      `${dir}/passwd and ${dir}/acl no longer change with config.yaml: Mosquitto reads ` +
+      `${dir}/dynamic-security.json through its dynamic security plugin; replace ` +
+      "password_file and acl_file in your Mosquitto configuration with the plugin lines of " +
+      "mosquitto/internal.conf, then delete these files",
+    ]);
+    assert.equal(await Deno.readTextFile(`${dir}/passwd`), "old\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,54 +1,117 @@
 import assert from "node:assert/strict";
 import {
-  knownMeterIds,
+  type DynsecAcl,
+  type DynsecRole,
   mosquittoFiles,
   MosquittoFilesError,
   mosquittoPasswordHash,
 } from "../../src/broker/mosquitto_files.ts";
 import { Config } from "../../src/config/schema.ts";
-import { freePort, waitForPort } from "../helpers/ports.ts";
+import { shippedInternalMosquitto } from "../helpers/mosquitto.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const A = "33B1225950027";
 const B = "33B1225950028";
 const C = "33B1225950029";
 
-const HEADER = "# Generated from config.yaml by `deno task mosquitto:auth` " +
-  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: " +
-  "change config.yaml and run it again.\n";
+const GENERATED = "Generated from config.yaml by `deno task mosquitto:auth` " +
+  "(or `kpm33b-bridge --write-mosquitto-auth`). Do not edit: change config.yaml and run it again.";
 
-const UPLINK_WRITES = [
-  "topic write MQTT_RT_DATA",
-  "topic write MQTT_ENY_NOW",
-  "topic write MQTT_DAY_DATA",
-  "topic write MQTT_TELEIND",
-  "topic write MQTT_COMMOD_SET_REP",
-  "topic write MQTT_COMMOD_READ_REP",
-  "topic write MQTT_METER_TIME_REP",
-  "topic write MQTT_TELECTRL_REP",
-  "topic write MQTT_SYS_SET_REP",
-  "topic write MQTT_SYS_REPLY",
-  "topic write MQTT_RECONFIG_REPLY",
-  "topic write MQTT_RECALL_REP",
+const UPLINK = [
+  "MQTT_RT_DATA",
+  "MQTT_ENY_NOW",
+  "MQTT_DAY_DATA",
+  "MQTT_TELEIND",
+  "MQTT_COMMOD_SET_REP",
+  "MQTT_COMMOD_READ_REP",
+  "MQTT_METER_TIME_REP",
+  "MQTT_TELECTRL_REP",
+  "MQTT_SYS_SET_REP",
+  "MQTT_SYS_REPLY",
+  "MQTT_RECONFIG_REPLY",
+  "MQTT_RECALL_REP",
 ];
 
 /** The command topics of the meter whose id ends in `suffix`. */
-function commandReads(suffix: string): string[] {
+function commandTopics(suffix: string): string[] {
   return [
-    `topic read MQTT_SET_${suffix}`,
-    `topic read MQTT_SETTIME_${suffix}`,
-    `topic read MQTT_TELECTRL_${suffix}`,
-    `topic read MQTT_RECONFIG_${suffix}`,
-    `topic read MQTT_COMMOD_SET_${suffix}`,
-    `topic read MQTT_COMMOD_READ_${suffix}`,
-    `topic read MQTT_SYS_CFG_${suffix}`,
-    `topic read MQTT_SYS_READ_${suffix}`,
+    `MQTT_SET_${suffix}`,
+    `MQTT_SETTIME_${suffix}`,
+    `MQTT_TELECTRL_${suffix}`,
+    `MQTT_RECONFIG_${suffix}`,
+    `MQTT_COMMOD_SET_${suffix}`,
+    `MQTT_COMMOD_READ_${suffix}`,
+    `MQTT_SYS_CFG_${suffix}`,
+    `MQTT_SYS_READ_${suffix}`,
   ];
 }
 
-const BRIDGE_BLOCK = "# The bridge's own clients: everything.\nuser bridge\ntopic readwrite #";
-const SHARED_COMMENT = "# Shared meter account: uplink topics, and the command topics of the " +
-  "meters named in config.yaml without an account of their own (Mosquitto's ACL cannot say " +
-  "'any meter'; bind accounts to ids to keep meters apart).";
+const acl = (
+  acltype: DynsecAcl["acltype"],
+  topic: string,
+  allow = true,
+  priority = 0,
+): DynsecAcl => ({ acltype, topic, priority, allow });
+
+const PUBLISH_UPLINK = UPLINK.map((topic) => acl("publishClientSend", topic));
+
+const BRIDGE_ROLE: DynsecRole = {
+  rolename: "kpm33b-bridge",
+  textDescription: "The bridge's own clients: everything.",
+  acls: [
+    acl("publishClientSend", "#"),
+    acl("publishClientReceive", "#"),
+    acl("subscribePattern", "#"),
+  ],
+};
+
+/** The shared account's role when the command topics `hidden` belong to bound meters. */
+function sharedRole(hidden: string[]): DynsecRole {
+  return {
+    rolename: "kpm33b-meters",
+    textDescription: "Shared meter account: publishes uplink topics and reads any meter's " +
+      "command topics, except those of meters with an account of their own (also those " +
+      "of another id ending in the same 8 characters: the topics carry only those). It " +
+      "reads no uplink topic: other meters' readings and replies stay private.",
+    acls: [
+      ...PUBLISH_UPLINK,
+      ...[...UPLINK, ...hidden].flatMap((topic) => [
+        acl("publishClientReceive", topic, false, 1),
+        acl("subscribeLiteral", topic, false, 1),
+      ]),
+      acl("publishClientReceive", "+"),
+      acl("subscribePattern", "+"),
+    ],
+  };
+}
+
+function boundRole(id: string): DynsecRole {
+  return {
+    rolename: `kpm33b-meter-${id}`,
+    textDescription: `Meter ${id}: publishes uplink topics, reads its own command topics only.`,
+    acls: [
+      ...PUBLISH_UPLINK,
+      ...commandTopics(id.slice(-8)).flatMap((topic) => [
+        acl("publishClientReceive", topic),
+        acl("subscribeLiteral", topic),
+      ]),
+    ],
+  };
+}
+
+interface Dynsec {
+  defaultACLAccess: Record<string, boolean>;
+  clients: {
+    username: string;
+    textName: string;
+    password: string;
+    salt: string;
+    iterations: number;
+    roles: { rolename: string }[];
+  }[];
+  groups: unknown[];
+  roles: DynsecRole[];
+}
 
 function config(
   meterAuth: Record<string, unknown> = {},
@@ -61,30 +124,33 @@ function config(
   });
 }
 
+async function dynsecOf(config: Config): Promise<Dynsec> {
+  const files = await mosquittoFiles(config);
+  assert.ok(files.dynsec.endsWith("\n"));
+  return JSON.parse(files.dynsec);
+}
+
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
-/** A `user:$7$101$salt$hash` line split into its parts. */
-function parseLine(line: string) {
-  const match = /^([^:]+):\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(line);
-  assert.ok(match, `not a $7$ password line: ${JSON.stringify(line)}`);
-  return {
-    username: match[1],
-    iterations: Number(match[2]),
-    salt: fromBase64(match[3]),
-    hash: fromBase64(match[4]),
-  };
+/** Asserts that `client` is `username` with a hash of `password` and the role `rolename`. */
+async function assertClient(
+  client: Dynsec["clients"][number],
+  username: string,
+  password: string,
+  rolename: string,
+) {
+  assert.equal(client.username, username);
+  assert.equal(client.textName, GENERATED);
+  assert.deepEqual(client.roles, [{ rolename }]);
+  assert.deepEqual(
+    await mosquittoPasswordHash(password, fromBase64(client.salt)),
+    { password: client.password, salt: client.salt, iterations: client.iterations },
+  );
 }
 
-/** Asserts that the passwd line of `username` is a hash of `password`. */
-async function assertPasswordLine(line: string, username: string, password: string) {
-  const parsed = parseLine(line);
-  assert.equal(parsed.username, username);
-  assert.equal(`${username}:${await mosquittoPasswordHash(password, parsed.salt)}`, line);
-}
-
-Deno.test("a hash with a fixed salt reproduces the line mosquitto_passwd writes", async () => {
+Deno.test("a hash with a fixed salt has the parts of the line mosquitto_passwd writes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-passwd-" });
   try {
     const file = `${dir}/passwd`;
@@ -95,12 +161,16 @@ Deno.test("a hash with a fixed salt reproduces the line mosquitto_passwd writes"
     }).output();
     assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
     const line = (await Deno.readTextFile(file)).trim();
-    const match = /^alice:(\$7\$101\$([A-Za-z0-9+/=]+)\$[A-Za-z0-9+/=]+)$/.exec(line);
+    const match = /^alice:\$7\$101\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(line);
     assert.ok(match, `unexpected mosquitto_passwd line: ${line}`);
-    const salt = fromBase64(match[2]);
+    const salt = fromBase64(match[1]);
     assert.equal(salt.length, 12);
-    assert.equal(await mosquittoPasswordHash("s3cret", salt), match[1]);
-    assert.notEqual(await mosquittoPasswordHash("s3cres", salt), match[1]);
+    assert.deepEqual(await mosquittoPasswordHash("s3cret", salt), {
+      password: match[2],
+      salt: match[1],
+      iterations: 101,
+    });
+    assert.notEqual((await mosquittoPasswordHash("s3cres", salt)).password, match[2]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -122,167 +192,98 @@ Deno.test("a hash with a fixed salt is PBKDF2-SHA512 with 101 iterations", async
       512,
     ),
   );
-  const expected = `$7$101$BwcHBwcHBwcHBwcH$${btoa(String.fromCharCode(...bits))}`;
-  assert.equal(await mosquittoPasswordHash("pässword", salt), expected);
+  assert.deepEqual(await mosquittoPasswordHash("pässword", salt), {
+    password: btoa(String.fromCharCode(...bits)),
+    salt: "BwcHBwcHBwcHBwcH",
+    iterations: 101,
+  });
 });
 
 Deno.test("a hash with a random salt has a 12-byte salt and a 64-byte hash", async () => {
-  const first = parseLine(`u:${await mosquittoPasswordHash("s3cret")}`);
-  const second = parseLine(`u:${await mosquittoPasswordHash("s3cret")}`);
-  assert.equal(first.iterations, 101);
-  assert.equal(first.salt.length, 12);
-  assert.equal(first.hash.length, 64);
-  assert.equal(second.salt.length, 12);
-  assert.equal(second.hash.length, 64);
-  assert.notDeepEqual(first.salt, second.salt);
-  assert.notDeepEqual(first.hash, second.hash);
-  assert.equal(
-    `u:${await mosquittoPasswordHash("s3cret", first.salt)}`,
-    `u:$7$101$${btoa(String.fromCharCode(...first.salt))}$${
-      btoa(String.fromCharCode(...first.hash))
-    }`,
-  );
+  const first = await mosquittoPasswordHash("s3cret");
+  const second = await mosquittoPasswordHash("s3cret");
+  for (const hash of [first, second]) {
+    assert.equal(hash.iterations, 101);
+    assert.equal(fromBase64(hash.salt).length, 12);
+    assert.equal(fromBase64(hash.password).length, 64);
+  }
+  assert.notEqual(first.salt, second.salt);
+  assert.notEqual(first.password, second.password);
 });
 
-Deno.test("the password file has one line for the bridge, the shared account and each bound account", async () => {
-  const files = await mosquittoFiles(config({
+Deno.test("there is a client for the bridge, the shared account and each bound account", async () => {
+  const dynsec = await dynsecOf(config({
     username: "meter",
     password: "meter-secret",
     accounts: { [A]: { username: "panel-a", password: "a-secret" }, [B]: { password: "b-secret" } },
   }));
-  assert.ok(files.passwd.endsWith("\n"));
-  const lines = files.passwd.slice(0, -1).split("\n");
-  assert.equal(lines.length, 4);
-  await assertPasswordLine(lines[0], "bridge", "pw");
-  await assertPasswordLine(lines[1], "meter", "meter-secret");
-  await assertPasswordLine(lines[2], "panel-a", "a-secret");
-  await assertPasswordLine(lines[3], B, "b-secret");
-  assert.deepEqual(files.warnings, []);
+  assert.equal(dynsec.clients.length, 4);
+  await assertClient(dynsec.clients[0], "bridge", "pw", "kpm33b-bridge");
+  await assertClient(dynsec.clients[1], "meter", "meter-secret", "kpm33b-meters");
+  await assertClient(dynsec.clients[2], "panel-a", "a-secret", `kpm33b-meter-${A}`);
+  await assertClient(dynsec.clients[3], B, "b-secret", `kpm33b-meter-${B}`);
+  assert.deepEqual(dynsec.groups, []);
 });
 
-Deno.test("the password file has no shared account without a meter password", async () => {
-  const files = await mosquittoFiles(config({
+Deno.test("there is no shared account without a meter password", async () => {
+  const dynsec = await dynsecOf(config({
     accounts: { [A]: { username: "panel-a", password: "a-secret" } },
   }));
-  const lines = files.passwd.slice(0, -1).split("\n");
-  assert.equal(lines.length, 2);
-  await assertPasswordLine(lines[0], "bridge", "pw");
-  await assertPasswordLine(lines[1], "panel-a", "a-secret");
-  assert.deepEqual(files.warnings, []);
+  assert.deepEqual(dynsec.clients.map((c) => c.username), ["bridge", "panel-a"]);
+  assert.deepEqual(dynsec.roles, [BRIDGE_ROLE, boundRole(A)]);
 });
 
-Deno.test("each password line gets its own salt", async () => {
-  const files = await mosquittoFiles(config({
+Deno.test("each client gets its own salt", async () => {
+  const dynsec = await dynsecOf(config({
     password: "same",
     accounts: { [A]: { username: "panel-a", password: "same" } },
   }));
-  const [, shared, bound] = files.passwd.slice(0, -1).split("\n").map(parseLine);
-  assert.notDeepEqual(shared.salt, bound.salt);
-  assert.notDeepEqual(shared.hash, bound.hash);
+  const [, shared, bound] = dynsec.clients;
+  assert.notEqual(shared.salt, bound.salt);
+  assert.notEqual(shared.password, bound.password);
 });
 
-Deno.test("the ACL gives the bridge everything, the shared account every known unbound meter, a bound one its own", async () => {
-  const files = await mosquittoFiles(config(
+Deno.test("nothing is allowed that no role grants", async () => {
+  const dynsec = await dynsecOf(config({ password: "m" }));
+  assert.deepEqual(dynsec.defaultACLAccess, {
+    publishClientSend: false,
+    publishClientReceive: false,
+    subscribe: false,
+    unsubscribe: true,
+  });
+});
+
+Deno.test("the bridge may do everything, the shared account read any meter's commands but a bound one's, a bound one its own", async () => {
+  const dynsec = await dynsecOf(config(
     {
       password: "meter-secret",
       accounts: { [A]: { username: "panel-a", password: "a-secret" } },
     },
     { names: { [B]: "Main Panel" } },
   ));
-  const expected = [
-    HEADER,
-    BRIDGE_BLOCK,
-    "",
-    SHARED_COMMENT,
-    "user meter",
-    ...UPLINK_WRITES,
-    ...commandReads("25950028"),
-    "",
-    `# Meter ${A}: its own command topics only.`,
-    "user panel-a",
-    ...UPLINK_WRITES,
-    ...commandReads("25950027"),
-  ].join("\n") + "\n";
-  assert.equal(files.acl, expected);
+  assert.deepEqual(dynsec.roles, [
+    BRIDGE_ROLE,
+    sharedRole(commandTopics("25950027")),
+    boundRole(A),
+  ]);
 });
 
-Deno.test("the ACL of a bridge-only configuration is the header and the bridge", async () => {
-  const files = await mosquittoFiles(config({}, { names: { [A]: "Main Panel" } }));
-  assert.equal(files.acl, `${HEADER}\n${BRIDGE_BLOCK}\n`);
-});
-
-Deno.test("the shared account reads the command topics of meters in names and overrides, not of bound ones", async () => {
-  const files = await mosquittoFiles(config(
-    {
-      username: "kpm",
-      password: "meter-secret",
-      accounts: { [C]: { password: "c-secret" } },
-    },
-    {
-      names: { [B]: "Second", [A]: "First" },
-      overrides: { [B]: { profile: "full" }, "ZZZZZ00000001": { profile: "full" } },
-    },
+Deno.test("the shared account's rules do not depend on which meters config.yaml names", async () => {
+  const named = await dynsecOf(config(
+    { password: "meter-secret", accounts: { [C]: { password: "c" } } },
+    { names: { [A]: "First", [B]: "Second" }, overrides: { [B]: { profile: "full" } } },
   ));
-  const shared = files.acl.split("\n\n")[2];
-  assert.equal(
-    shared,
-    [
-      SHARED_COMMENT,
-      "user kpm",
-      ...UPLINK_WRITES,
-      ...commandReads("25950027"),
-      ...commandReads("25950028"),
-      ...commandReads("00000001"),
-    ].join("\n"),
-  );
-  assert.doesNotMatch(shared, /25950029/);
-  const bound = files.acl.split("\n\n")[3];
-  assert.equal(
-    bound,
-    [
-      `# Meter ${C}: its own command topics only.`,
-      `user ${C}`,
-      ...UPLINK_WRITES,
-      ...commandReads("25950029"),
-    ].join("\n") + "\n",
-  );
+  const unnamed = await dynsecOf(config({
+    password: "meter-secret",
+    accounts: { [C]: { password: "c" } },
+  }));
+  assert.deepEqual(named.roles, unnamed.roles);
+  assert.deepEqual(named.roles[1], sharedRole(commandTopics("25950029")));
 });
 
-Deno.test("the shared account reads no command topics of a meter whose last 8 characters a bound one has", async () => {
-  // The topics carry only the last 8 characters: they are the bound meter's too.
-  const files = await mosquittoFiles(config(
-    { password: "meter-secret", accounts: { [A]: { password: "a-secret" } } },
-    { names: { "44C1225950027": "Twin", [B]: "Other" } },
-  ));
-  const shared = files.acl.split("\n\n")[2];
-  assert.equal(
-    shared,
-    [SHARED_COMMENT, "user meter", ...UPLINK_WRITES, ...commandReads("25950028")].join("\n"),
-  );
-});
-
-Deno.test("the shared account reads no command topics when no meter is named", async () => {
-  const files = await mosquittoFiles(config({ password: "meter-secret" }));
-  assert.equal(
-    files.acl,
-    `${HEADER}\n${BRIDGE_BLOCK}\n\n${
-      [SHARED_COMMENT, "user meter", ...UPLINK_WRITES].join("\n")
-    }\n`,
-  );
-});
-
-Deno.test("known meter ids come from names, overrides and accounts, sorted and without duplicates", () => {
-  assert.deepEqual(
-    knownMeterIds(config(
-      { accounts: { [C]: { password: "c" }, [A]: { password: "a" } } },
-      {
-        names: { [B]: "b", [A]: "a", "ZZZZZ00000001": "z" },
-        overrides: { [A]: { profile: "full" }, "00000ABCDEFGH": { profile: "full" } },
-      },
-    )),
-    ["00000ABCDEFGH", A, B, C, "ZZZZZ00000001"],
-  );
-  assert.deepEqual(knownMeterIds(config()), []);
+Deno.test("the shared account reads no uplink topic and nothing of several levels", async () => {
+  const dynsec = await dynsecOf(config({ password: "meter-secret" }));
+  assert.deepEqual(dynsec.roles, [BRIDGE_ROLE, sharedRole([])]);
 });
 
 Deno.test("files cannot be made without the bridge's username or password", async () => {
@@ -345,7 +346,9 @@ Deno.test("the shared username may equal the bridge's when there is no meter pas
     username: "bridge",
     password: "pw",
   }));
-  assert.equal(files.passwd.split("\n").length, 2);
+  assert.deepEqual(JSON.parse(files.dynsec).clients.map((c: { username: string }) => c.username), [
+    "bridge",
+  ]);
 });
 
 Deno.test("a warning says no meter can log in without a meter password or accounts", async () => {
@@ -354,9 +357,9 @@ Deno.test("a warning says no meter can log in without a meter password or accoun
     "no meter can log in: set internal_broker.meter_auth.password (KPM33B_METER_PASSWORD) " +
     "or add internal_broker.meter_auth.accounts",
   ]);
-  const lines = files.passwd.slice(0, -1).split("\n");
-  assert.equal(lines.length, 1);
-  await assertPasswordLine(lines[0], "bridge", "pw");
+  const dynsec: Dynsec = JSON.parse(files.dynsec);
+  assert.equal(dynsec.clients.length, 1);
+  await assertClient(dynsec.clients[0], "bridge", "pw", "kpm33b-bridge");
 });
 
 Deno.test("there is no warning once a meter password or an account exists", async () => {
@@ -406,45 +409,22 @@ async function publishAs(port: number, username: string, password: string): Prom
   return result.code;
 }
 
-Deno.test("a real Mosquitto accepts the generated password and ACL files", async () => {
+Deno.test("a real Mosquitto with the shipped internal.conf accepts the generated accounts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-files-" });
-  let child: Deno.ChildProcess | undefined;
   try {
-    const files = await mosquittoFiles(config(
-      {
-        password: "meter-secret",
-        accounts: { [A]: { username: "panel-a", password: "a-secret" } },
-      },
-      { names: { [B]: "Main Panel" } },
-      { username: "bridge", password: "bridge-pw" },
-    ));
-    await Deno.writeTextFile(`${dir}/passwd`, files.passwd, { mode: 0o600 });
-    await Deno.writeTextFile(`${dir}/acl`, files.acl);
     const port = freePort();
-    await Deno.writeTextFile(
-      `${dir}/mosquitto.conf`,
-      [
-        `listener ${port} 127.0.0.1`,
-        "allow_anonymous false",
-        "persistence false",
-        `password_file ${dir}/passwd`,
-        `acl_file ${dir}/acl`,
-        "",
-      ].join("\n"),
+    await using _mosquitto = await shippedInternalMosquitto(
+      config(
+        {
+          password: "meter-secret",
+          accounts: { [A]: { username: "panel-a", password: "a-secret" } },
+        },
+        { names: { [B]: "Main Panel" } },
+        { username: "bridge", password: "bridge-pw" },
+      ),
+      dir,
+      port,
     );
-    // As root, Mosquitto drops to its own user before reading the files.
-    await new Deno.Command("chown", {
-      args: ["mosquitto", dir, `${dir}/passwd`, `${dir}/acl`, `${dir}/mosquitto.conf`],
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => undefined);
-    child = new Deno.Command("mosquitto", {
-      args: ["-c", `${dir}/mosquitto.conf`],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitForPort(port);
-
     assert.equal(await publishAs(port, "bridge", "bridge-pw"), 0);
     assert.equal(await publishAs(port, "meter", "meter-secret"), 0);
     assert.equal(await publishAs(port, "panel-a", "a-secret"), 0);
@@ -452,14 +432,6 @@ Deno.test("a real Mosquitto accepts the generated password and ACL files", async
     assert.notEqual(await publishAs(port, "meter", "a-secret"), 0);
     assert.notEqual(await publishAs(port, "nobody", "bridge-pw"), 0);
   } finally {
-    if (child !== undefined) {
-      try {
-        Deno.kill(child.pid, "SIGTERM");
-      } catch {
-        // already exited
-      }
-      await child.status;
-    }
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -57,7 +57,7 @@ async function checkConfig(environment: Record<string, string>): Promise<string>
   ], { cwd: PROJECT, env: environment });
 }
 
-Deno.test("compose.yaml: Mosquitto as the meters' broker, fed by the bridge's password writer; the bridge with state volume, healthcheck and restart policy", async () => {
+Deno.test("compose.yaml: Mosquitto as the meters' broker, fed by the bridge's accounts writer; the bridge with state volume, healthcheck and restart policy", async () => {
   const { services, volumes } = await composeConfig(["compose.yaml"]);
   assert.deepEqual(Object.keys(services).sort(), [
     "bridge",
@@ -81,7 +81,7 @@ Deno.test("compose.yaml: Mosquitto as the meters' broker, fed by the bridge's pa
   assert.deepEqual(Object.keys(volumes).sort(), ["mosquitto", "state"]);
 
   assert.deepEqual(auth.command, ["--write-mosquitto-auth", "/var/lib/kpm33b"]);
-  assert.equal(auth.image, bridge.image, "the password writer is the bridge image");
+  assert.equal(auth.image, bridge.image, "the accounts writer is the bridge image");
   assert.deepEqual(mosquitto.depends_on, {
     "mosquitto-auth": { condition: "service_completed_successfully" },
   });
@@ -131,7 +131,7 @@ Deno.test("compose: the bridge accepts compose/config.yaml with the environment 
   await checkConfig(services["mosquitto-auth"].environment!);
 });
 
-Deno.test("compose: the password writer's files and the shipped internal.conf work with Mosquitto as the container runs it", async () => {
+Deno.test("compose: the accounts writer's file and the shipped internal.conf work with Mosquitto as the container runs it", async () => {
   const { services } = await composeConfig(["compose.yaml"]);
   const auth = services["mosquitto-auth"];
   const mosquitto = services.mosquitto;

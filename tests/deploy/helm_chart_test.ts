@@ -587,12 +587,11 @@ Deno.test("the chart's mosquitto.conf keeps every setting of mosquitto/internal.
   const shipped = mosquittoDirectives(Deno.readTextFileSync(INTERNAL_CONF));
   // Paths are relative to the repository in the shipped file; the chart's are
   // absolute and point at the pod's volumes.
-  const paths = new Set(["password_file", "acl_file", "persistence_location"]);
+  const paths = new Set(["plugin_opt_config_file", "persistence_location"]);
   const isPath = (line: string) => paths.has(line.split(/\s+/)[0]);
   assert.deepEqual(chart.filter((l) => !isPath(l)), shipped.filter((l) => !isPath(l)));
   assert.deepEqual(chart.filter(isPath), [
-    "password_file /mosquitto/auth/passwd",
-    "acl_file /mosquitto/auth/acl",
+    "plugin_opt_config_file /mosquitto/auth/dynamic-security.json",
     "persistence_location /mosquitto/data/",
   ]);
   // The bridge and the Services use the listener's port.

@@ -137,7 +137,7 @@ Deno.test("install.sh --mosquitto on the shipped configuration says which settin
   });
 });
 
-Deno.test("install.sh --mosquitto installs the unit, internal.conf with absolute paths, and the password file and ACL from config.yaml", async () => {
+Deno.test("install.sh --mosquitto installs the unit, internal.conf with absolute paths, and the accounts from config.yaml, replacing an earlier password file and ACL", async () => {
   await withRoot(async (root, work) => {
     await Deno.mkdir(`${root}/etc/kpm33b`, { recursive: true });
     await Deno.writeTextFile(
@@ -157,28 +157,38 @@ Deno.test("install.sh --mosquitto installs the unit, internal.conf with absolute
       "KPM33B_INTERNAL_PASSWORD=bridge-secret\nKPM33B_METER_PASSWORD=meter-secret\n",
       { mode: 0o600 },
     );
+    await Deno.mkdir(`${root}/etc/kpm33b/mosquitto`);
+    for (const old of ["passwd", "acl"]) {
+      await Deno.writeTextFile(`${root}/etc/kpm33b/mosquitto/${old}`, "earlier version\n");
+    }
     await installOk(root, "--binary", await standInBinary(work), "--mosquitto", "--no-start");
+    for (const old of ["passwd", "acl"]) {
+      assert.equal(await exists(`${root}/etc/kpm33b/mosquitto/${old}`), false, old);
+    }
 
     const conf = await Deno.readTextFile(`${root}/etc/kpm33b/mosquitto/internal.conf`);
-    assert.match(conf, /^password_file \/etc\/kpm33b\/mosquitto\/passwd$/m);
-    assert.match(conf, /^acl_file \/etc\/kpm33b\/mosquitto\/acl$/m);
+    assert.match(
+      conf,
+      /^plugin_opt_config_file \/etc\/kpm33b\/mosquitto\/dynamic-security\.json$/m,
+    );
     assert.match(conf, /^persistence_location \/var\/lib\/kpm33b-mosquitto\/$/m);
     const paths = conf.split("\n").filter((line) =>
-      /^(password_file|acl_file|persistence_location|certfile|keyfile|cafile) /.test(line)
+      /^(plugin_opt_config_file|password_file|acl_file|persistence_location|certfile|keyfile|cafile) /
+        .test(line)
     );
     for (const line of paths) assert.match(line, / \//, `not an absolute path: ${line}`);
 
-    const passwd = `${root}/etc/kpm33b/mosquitto/passwd`;
-    assert.equal(await mode(passwd), "600");
-    const users = (await Deno.readTextFile(passwd)).trim().split("\n").map((l) => l.split(":")[0]);
+    const accounts = `${root}/etc/kpm33b/mosquitto/dynamic-security.json`;
+    assert.equal(await mode(accounts), "600");
+    const users = JSON.parse(await Deno.readTextFile(accounts)).clients
+      .map((c: { username: string }) => c.username);
     assert.deepEqual(users.sort(), ["bridge", "meter"]);
-    const owner = (await Deno.stat(passwd)).uid;
+    const owner = (await Deno.stat(accounts)).uid;
     const mosquittoUid = new TextDecoder().decode(
       (await new Deno.Command("id", { args: ["-u", "mosquitto"], stdout: "piped" }).output())
         .stdout,
     ).trim();
-    assert.equal(String(owner), mosquittoUid, "Mosquitto reads the password file");
-    assert.equal(await mode(`${root}/etc/kpm33b/mosquitto/acl`), "640");
+    assert.equal(String(owner), mosquittoUid, "Mosquitto reads the accounts");
     assert.equal(
       await Deno.readTextFile(`${root}/etc/systemd/system/kpm33b-mosquitto.service`),
       await Deno.readTextFile(`${PROJECT}deploy/systemd/kpm33b-mosquitto.service`),

@@ -100,8 +100,8 @@ Deno.test("deno task brokers runs both shipped brokers, meters authenticated and
       await until(() => /Brokers running/.test(brokers.output()), "both brokers up", 15_000)
         .catch((error) => Promise.reject(new Error(`${error.message}:\n${brokers.output()}`)));
       assert.ok(
-        (await Deno.stat(`${dir}/mosquitto/passwd`)).isFile,
-        "the password file is written",
+        (await Deno.stat(`${dir}/mosquitto/dynamic-security.json`)).isFile,
+        "the accounts are written",
       );
       await assertMetersBrokerRules(`mqtt://127.0.0.1:${internalPort}`, SECRETS);
 

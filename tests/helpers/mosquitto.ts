@@ -1,5 +1,5 @@
 /** Real Mosquitto brokers on free loopback ports, stopped by pid. */
-import { mosquittoFiles } from "../../src/broker/mosquitto_files.ts";
+import { DYNSEC_FILE, mosquittoFiles } from "../../src/broker/mosquitto_files.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
@@ -114,13 +114,12 @@ export async function shippedInternalMosquitto(
   port: number,
 ): Promise<Mosquitto> {
   const files = await mosquittoFiles(config);
-  await Deno.writeTextFile(`${dir}/passwd`, files.passwd, { mode: 0o600 });
-  await Deno.writeTextFile(`${dir}/acl`, files.acl);
+  await Deno.writeTextFile(`${dir}/${DYNSEC_FILE}`, files.dynsec, { mode: 0o600 });
   await Deno.mkdir(`${dir}/data`);
   // Mosquitto started as root drops to its own user before reading these files; as
   // another user the chown fails harmlessly and Mosquitto reads them as that user.
   await new Deno.Command("chown", {
-    args: ["mosquitto", dir, `${dir}/passwd`, `${dir}/acl`, `${dir}/data`],
+    args: ["mosquitto", dir, `${dir}/${DYNSEC_FILE}`, `${dir}/data`],
     stderr: "null",
   }).output();
   const shipped = await Deno.readTextFile(SHIPPED);

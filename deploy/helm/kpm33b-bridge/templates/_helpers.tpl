@@ -116,7 +116,7 @@ each meter is configured once more, so an emptyDir does.
 The bridge's config.yaml: `config` as given, except that with
 `mosquitto.enabled` the meters' broker is the Mosquitto container (the bridge
 logs in with its own account, whose password the auth init container writes
-into Mosquitto's password file).
+into Mosquitto's accounts).
 */}}
 {{- define "kpm33b-bridge.config" -}}
 {{- $config := deepCopy .Values.config }}
@@ -141,8 +141,8 @@ into Mosquitto's password file).
 {{/*
 Mosquitto's configuration: the settings of the repository's
 mosquitto/internal.conf, with its relative paths made absolute for the
-container (password file and ACL from the auth init container, persistence on
-the state volume).
+container (the accounts from the auth init container, persistence on the state
+volume).
 */}}
 {{- define "kpm33b-bridge.mosquittoConf" -}}
 per_listener_settings false
@@ -152,11 +152,13 @@ listener 11883
 
 # Nobody gets in without an account; the bridge and every meter have one.
 allow_anonymous false
-password_file /mosquitto/auth/passwd
 
-# Meters may publish only uplink topics and read only their command topics;
-# the bridge's own account may do everything.
-acl_file /mosquitto/auth/acl
+# The accounts and what each may do, written from config.yaml: meters publish
+# only uplink topics; the shared meter account reads any meter's command topics
+# except those of meters with an account of their own, which read only their
+# own; no meter reads another's readings; the bridge may do everything.
+plugin mosquitto_dynamic_security.so
+plugin_opt_config_file /mosquitto/auth/dynamic-security.json
 
 # Keep QoS 1 sessions and retained messages across restarts, so readings
 # queued for the bridge's persistent session survive a restart of the pod.
