@@ -115,7 +115,7 @@ export function configJsonSchema(): JsonSchema {
   return {
     $schema,
     title: "kpm33b-bridge configuration (config.yaml)",
-    description: "Every key of the bridge's config.yaml (README, configuration). " +
+    description: "Every key of the bridge's config.yaml (docs/configuration.md). " +
       "Values may reference the environment with ${VAR} or ${VAR:-default}.",
     ...acceptWritten(schema),
   };

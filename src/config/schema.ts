@@ -209,7 +209,7 @@ export const MetersConfig = z.strictObject({
   relay_control: z.array(MeterId).default([]),
   /** How often each meter's `<root>/<id>/status` is refreshed when it changed. */
   status_interval_seconds: integer(1, 86_400).default(60),
-  /** Which new meter ids may create a meter, and how many a minute (README, "Admission"). */
+  /** Which new meter ids may create a meter, and how many a minute (docs/configuration.md, "Admission of new meters"). */
   admission: z.strictObject({
     /** New ids admitted a minute once the burst is spent; 0 is unlimited. */
     new_per_minute: integer(0, 1_000_000).default(60),
@@ -248,7 +248,7 @@ export const OutboxConfig = z.strictObject({
    * Readings per second of the backlog delivered after an outage, on top of the
    * readings arriving meanwhile; 0 is unlimited. Central's broker drops silently
    * what a slow subscriber cannot take, so this plus the live rate must stay
-   * within the slowest QoS 1 subscriber's pace (README, "Central down").
+   * within the slowest QoS 1 subscriber's pace (docs/delivery.md, "Central down").
    */
   drain_rate_per_second: integer(0, 1_000_000).default(50),
 });
