@@ -4,8 +4,9 @@
  * security contract as the embedded broker (except payload inspection, which
  * Mosquitto lacks).
  */
+import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
-import { shippedInternalMosquitto } from "../helpers/mosquitto.ts";
+import { runMosquitto, shippedInternalMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 import { brokerSecurityContract, CONTRACT_INTERNAL_BROKER } from "./broker_security_contract.ts";
 
@@ -24,3 +25,36 @@ brokerSecurityContract("mosquitto (shipped internal.conf)", async () => {
     },
   };
 }, { enforcesPayloadId: false, refusesSubscriptions: true, reservesBridgeClientIds: false });
+
+Deno.test("the shipped Mosquitto configurations start without a warning (no deprecated option)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-shipped-" });
+  try {
+    const config = Config.parse({
+      internal_broker: { url: "mqtt://127.0.0.1:1", ...CONTRACT_INTERNAL_BROKER },
+    });
+    const internal = await shippedInternalMosquitto(config, dir, freePort());
+    await internal.stop();
+    const port = freePort();
+    const shippedCentral = await Deno.readTextFile(
+      new URL("../../mosquitto/central.conf", import.meta.url),
+    );
+    const central = await runMosquitto(
+      shippedCentral.replace(/^listener 1883 /m, `listener ${port} `),
+      port,
+    );
+    await central.stop();
+    for (
+      const [name, log] of [["internal.conf", internal.log()], ["central.conf", central.log()]]
+    ) {
+      // The log is read: the port probe's connection is in it.
+      assert.match(log, /New connection from 127\.0\.0\.1/, name);
+      // Mosquitto 2.0 says "Note: It is recommended to replace …" for deprecated options.
+      const complaints = log.split("\n").filter((line) =>
+        /warning|deprecat|recommended to replace/i.test(line)
+      );
+      assert.deepEqual(complaints, [], name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -45,6 +45,8 @@ export interface Mosquitto extends AsyncDisposable {
   readonly pid: number;
   /** Stops the broker (SIGTERM, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
+  /** What the broker logged so far (stderr). */
+  log(): string;
 }
 
 /**
@@ -98,6 +100,7 @@ export async function runMosquitto(configText: string, port: number): Promise<Mo
     url: `mqtt://127.0.0.1:${port}`,
     pid: child.pid,
     stop,
+    log: () => log.join(""),
     [Symbol.asyncDispose]: stop,
   };
 }
