@@ -28,6 +28,7 @@ import {
   responseTopic,
   type Transaction,
 } from "../protocol/bridge_api.ts";
+import { parseCentralTopic } from "../protocol/central_topic.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { RelayState } from "../protocol/meter_status.ts";
 import { meterTopic } from "../protocol/topics.ts";
@@ -135,8 +136,9 @@ export class RequestHandler {
   /** A message on `<root>/<id>/relay/set`: `ON` or `OFF`. */
   onRelaySet(topic: string, payload: Uint8Array): void {
     const { root } = this.context.config().topics;
-    const id = topic.slice(root.length + 1, -"/relay/set".length);
-    if (!isMeterId(id)) return;
+    const parsed = parseCentralTopic(root, topic);
+    if (parsed.kind !== "relay_set" || !isMeterId(parsed.id)) return;
+    const { id } = parsed;
     const resultTopic = meterTopic(root, id, "relay/result");
     const text = new TextDecoder().decode(payload.subarray(0, 16)).trim().toUpperCase();
     const state = RelayState.safeParse(text);

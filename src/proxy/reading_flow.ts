@@ -1,0 +1,217 @@
+/**
+ * Carries out what the {@link ReadingPipeline} decided about a reading:
+ * publications into the outbox, counters, the meter registry, logs,
+ * availability and Home Assistant discovery. Also the meters' digital I/O
+ * (`MQTT_TELEIND`), published as is on `<root>/<id>/io` and `…/relay`.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Config } from "../config/schema.ts";
+import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
+import { ioPayload } from "../protocol/io_state.ts";
+import type { MeterId } from "../protocol/meter_id.ts";
+import { meterTopic } from "../protocol/topics.ts";
+import type { Publication } from "../outbox/outbox_store.ts";
+import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { Clock } from "./central_port.ts";
+import type { AvailabilityChange, MeterRegistry } from "./meter_registry.ts";
+import type { PipelineEvent, ReadingPipeline } from "./pipeline.ts";
+import type { ProxyStats } from "./proxy_stats.ts";
+
+/** What the events act on. */
+export interface ReadingFlowPort {
+  config(): Config;
+  readonly stats: ProxyStats;
+  readonly pipeline: Pick<ReadingPipeline, "admit">;
+  readonly registry: Pick<
+    MeterRegistry,
+    "published" | "implausible" | "reset" | "dropped" | "seen" | "io"
+  >;
+  /** Whether this proxy handles the meter (with replicas: its own). */
+  owns(id: MeterId): boolean;
+  /** Hands publications to the outbox; `ack` once it holds them. */
+  accept(publications: Publication[], meterIds: Set<string>, ack: () => void): void;
+  /** Publishes the meter's Home Assistant discovery, if not yet. */
+  discoverMeter(id: MeterId): void;
+  availabilityChanged(change: AvailabilityChange): void;
+  emit(event: BridgeEvent): void;
+  /** Logs a warning, rate limited per key. */
+  warnLimited(key: string, message: string, properties: Record<string, unknown>): void;
+}
+
+/** Applies pipeline events and I/O messages. */
+export class ReadingFlow {
+  constructor(readonly port: ReadingFlowPort, readonly now: Clock, readonly log: Logger) {}
+
+  /** Digital I/O of a meter: published retained on `<root>/<id>/io` and `…/relay`. */
+  onIo(payload: Uint8Array, ack: () => void): void {
+    const json = parseJsonObject(payload, this.port.config().limits.max_payload_bytes);
+    const decoded = json.ok ? validateUplink("MQTT_TELEIND", json.value) : json;
+    if (!decoded.ok) {
+      this.apply(
+        [{ type: "rejected", code: decoded.code, reason: decoded.reason }],
+        "MQTT_TELEIND",
+        ack,
+      );
+      return;
+    }
+    const id = decoded.payload.id as MeterId;
+    if (this.port.config().meters.exclude.includes(id)) {
+      this.port.stats.dropped("excluded");
+      ack();
+      return;
+    }
+    const now = this.now();
+    const admission = this.port.pipeline.admit(id, now);
+    if (!admission.admitted) {
+      const { code, reason } = admission;
+      this.apply([{ type: "rejected", code, reason }], "MQTT_TELEIND", ack);
+      return;
+    }
+    const io = ioPayload(decoded.payload.value);
+    const first = this.port.owns(id) && this.port.registry.io(id, io, now);
+    const { root } = this.port.config().topics;
+    this.port.accept(
+      [
+        { topic: meterTopic(root, id, "io"), payload: JSON.stringify(io), retain: true },
+        { topic: meterTopic(root, id, "relay"), payload: io.do1, retain: true },
+      ],
+      new Set(),
+      ack,
+    );
+    if (first && this.port.config().homeassistant.enabled) this.port.discoverMeter(id);
+  }
+
+  /**
+   * Carries out the pipeline's events. `ack` acknowledges the message they
+   * came from; it is called once its publications are accepted by the outbox.
+   * A packet of a split reading that is not complete yet is acknowledged at
+   * once: holding it would hold a slot of the internal broker's in-flight
+   * window (20 by default) for up to `limits.reassembly_max_age_seconds`, and
+   * enough of them would stop the flow.
+   */
+  apply(events: PipelineEvent[], topic?: string, ack?: () => void): void {
+    const publications: Publication[] = [];
+    const meterIds = new Set<string>();
+    const now = this.now();
+    const seen = new Set<MeterId>();
+    /** Meters announced (or claimed) by these events: their discovery follows. */
+    const announced: MeterId[] = [];
+    for (const event of events) {
+      switch (event.type) {
+        case "publish": {
+          publications.push({ topic: event.topic, payload: event.payload, retain: event.retain });
+          meterIds.add(event.id);
+          seen.add(event.id);
+          this.port.registry.published(
+            event.id,
+            event.level,
+            event.payload,
+            event.driftSeconds,
+            now,
+          );
+          break;
+        }
+        case "announce":
+          publications.push({
+            topic: event.topic,
+            payload: JSON.stringify(event.announcement),
+            retain: true,
+          });
+          announced.push(event.announcement.id as MeterId);
+          if (event.claim) {
+            this.log.debug(
+              "Meter {id} is handled by this replica ({bridge}) now",
+              event.announcement,
+            );
+          } else {
+            this.log.info("New meter {id} ({model}) found", event.announcement);
+          }
+          break;
+        case "rejected":
+          this.port.stats.rejected(event.code);
+          this.port.warnLimited(event.code, "Rejected {topic} message ({code}): {reason}", {
+            topic: JSON.stringify(topic ?? ""),
+            code: event.code,
+            reason: event.reason,
+          });
+          break;
+        case "implausible":
+          this.port.stats.rejected(event.code);
+          if (this.port.owns(event.id)) {
+            seen.add(event.id);
+            this.port.registry.implausible(event.id, event.reason);
+          }
+          this.port.warnLimited(
+            event.code,
+            "Rejected {level} reading of {id} ({code}): {reason}",
+            event,
+          );
+          break;
+        case "register_reset":
+          this.port.stats.registerReset();
+          if (this.port.owns(event.id)) {
+            this.port.registry.reset(event.id, event.level, event.reset, now);
+          }
+          this.log.warn(
+            "Meter {id}: register {register} restarted from {from} at {to} ({level} level) and " +
+              "went on consistently; accepted as a register reset",
+            { id: event.id, level: event.level, ...event.reset },
+          );
+          break;
+        case "dropped":
+          this.port.stats.dropped(event.code);
+          // Only meters this bridge handles: not ids that only ever send zeros, and with replicas
+          // not a meter another replica took over (a redelivered copy reaching this one).
+          if (event.code !== "excluded" && this.port.owns(event.id)) {
+            seen.add(event.id);
+            this.port.registry.dropped(event.id, event.code);
+          }
+          if (event.code === "energy_regression") {
+            this.port.warnLimited(event.code, "Dropped {level} reading of {id}: {reason}", event);
+          } else {
+            this.log.debug("Dropped {level} reading of {id} ({code}): {reason}", event);
+          }
+          break;
+        case "incomplete":
+          this.port.stats.incomplete();
+          this.port.warnLimited(
+            "incomplete",
+            "Gave up split {level} reading of {id} at {time} after {packets} packets ({cause})",
+            event,
+          );
+          break;
+        case "zero_confirmed":
+          this.log.info(
+            "Meter {id} reports zero {level} registers consistently: publishing them",
+            event,
+          );
+          break;
+        case "clock_drift":
+          this.log.debug("Clock of {id} is off by {drift} s", {
+            id: event.id,
+            drift: event.driftSeconds,
+          });
+          this.port.emit({ type: "clock_drift", id: event.id, drift_seconds: event.driftSeconds });
+          break;
+        default:
+          event satisfies never;
+      }
+    }
+    if (publications.length > 0 || ack !== undefined) {
+      this.port.accept(publications, meterIds, ack ?? (() => {}));
+    }
+    for (const id of seen) {
+      const change = this.port.registry.seen(id, now);
+      if (change === undefined) continue;
+      this.port.availabilityChanged(change);
+      if (this.port.config().homeassistant.enabled) this.port.discoverMeter(id);
+    }
+    // A meter may come online with a reading that is not published (a zero burst, a repeat):
+    // it is discovered with the first one that announces it.
+    if (this.port.config().homeassistant.enabled) {
+      for (const id of announced) this.port.discoverMeter(id);
+    }
+  }
+}
