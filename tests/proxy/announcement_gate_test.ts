@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  AnnouncementGate,
   ANNOUNCEMENTS_QUIET_MS,
   ANNOUNCEMENTS_WAIT_MS,
-  AnnouncementGate,
   MAX_HELD_READINGS,
   type Timers,
 } from "../../src/proxy/announcement_gate.ts";

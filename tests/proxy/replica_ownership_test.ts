@@ -29,14 +29,21 @@ function setUp(replica?: string, homeAssistant = true) {
   const calls: string[] = [];
   const clock = { now: T0 };
   const { log, lines } = fakeLog();
-  const ownership = new ReplicaOwnership(replica, pipeline, registry, {
-    root: () => "kpm33b",
-    homeAssistantEnabled: () => homeAssistant,
-    publish: (topic, payload) => published.push([topic, payload]),
-    removeDiscovery: (id) => calls.push(`remove ${id}`),
-    forgetDiscovery: (id) => calls.push(`forget ${id}`),
-    warnLimited: (key, message) => calls.push(`warn ${key}: ${message.slice(0, 30)}`),
-  }, () => clock.now, log);
+  const ownership = new ReplicaOwnership(
+    replica,
+    pipeline,
+    registry,
+    {
+      root: () => "kpm33b",
+      homeAssistantEnabled: () => homeAssistant,
+      publish: (topic, payload) => published.push([topic, payload]),
+      removeDiscovery: (id) => calls.push(`remove ${id}`),
+      forgetDiscovery: (id) => calls.push(`forget ${id}`),
+      warnLimited: (key, message) => calls.push(`warn ${key}: ${message.slice(0, 30)}`),
+    },
+    () => clock.now,
+    log,
+  );
   return { ownership, pipeline, registry, published, calls, clock, lines };
 }
 
