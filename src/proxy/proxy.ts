@@ -26,14 +26,12 @@ import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
 import { BrokerConnection } from "../mqtt/broker_connection.ts";
-import { MeterClock } from "../protocol/meter_time.ts";
 import { parseCentralTopic } from "../protocol/central_topic.ts";
-import { announcementFilter, bridgeTopic, meterTopic, relaySetFilter } from "../protocol/topics.ts";
-import { replicaTopic, sharedFilter } from "../protocol/cluster.ts";
+import { announcementFilter, meterTopic, relaySetFilter } from "../protocol/topics.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
 import { clientId } from "../cluster/client_id.ts";
 import { requestFilter } from "../protocol/bridge_api.ts";
-import { type DiscoveryContext, discoveryFilter } from "../protocol/home_assistant.ts";
+import { discoveryFilter } from "../protocol/home_assistant.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { RelayState } from "../protocol/meter_status.ts";
 import type { BridgeEvent } from "../supervisor/messages.ts";
@@ -46,7 +44,7 @@ import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { type BridgeSession, proxyInternalSession } from "./internal_session.ts";
 import type { OutboxStatus } from "../outbox/outbox.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
-import { type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
+import { ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
 import { type CentralPort, publishDirect } from "./central_port.ts";
@@ -58,38 +56,16 @@ import { AnnouncementGate } from "./announcement_gate.ts";
 import { MeterAvailability } from "./availability.ts";
 import { ReadingFlow } from "./reading_flow.ts";
 import { ProxyOutbox } from "./proxy_outbox.ts";
+import {
+  discoveryContext,
+  discoveryLimits,
+  ownTopic,
+  pipelineOptions,
+  replicaOf,
+  shared,
+} from "./proxy_settings.ts";
 
 const log = logger("proxy");
-
-/** This replica's name when replicas share the meters (`cluster.share_group`). */
-function replicaOf(config: Config): string | undefined {
-  return config.cluster.share_group === "" ? undefined : config.cluster.replica;
-}
-
-/** `<root>/bridge/<leaf>`, or with replicas `<root>/bridge/replicas/<replica>/<leaf>`. */
-function ownTopic(config: Config, leaf: string): string {
-  const replica = replicaOf(config);
-  return replica === undefined
-    ? bridgeTopic(config.topics.root, leaf)
-    : replicaTopic(config.topics.root, replica, leaf);
-}
-
-/** A filter as this proxy subscribes to it: shared among the replicas, if any. */
-function shared(config: Config, filter: string): string {
-  const group = config.cluster.share_group;
-  return group === "" ? filter : sharedFilter(group, filter);
-}
-
-function pipelineOptions(config: Config): PipelineOptions {
-  return {
-    root: config.topics.root,
-    retainReadings: config.topics.retain_readings,
-    meters: config.meters,
-    limits: config.limits,
-    clock: new MeterClock(config.meters.timezone),
-    replica: replicaOf(config),
-  };
-}
 
 /** How often incomplete split readings are checked for expiry. */
 const EXPIRY_CHECK_MS = 5000;
@@ -108,25 +84,6 @@ const SNAPSHOT_MS = 2000;
 
 /** How often paced publications (discovery, statuses) are sent. */
 const PACE_MS = 200;
-
-function discoveryLimits(config: Config) {
-  return {
-    maxMeters: config.limits.max_meters,
-    messagesPerSecond: config.homeassistant.discovery_rate_per_second,
-  };
-}
-
-function discoveryContext(config: Config): DiscoveryContext {
-  return {
-    root: config.topics.root,
-    prefix: config.homeassistant.discovery_prefix,
-    version: denoJson.version,
-    availabilityFactor: config.meters.availability_factor,
-    stateTopic: ownTopic(config, "state"),
-    infoTopic: ownTopic(config, "info"),
-    replica: replicaOf(config),
-  };
-}
 
 /** Moves readings from the internal to the central broker. */
 export class Proxy {

@@ -1,0 +1,67 @@
+/**
+ * What the proxy derives from the configuration: its replica name, its own
+ * bridge topics and shared filters (with replicas), and the options of the
+ * reading pipeline and Home Assistant discovery. Pure.
+ *
+ * @module
+ */
+import denoJson from "../../deno.json" with { type: "json" };
+import type { Config } from "../config/schema.ts";
+import { replicaTopic, sharedFilter } from "../protocol/cluster.ts";
+import type { DiscoveryContext } from "../protocol/home_assistant.ts";
+import { MeterClock } from "../protocol/meter_time.ts";
+import { bridgeTopic } from "../protocol/topics.ts";
+import type { DiscoveryLimits } from "./discovery_publisher.ts";
+import type { PipelineOptions } from "./pipeline.ts";
+
+/** This replica's name when replicas share the meters (`cluster.share_group`). */
+export function replicaOf(config: Config): string | undefined {
+  return config.cluster.share_group === "" ? undefined : config.cluster.replica;
+}
+
+/** `<root>/bridge/<leaf>`, or with replicas `<root>/bridge/replicas/<replica>/<leaf>`. */
+export function ownTopic(config: Config, leaf: string): string {
+  const replica = replicaOf(config);
+  return replica === undefined
+    ? bridgeTopic(config.topics.root, leaf)
+    : replicaTopic(config.topics.root, replica, leaf);
+}
+
+/** A filter as this proxy subscribes to it: shared among the replicas, if any. */
+export function shared(config: Config, filter: string): string {
+  const group = config.cluster.share_group;
+  return group === "" ? filter : sharedFilter(group, filter);
+}
+
+/** The reading pipeline's options from the configuration. */
+export function pipelineOptions(config: Config): PipelineOptions {
+  return {
+    root: config.topics.root,
+    retainReadings: config.topics.retain_readings,
+    meters: config.meters,
+    limits: config.limits,
+    clock: new MeterClock(config.meters.timezone),
+    replica: replicaOf(config),
+  };
+}
+
+/** Bounds of Home Assistant discovery from the configuration. */
+export function discoveryLimits(config: Config): DiscoveryLimits {
+  return {
+    maxMeters: config.limits.max_meters,
+    messagesPerSecond: config.homeassistant.discovery_rate_per_second,
+  };
+}
+
+/** What discovery configurations are built from, from the configuration. */
+export function discoveryContext(config: Config): DiscoveryContext {
+  return {
+    root: config.topics.root,
+    prefix: config.homeassistant.discovery_prefix,
+    version: denoJson.version,
+    availabilityFactor: config.meters.availability_factor,
+    stateTopic: ownTopic(config, "state"),
+    infoTopic: ownTopic(config, "info"),
+    replica: replicaOf(config),
+  };
+}
