@@ -267,3 +267,14 @@ Deno.test("settings changed while a batch was out are sent once it finishes", ()
   assert.deepEqual(h.kinds(A).slice(3), ["interval_seconds", "interval_minutes"]);
   assert.equal(JSON.parse(h.sent[3].payload).value, "300");
 });
+
+Deno.test("a freed slot goes to the oldest waiting meter only", () => {
+  const h = harness({ max_parallel_commands: 1 });
+  const D = MeterId.parse("33B1225950030");
+  h.batches.checkAll([A, B, C, D], "discovered");
+  assert.equal(h.batches.waiting, 2);
+  h.ackAll(A);
+  assert.ok(h.batches.has(C));
+  assert.equal(h.batches.has(D), false);
+  assert.equal(h.batches.waiting, 1);
+});
