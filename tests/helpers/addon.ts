@@ -49,9 +49,11 @@ export async function passwordMosquitto(): Promise<Mosquitto> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-ha-broker-" });
   const passwd = `${dir}/passwd`;
+  // A password file line: `mosquitto_passwd`'s `$7$iterations$salt$hash`.
+  const { iterations, salt, password } = await mosquittoPasswordHash(SERVICE_ACCOUNT.password);
   await Deno.writeTextFile(
     passwd,
-    `${SERVICE_ACCOUNT.username}:${await mosquittoPasswordHash(SERVICE_ACCOUNT.password)}\n`,
+    `${SERVICE_ACCOUNT.username}:$7$${iterations}$${salt}$${password}\n`,
     { mode: 0o644 },
   );
   await Deno.chmod(dir, 0o755);
