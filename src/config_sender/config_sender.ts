@@ -42,8 +42,8 @@ import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
 import { announcementFilter, MeterAnnouncement } from "../protocol/topics.ts";
-import type { BridgeEvent, RequestResult } from "../supervisor/messages.ts";
-import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
+import type { BridgeEvent, RequestResult } from "../worker/messages.ts";
+import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
 import { clientId } from "../cluster/client_id.ts";
 import {

@@ -45,7 +45,7 @@ import { type DiscoveryContext, discoveryFilter } from "../protocol/home_assista
 import { ioPayload } from "../protocol/io_state.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { MeterStatus, RelayState } from "../protocol/meter_status.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
 import {
   ACK_LATENCY_BUCKETS,
   type BridgeSnapshot,
@@ -62,7 +62,7 @@ import type { Publication } from "../outbox/outbox_store.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import { type PipelineEvent, type PipelineOptions, ReadingPipeline } from "./pipeline.ts";
-import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
+import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
 import { PacedQueue } from "../runtime/paced_queue.ts";
 
