@@ -13,7 +13,7 @@ import type { EnvLookup } from "./src/config/interpolate.ts";
 import { loadConfig } from "./src/config/load.ts";
 import { watchConfig } from "./src/config/watch.ts";
 import type { Config } from "./src/config/schema.ts";
-import { redactUrl } from "./src/logging/redact.ts";
+import { redactUrl } from "./src/config/redact.ts";
 import { LogFile, LogFileError } from "./src/logging/log_file.ts";
 import { closeLogging, logger, setupLogging } from "./src/logging/setup.ts";
 import { banner } from "./src/banner.ts";
@@ -22,7 +22,7 @@ import { MosquittoFilesError } from "./src/broker/mosquitto_files.ts";
 import { writeMosquittoAuth } from "./src/broker/mosquitto_auth_writer.ts";
 import { resetMeterHistory } from "./src/outbox/reset_meter_history.ts";
 import { OutboxInUseError, OutboxStoreError } from "./src/outbox/sqlite_outbox_store.ts";
-import type { RequestResult } from "./src/supervisor/messages.ts";
+import type { RequestResult } from "./src/worker/messages.ts";
 import { StateDirInUseError, StateDirLock } from "./src/supervisor/state_dir_lock.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { remoteWorkers, workerSpecs } from "./src/supervisor/workers.ts";
@@ -214,7 +214,7 @@ export async function main(args: readonly string[]): Promise<number> {
     log.info("Configuration reloaded from {path}", { path: command.configPath });
     for (const warning of configWarnings(next)) log.warning("{warning}", { warning });
     supervisor.reconfigure(config);
-  });
+  }, logger("config"));
   reloadNow = watcher.reload;
 
   const signal = await new Promise<Deno.Signal>((resolve) => {

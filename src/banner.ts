@@ -6,8 +6,8 @@
  */
 import { embeddedListener } from "./broker/listener.ts";
 import type { Config } from "./config/schema.ts";
-import { redactUrl } from "./logging/redact.ts";
-import { brokerPort } from "./mqtt/broker_address.ts";
+import { redactUrl } from "./config/redact.ts";
+import { brokerPort } from "./config/broker_address.ts";
 import { replicaTopic } from "./protocol/cluster.ts";
 
 /** Host and port to reach a broker at: an embedded one's port, else the URL's. */

@@ -5,11 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { MeterId } from "./protocol/meter_id.ts";
-
-/** Workers `--workers` can select. */
-export const SELECTABLE_WORKERS = ["proxy", "config_sender", "http"] as const;
-/** A worker `--workers` can select. */
-export type SelectableWorker = (typeof SELECTABLE_WORKERS)[number];
+import { SELECTABLE_WORKERS, type SelectableWorker } from "./supervisor/workers.ts";
 
 /** What the command line asks for. */
 export type CliCommand =

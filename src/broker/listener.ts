@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { brokerPort } from "../mqtt/broker_address.ts";
+import { brokerPort } from "../config/broker_address.ts";
 
 /** Which of the two brokers. */
 export type BrokerRole = "internal_broker" | "central_broker";

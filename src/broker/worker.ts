@@ -7,7 +7,7 @@
  */
 import "../runtime/empty_process_env.ts";
 import { logger } from "../logging/setup.ts";
-import { runWorker } from "../supervisor/worker_runtime.ts";
+import { runWorker } from "../worker/worker_runtime.ts";
 import { AccessPolicy } from "./access_policy.ts";
 import { EmbeddedBroker } from "./embedded_broker.ts";
 import { type BrokerRole, embeddedListener } from "./listener.ts";

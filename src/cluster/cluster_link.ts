@@ -19,7 +19,7 @@ import {
   isClusterEventType,
   parseClusterEvent,
 } from "../protocol/cluster.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
 
 /** Routes events to workers in other processes and receives theirs. */
 export class ClusterLink {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { z } from "zod";
-import { isSecretPath } from "../logging/redact.ts";
+import { isSecretPath } from "./redact.ts";
 
 /** Types whose value may be shown when another one was given instead. */
 const SCALAR_TYPES = new Set(["string", "number", "int", "boolean", "bigint", "literal"]);

@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
-import { isSecretPath, maskSecretPieces, maskSecrets } from "../logging/redact.ts";
+import { isSecretPath, maskSecretPieces, maskSecrets } from "./redact.ts";
 import { Config } from "./schema.ts";
 import { readPemFiles } from "./pem_files.ts";
 import { ConfigError, type ConfigProblem, EmptyConfigError } from "./config_error.ts";

@@ -4,20 +4,10 @@
  * @module
  */
 import type { MeterId } from "../protocol/meter_id.ts";
-import type { OutputShape } from "../protocol/transform.ts";
+import type { MeterSettings } from "../protocol/meter_settings.ts";
 import type { MetersConfig } from "./schema.ts";
 
-/** Settings that apply to one meter. */
-export interface MeterSettings extends OutputShape {
-  readonly uploadIntervalSeconds: number;
-  readonly uploadIntervalMinutes: number;
-  /** Display name from `meters.names`, if any. */
-  readonly name: string | undefined;
-  /** Seconds without a reading after which the meter is offline. */
-  readonly availabilityTimeoutSeconds: number;
-  /** Whether its relay may be switched (`meters.relay_control`). */
-  readonly relayControl: boolean;
-}
+export type { MeterSettings } from "../protocol/meter_settings.ts";
 
 /** The settings of meters with nothing of their own, one object per configuration. */
 const shared = new WeakMap<MetersConfig, MeterSettings>();

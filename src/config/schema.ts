@@ -5,8 +5,8 @@
  * @module
  */
 import { z } from "zod";
-import { brokerPort } from "../mqtt/broker_address.ts";
-import { redactUrlText } from "../logging/redact.ts";
+import { brokerPort } from "./broker_address.ts";
+import { redactUrlText } from "./redact.ts";
 import { MeterId } from "../protocol/meter_id.ts";
 import { MeterIdPattern } from "../protocol/admission.ts";
 import { Plausibility } from "../protocol/plausibility.ts";

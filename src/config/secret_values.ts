@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isSecretKey } from "../logging/redact.ts";
+import { isSecretKey } from "./redact.ts";
 
 /** Every scalar in a value, as text. */
 function scalarsOf(value: unknown): string[] {

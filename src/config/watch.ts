@@ -7,7 +7,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { logger } from "../logging/setup.ts";
+import type { Logger } from "@logtape/logtape";
 import { ConfigError, EmptyConfigError, UnsettledConfigError } from "./config_error.ts";
 import type { EnvLookup } from "./interpolate.ts";
 import { configFromText } from "./load.ts";
@@ -18,8 +18,6 @@ import {
   readSettledText,
   type SettleOptions,
 } from "./settled_read.ts";
-
-const log = logger("config");
 
 /** Editors save in bursts (truncate, write, rename): the file is read once events paused this long. */
 export const QUIET_MS = 200;
@@ -41,8 +39,11 @@ export interface ConfigWatch {
   stop(): void;
 }
 
+/** Where a watch logs why a change was not applied. */
+export type ConfigWatchLog = Pick<Logger, "error" | "warning">;
+
 /** Logs why `file` was not applied; returns the answer for the bridge API. */
-function refuse(file: string, error: ConfigError): string {
+function refuse(log: ConfigWatchLog, file: string, error: ConfigError): string {
   if (error instanceof EmptyConfigError) {
     log.error(
       "{path} is empty; the running configuration stays. A save in progress can leave it so for " +
@@ -71,12 +72,14 @@ function refuse(file: string, error: ConfigError): string {
  * Watches `path` (through its directory, so replacing the file by rename is
  * seen too) until `stop` is called. Every read, on a change of the file or on
  * request, takes the file only once two reads `settle.settleMs` apart agree.
+ * Why a change was not applied goes to `log`.
  */
 export function watchConfig(
   path: string,
   current: Config,
   env: EnvLookup,
   onChange: (config: Config) => void,
+  log: ConfigWatchLog,
   settle: SettleOptions = { settleMs: READ_SETTLE_MS, maxReads: MAX_SETTLE_READS },
 ): ConfigWatch {
   const file = resolve(path);
@@ -94,7 +97,7 @@ export function watchConfig(
       return { ok: true, data: { changed: true } };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      return { ok: false, error: refuse(file, error) };
+      return { ok: false, error: refuse(log, file, error) };
     }
   };
   // One read at a time: a change of the file and a request must not apply out of order.

@@ -21,8 +21,8 @@ import { clockCommand, type MeterCommand } from "../protocol/commands.ts";
 import type { MeterConfigSummary } from "../protocol/meter_status.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
-import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
+import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { PacedQueue } from "../runtime/paced_queue.ts";
 import { ClockDrift } from "./clock_drift.ts";
 import {

@@ -28,7 +28,7 @@ import {
   secondsIntervalCommand,
 } from "../protocol/commands.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
-import type { RequestResult } from "../supervisor/messages.ts";
+import type { RequestResult } from "../worker/messages.ts";
 import type { CommandResult } from "./command_dispatcher.ts";
 import { failure, mayHaveTakenEffect, resultData } from "./command_outcome.ts";
 

@@ -14,8 +14,8 @@ import { BrokerConnection } from "../mqtt/broker_connection.ts";
 import type { ClusterEvent } from "../protocol/cluster.ts";
 import { COMMAND_REPLY_TOPICS, type MeterCommand } from "../protocol/commands.ts";
 import { announcementFilter } from "../protocol/topics.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
-import type { WorkerContext } from "../supervisor/worker_runtime.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
+import type { WorkerContext } from "../worker/worker_runtime.ts";
 import type { SenderInbox } from "./sender_inbox.ts";
 
 const log = logger("config_sender");

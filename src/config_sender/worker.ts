@@ -5,7 +5,7 @@
  * @module
  */
 import "../runtime/empty_process_env.ts";
-import { runWorker } from "../supervisor/worker_runtime.ts";
+import { runWorker } from "../worker/worker_runtime.ts";
 import { ConfigSender } from "./config_sender.ts";
 
 runWorker("config_sender", async (config, emit, context) => {

@@ -6,7 +6,7 @@
  * @module
  */
 import "../runtime/empty_process_env.ts";
-import { runWorker } from "../supervisor/worker_runtime.ts";
+import { runWorker } from "../worker/worker_runtime.ts";
 import { HttpServer } from "./http_server.ts";
 
 runWorker(

@@ -9,7 +9,8 @@
  */
 import { dirname } from "node:path";
 import type { LogFileConfig } from "../config/schema.ts";
-import { logFilePermissions } from "../supervisor/permissions.ts";
+import { NO_PERMISSIONS } from "../runtime/no_permissions.ts";
+import { rotatedPaths } from "./rotation.ts";
 
 /** Main thread → log file worker. */
 export type ToLogFile =
@@ -31,6 +32,15 @@ export class LogFileError extends Error {
 
 /** The log file worker module, also listed for `deno compile --include`. */
 export const LOG_FILE_WORKER = new URL("./worker.ts", import.meta.url);
+
+/**
+ * The log file worker's permissions: reading and writing the log file and its
+ * rotated copies (rotation renames them), nothing else.
+ */
+export function logFilePermissions(file: LogFileConfig): Deno.PermissionOptionsObject {
+  const paths = [file.path, ...rotatedPaths(file.path, file.keep)];
+  return { ...NO_PERMISSIONS, net: false, read: paths, write: paths };
+}
 
 /** How long `close` waits for the worker before terminating it. */
 const CLOSE_TIMEOUT_MS = 2000;

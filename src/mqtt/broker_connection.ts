@@ -13,7 +13,7 @@
 import type { Logger } from "@logtape/logtape";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { BrokerConfig } from "../config/schema.ts";
-import { redactUrl } from "../logging/redact.ts";
+import { redactUrl } from "../config/redact.ts";
 import { Backoff } from "../runtime/backoff.ts";
 import { explainConnectError } from "./connect_error.ts";
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { MeterSettings } from "../config/meter_settings.ts";
+import type { MeterSettings } from "./meter_settings.ts";
 import { type MeterId, modelOf } from "./meter_id.ts";
 import { LAYOUTS } from "./reading.ts";
 import type { Unit } from "./tags.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { redactUrl } from "../logging/redact.ts";
+import { redactUrl } from "../config/redact.ts";
 import type { BridgeInfo } from "../protocol/topics.ts";
 import type { BridgeSnapshot } from "../status/bridge_snapshot.ts";
 

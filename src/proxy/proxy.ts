@@ -34,7 +34,7 @@ import { requestFilter } from "../protocol/bridge_api.ts";
 import { discoveryFilter } from "../protocol/home_assistant.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { RelayState } from "../protocol/meter_status.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
 import type { BridgeSnapshot } from "../status/bridge_snapshot.ts";
 import { bridgeInfo } from "./bridge_info.ts";
 import { DiscoveryPublisher } from "./discovery_publisher.ts";
@@ -45,7 +45,7 @@ import { type BridgeSession, proxyInternalSession } from "./internal_session.ts"
 import type { OutboxStatus } from "../outbox/outbox.ts";
 import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { ReadingPipeline } from "./pipeline.ts";
-import type { EmitEvent, WorkerContext } from "../supervisor/worker_runtime.ts";
+import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
 import { type CentralPort, publishDirect } from "./central_port.ts";
 import { routeCentralMessage } from "./central_router.ts";

@@ -13,7 +13,7 @@ import { ioPayload } from "../protocol/io_state.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
 import { meterTopic } from "../protocol/topics.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
-import type { BridgeEvent } from "../supervisor/messages.ts";
+import type { BridgeEvent } from "../worker/messages.ts";
 import type { Clock } from "./central_port.ts";
 import type { AvailabilityChange, MeterRegistry } from "./meter_registry.ts";
 import type { PipelineEvent, ReadingPipeline } from "./pipeline.ts";

@@ -32,7 +32,7 @@ import { parseCentralTopic } from "../protocol/central_topic.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { RelayState } from "../protocol/meter_status.ts";
 import { meterTopic } from "../protocol/topics.ts";
-import type { BridgeEvent, RequestResult } from "../supervisor/messages.ts";
+import type { BridgeEvent, RequestResult } from "../worker/messages.ts";
 
 /** What the handler needs from the proxy. */
 export interface RequestContext {

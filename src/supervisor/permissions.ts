@@ -5,19 +5,9 @@
  * @module
  */
 import { type BrokerRole, embeddedListener } from "../broker/listener.ts";
-import type { Config, LogFileConfig } from "../config/schema.ts";
-import { rotatedPaths } from "../logging/rotation.ts";
-import { brokerAddress } from "../mqtt/broker_address.ts";
-
-const NOTHING = {
-  read: false,
-  write: false,
-  run: false,
-  ffi: false,
-  env: false,
-  sys: false,
-  import: false,
-} as const;
+import type { Config } from "../config/schema.ts";
+import { brokerAddress } from "../config/broker_address.ts";
+import { NO_PERMISSIONS } from "../runtime/no_permissions.ts";
 
 /** The config sender: both brokers and its state directory, nothing else. */
 export function configSenderPermissions(config: Config): Deno.PermissionOptionsObject {
@@ -39,7 +29,7 @@ export function proxyPermissions(config: Config): Deno.PermissionOptionsObject {
 
 function brokersOnly(config: Config): Deno.PermissionOptionsObject {
   return {
-    ...NOTHING,
+    ...NO_PERMISSIONS,
     net: [
       ...new Set([brokerAddress(config.internal_broker), brokerAddress(config.central_broker)]),
     ],
@@ -51,7 +41,7 @@ export function brokerPermissions(config: Config, role: BrokerRole): Deno.Permis
   const listener = embeddedListener(config, role);
   if (listener === undefined) throw new Error(`${role}.embedded is not enabled`);
   const ports = [listener.port, ...(listener.tls ? [listener.tls.port] : [])];
-  return { ...NOTHING, net: ports.map((port) => `${listener.host}:${port}`) };
+  return { ...NO_PERMISSIONS, net: ports.map((port) => `${listener.host}:${port}`) };
 }
 
 /**
@@ -62,14 +52,5 @@ export function httpPermissions(config: Config): Deno.PermissionOptionsObject {
   const { host, port } = config.http;
   // The endpoint listens on localhost as 127.0.0.1, and on IPv6 addresses in brackets.
   const address = host === "localhost" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  return { ...NOTHING, net: [`${address}:${port}`] };
-}
-
-/**
- * The log file worker: reading and writing the log file and its rotated
- * copies (rotation renames them), nothing else.
- */
-export function logFilePermissions(file: LogFileConfig): Deno.PermissionOptionsObject {
-  const paths = [file.path, ...rotatedPaths(file.path, file.keep)];
-  return { ...NOTHING, net: false, read: paths, write: paths };
+  return { ...NO_PERMISSIONS, net: [`${address}:${port}`] };
 }

@@ -9,7 +9,12 @@ import { logger } from "../logging/setup.ts";
 import { Backoff } from "../runtime/backoff.ts";
 import type { WorkerState } from "../status/bridge_snapshot.ts";
 import type { ClusterWorker } from "../protocol/cluster.ts";
-import { type BridgeEvent, EVENT_RECIPIENTS, type FromWorker, type ToWorker } from "./messages.ts";
+import {
+  type BridgeEvent,
+  EVENT_RECIPIENTS,
+  type FromWorker,
+  type ToWorker,
+} from "../worker/messages.ts";
 
 const log = logger("supervisor");
 

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import type { SelectableWorker } from "../cli.ts";
 import type { Config } from "../config/schema.ts";
 import type { ClusterWorker } from "../protocol/cluster.ts";
 import { LOG_FILE_WORKER } from "../logging/log_file.ts";
@@ -14,6 +13,11 @@ import {
   proxyPermissions,
 } from "./permissions.ts";
 import type { WorkerSpec } from "./supervisor.ts";
+
+/** Workers `--workers` can select. */
+export const SELECTABLE_WORKERS = ["proxy", "config_sender", "http"] as const;
+/** A worker `--workers` can select. */
+export type SelectableWorker = (typeof SELECTABLE_WORKERS)[number];
 
 /** Worker modules, also listed for `deno compile --include`. */
 export const WORKER_MODULES = {

@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { READ_SETTLE_MS, type SettleOptions } from "../../src/config/settled_read.ts";
 import { QUIET_MS as WATCH_QUIET_MS, watchConfig } from "../../src/config/watch.ts";
+import { logger } from "../../src/logging/setup.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
@@ -34,7 +35,14 @@ async function watched(initial: string, env: EnvLookup = noEnv, settle?: SettleO
   await Deno.writeTextFile(path, initial);
   const current = await loadConfig(path, env);
   const changes: Config[] = [];
-  const watch = watchConfig(path, current, env, (config) => changes.push(config), settle);
+  const watch = watchConfig(
+    path,
+    current,
+    env,
+    (config) => changes.push(config),
+    logger("config"),
+    settle,
+  );
   let stopped = false;
   const stopOnce = () => {
     if (stopped) return;

@@ -10,7 +10,7 @@ import { ConfigSender } from "../../src/config_sender/config_sender.ts";
 import type { ConfigSenderState } from "../../src/config_sender/meter_state.ts";
 import { STATE_FILE } from "../../src/config_sender/state_store.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import type { BridgeEvent } from "../../src/supervisor/messages.ts";
+import type { BridgeEvent } from "../../src/worker/messages.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
 import { type ReceivedCommand, SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { captureLogs } from "../helpers/log_capture.ts";

@@ -7,7 +7,7 @@ import type { MeterCommandRequest } from "../../src/protocol/bridge_api.ts";
 import { MAX_REQUESTS_PER_METER, requestTimeoutMs } from "../../src/protocol/bridge_api.ts";
 import type { MeterCommand } from "../../src/protocol/commands.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
-import type { RequestResult } from "../../src/supervisor/messages.ts";
+import type { RequestResult } from "../../src/worker/messages.ts";
 import type { CommandResult } from "../../src/config_sender/command_dispatcher.ts";
 import { RequestJobs, type RequestJobsPort } from "../../src/config_sender/request_jobs.ts";
 import { captureLogs } from "../helpers/log_capture.ts";

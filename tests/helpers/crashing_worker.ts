@@ -1,5 +1,5 @@
 /** A supervised worker whose service crashes shortly after it starts. */
-import { runWorker } from "../../src/supervisor/worker_runtime.ts";
+import { runWorker } from "../../src/worker/worker_runtime.ts";
 
 runWorker("crashing", () => {
   setTimeout(() => {

@@ -3,7 +3,7 @@
  * supervisor as a `reload_request` named `<worker>:<event type>` (that type
  * goes to no worker, so only the supervisor's observer sees it).
  */
-import { runWorker } from "../../src/supervisor/worker_runtime.ts";
+import { runWorker } from "../../src/worker/worker_runtime.ts";
 
 declare const self: { name: string };
 

@@ -4,7 +4,7 @@
  */
 import "../../src/runtime/empty_process_env.ts";
 import { ConfigSender } from "../../src/config_sender/config_sender.ts";
-import { runWorker } from "../../src/supervisor/worker_runtime.ts";
+import { runWorker } from "../../src/worker/worker_runtime.ts";
 
 runWorker("config_sender", async (config) => {
   const sender = new ConfigSender(config);

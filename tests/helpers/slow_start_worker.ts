@@ -3,7 +3,7 @@
  * own stop as a `reload_request` named `service stopped` (that type goes to
  * no worker, so only the supervisor's observer sees it).
  */
-import { runWorker } from "../../src/supervisor/worker_runtime.ts";
+import { runWorker } from "../../src/worker/worker_runtime.ts";
 
 runWorker("slow", async (_config, emit) => {
   await new Promise((resolve) => setTimeout(resolve, 300));

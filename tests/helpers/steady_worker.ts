@@ -1,4 +1,4 @@
 /** A supervised worker that runs until asked to stop. */
-import { runWorker } from "../../src/supervisor/worker_runtime.ts";
+import { runWorker } from "../../src/worker/worker_runtime.ts";
 
 runWorker("steady", () => Promise.resolve({ stop: () => Promise.resolve() }));

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { LogFile, LogFileError } from "../../src/logging/log_file.ts";
+import { LogFile, LogFileError, logFilePermissions } from "../../src/logging/log_file.ts";
 import { withTempDir } from "../helpers/files.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const POLICY = { daily: true, max_megabytes: 0, keep: 3 };
 
@@ -34,4 +35,48 @@ Deno.test("LogFile refuses a path it cannot create, naming the key and the reaso
     await Deno.mkdir(`${dir}/dir-as-file/bridge.log`, { recursive: true });
     await assertRefused(`${dir}/dir-as-file/bridge.log`, /directory/i);
   });
+});
+
+Deno.test("the log file worker may read and write the log file and its rotated copies, nothing else", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-permissions-" });
+  try {
+    const file = { path: `${dir}/bridge.log`, daily: true, max_megabytes: 0, keep: 2 };
+    const paths = [`${dir}/bridge.log`, `${dir}/bridge.log.1`, `${dir}/bridge.log.2`];
+    assert.deepEqual(logFilePermissions(file), {
+      read: paths,
+      write: paths,
+      net: false,
+      run: false,
+      ffi: false,
+      env: false,
+      sys: false,
+      import: false,
+    });
+    const worker = new Worker(new URL("../helpers/log_file_probe_worker.ts", import.meta.url), {
+      type: "module",
+      deno: { permissions: logFilePermissions(file) },
+    } as WorkerOptions);
+    try {
+      const result = await new Promise<Record<string, string>>((resolve) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.postMessage({ path: file.path, deniedPort: freePort() });
+      });
+      assert.deepEqual(result, {
+        writeAndRotate: "allowed",
+        writeBesideLog: "NotCapable",
+        writeBeyondKeep: "NotCapable",
+        readFile: "NotCapable",
+        connectOut: "NotCapable",
+        runSubprocess: "NotCapable",
+        env: "NotCapable",
+      });
+    } finally {
+      worker.terminate();
+    }
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names.sort(), ["bridge.log", "bridge.log.1", "bridge.log.2"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -4,7 +4,7 @@ import { meterSettings } from "../../src/config/meter_settings.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 import type { Publication } from "../../src/outbox/outbox_store.ts";
-import type { BridgeEvent } from "../../src/supervisor/messages.ts";
+import type { BridgeEvent } from "../../src/worker/messages.ts";
 import { MeterRegistry } from "../../src/proxy/meter_registry.ts";
 import { ReadingPipeline } from "../../src/proxy/pipeline.ts";
 import { ProxyStats } from "../../src/proxy/proxy_stats.ts";

@@ -5,7 +5,7 @@ import { MeterId } from "../../src/protocol/meter_id.ts";
 import type { RelayState } from "../../src/protocol/meter_status.ts";
 import { RequestHandler } from "../../src/proxy/request_handler.ts";
 import { outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
-import type { BridgeEvent } from "../../src/supervisor/messages.ts";
+import type { BridgeEvent } from "../../src/worker/messages.ts";
 
 const A = MeterId.parse("33B1225950027");
 const B = MeterId.parse("33B1225950028");

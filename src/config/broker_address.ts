@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { BrokerConfig } from "../config/schema.ts";
+import type { BrokerConfig } from "./schema.ts";
 
 const DEFAULT_PORTS: Readonly<Record<string, string>> = {
   "mqtt:": "1883",

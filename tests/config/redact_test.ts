@@ -7,7 +7,7 @@ import {
   maskSecrets,
   redactUrl,
   redactUrlText,
-} from "../../src/logging/redact.ts";
+} from "../../src/config/redact.ts";
 
 Deno.test("credentials are removed from broker URLs", () => {
   assert.equal(redactUrl("mqtt://user:pass@broker:1883"), "mqtt://broker:1883");
