@@ -39,6 +39,10 @@ export const ClusterEvent = z.discriminatedUnion("type", [
     type: z.literal("command_request"),
     request: RequestId,
     command: MeterCommandRequest,
+    /**
+     * When the requester answers on its own (epoch ms): nothing of the
+     * request may reach the meter after it. Absent from older replicas.
+     */
     expires_at: z.number().int().positive().optional(),
   }),
   z.strictObject({ type: z.literal("command_result"), request: RequestId, result: RequestResult }),

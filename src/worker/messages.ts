@@ -4,9 +4,12 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import type { MeterCommandRequest } from "../protocol/bridge_api.ts";
-import type { MeterConfigSummary } from "../protocol/meter_status.ts";
-import type { ClusterWorker, RequestResult } from "../protocol/cluster.ts";
+import {
+  CLUSTER_EVENT_RECIPIENT,
+  type ClusterEvent,
+  type ClusterWorker,
+  type RequestResult,
+} from "../protocol/cluster.ts";
 import type { BridgeSnapshot, WorkerState } from "../status/bridge_snapshot.ts";
 
 export type { RequestResult } from "../protocol/cluster.ts";
@@ -14,32 +17,15 @@ export type { RequestResult } from "../protocol/cluster.ts";
 /**
  * Something one worker (or the supervisor) tells the others, routed by the
  * supervisor to every worker but its sender; each takes the types it handles.
+ * The events that may also travel between processes (replicas and the
+ * configuration flow: clock drift, command requests and results, meter
+ * configuration states, resync) are defined once, with their schema, as
+ * {@link ClusterEvent}.
  */
 export type BridgeEvent =
-  /** Proxy: a meter's clock is off by more than `meters.time_sync.max_drift_seconds`. */
-  | { readonly type: "clock_drift"; readonly id: string; readonly drift_seconds: number }
-  /** Proxy → config sender: carry out a meter command (bridge API, relay switch). */
-  | {
-    readonly type: "command_request";
-    readonly request: string;
-    readonly command: MeterCommandRequest;
-    /**
-     * When the requester answers on its own (epoch ms): nothing of the
-     * request may reach the meter after it. Absent from older replicas.
-     */
-    readonly expires_at?: number;
-  }
-  /** Config sender → proxy: how a `command_request` ended. */
-  | { readonly type: "command_result"; readonly request: string; readonly result: RequestResult }
-  /** Config sender → proxy: a meter's configuration state changed. */
-  | { readonly type: "meter_config"; readonly id: string; readonly summary: MeterConfigSummary }
+  | ClusterEvent
   /** Config sender → proxy: a command was acknowledged this many seconds after it was sent. */
   | { readonly type: "ack_latency"; readonly seconds: number }
-  /**
-   * Proxy in another process → config sender: report every meter's
-   * configuration state again (the proxy restarted or reconnected).
-   */
-  | { readonly type: "resync" }
   /** Proxy → supervisor: reload config.yaml now (bridge API `config/reload`). */
   | { readonly type: "reload_request"; readonly request: string }
   /** Supervisor → proxy: how a `reload_request` ended. */
@@ -52,15 +38,14 @@ export type BridgeEvent =
 /**
  * The workers each event type is for; types not listed go to every worker
  * but the sender. Keeps large events (snapshots) from being copied to
- * workers that ignore them.
+ * workers that ignore them. Cluster events go to the one worker the cluster
+ * table names.
  */
 export const EVENT_RECIPIENTS: Readonly<Partial<Record<BridgeEvent["type"], readonly string[]>>> = {
-  clock_drift: ["config_sender"],
-  command_request: ["config_sender"],
-  command_result: ["proxy"],
-  meter_config: ["proxy"],
+  ...Object.fromEntries(
+    Object.entries(CLUSTER_EVENT_RECIPIENT).map(([type, worker]) => [type, [worker]]),
+  ),
   ack_latency: ["proxy"],
-  resync: ["config_sender"],
   reload_request: [],
   reload_result: ["proxy"],
   snapshot: ["http"],

@@ -6,6 +6,9 @@ import { logger } from "../../src/logging/setup.ts";
 import type { ClusterEvent } from "../../src/protocol/cluster.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { until } from "../helpers/wait.ts";
+import { MeterId } from "../../src/protocol/meter_id.ts";
+
+const METER = MeterId.parse("33B1225950027");
 
 const log = logger("test");
 
@@ -38,10 +41,10 @@ Deno.test("events cross to the worker in the other process; local and invalid on
       await client.subscribeAsync(link.filters, { qos: 1 });
     }
 
-    const drift = { type: "clock_drift", id: "33B1225950027", drift_seconds: -600 } as const;
+    const drift = { type: "clock_drift", id: METER, drift_seconds: -600 } as const;
     const summary = {
       type: "meter_config",
-      id: "33B1225950027",
+      id: METER,
       summary: {
         configuration: "configured",
         intervals: { seconds: 60, minutes: 1 },
@@ -53,7 +56,7 @@ Deno.test("events cross to the worker in the other process; local and invalid on
     assert.equal(proxy.send(drift), true);
     assert.equal(proxy.send({ type: "reload_request", request: "r1" }), false, "for main");
     assert.equal(
-      config.send({ type: "clock_drift", id: "33B1225950027", drift_seconds: 1 }),
+      config.send({ type: "clock_drift", id: METER, drift_seconds: 1 }),
       false,
     );
     assert.equal(config.send({ type: "ack_latency", seconds: 0.25 }), false, "stays in-process");
@@ -85,5 +88,5 @@ Deno.test("a link without remote workers subscribes to nothing and sends nothing
   const link = new ClusterLink({} as never, "kpm33b", "proxy", [], () => {}, log);
   assert.equal(link.active, false);
   assert.deepEqual(link.filters, []);
-  assert.equal(link.send({ type: "clock_drift", id: "33B1225950027", drift_seconds: 600 }), false);
+  assert.equal(link.send({ type: "clock_drift", id: METER, drift_seconds: 600 }), false);
 });

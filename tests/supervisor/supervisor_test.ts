@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { Supervisor, type WorkerEvent } from "../../src/supervisor/supervisor.ts";
+import { MeterId } from "../../src/protocol/meter_id.ts";
+
+const METER = MeterId.parse("33B1225950027");
 
 const NOTHING: Deno.PermissionOptionsObject = {
   net: false,
@@ -112,7 +115,7 @@ Deno.test("events reach only the workers they are for; worker states go to all",
     request: "r1",
     result: { ok: true, data: {} },
   });
-  supervisor.broadcast({ type: "clock_drift", id: "33B1225950027", drift_seconds: 300 });
+  supervisor.broadcast({ type: "clock_drift", id: METER, drift_seconds: 300 });
   // Worker-state echoes may still trail in; only the two routed events matter here.
   const routed = () => echoed.filter((e) => !e.endsWith(":workers"));
   while (routed().length < 2 && Date.now() < deadline) {
