@@ -28,22 +28,21 @@ export function mayHaveTakenEffect(
 export function resultData(command: MeterCommand, reply: unknown): Record<string, unknown> {
   switch (command.kind) {
     case "clock":
-      return { time: JSON.parse(command.payload).time };
+      return { time: command.time };
     case "interval_seconds":
-      return { seconds: Number(JSON.parse(command.payload).value) };
+      return { seconds: command.value };
     case "interval_minutes":
-      return { minutes: Number(JSON.parse(command.payload).value) };
+      return { minutes: command.value };
     case "read_interval_seconds":
     case "read_interval_minutes": {
       const read = IntervalReadReplyPayload.safeParse(reply);
-      const key = command.kind === "read_interval_seconds" ? "seconds" : "minutes";
-      return { [key]: read.success ? Number(read.data.value) : null };
+      return { [command.level]: read.success ? Number(read.data.value) : null };
     }
     case "relay": {
       const relay = RelayReplyPayload.safeParse(reply);
       const on = relay.success && relay.data.do1 !== undefined
         ? relay.data.do1 === "1"
-        : JSON.parse(command.payload).do1 === "1";
+        : command.on;
       return { state: on ? "ON" : "OFF" };
     }
   }

@@ -120,7 +120,7 @@ export class ConfigBatches {
     const reason = configurationDue(state.meters[id], settings, this.#today(), now);
     if (reason === undefined) return;
     log.info("Configuring {id} ({trigger}: {reason})", { id, trigger, reason });
-    const commands = [
+    const commands: MeterCommand[] = [
       secondsIntervalCommand(id, settings.upload_interval_seconds, this.port.newOprid()),
       minutesIntervalCommand(id, settings.upload_interval_minutes, this.port.newOprid()),
     ];

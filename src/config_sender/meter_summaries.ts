@@ -42,10 +42,9 @@ export class MeterSummaries {
     });
     this.#lastAckMs.set(id, result.latencyMs);
     if (command.kind === "interval_seconds" || command.kind === "interval_minutes") {
-      const value = Number(JSON.parse(command.payload).value);
       const acknowledged = this.#acknowledged.get(id) ?? {};
-      if (command.kind === "interval_seconds") acknowledged.seconds = value;
-      else acknowledged.minutes = value;
+      if (command.kind === "interval_seconds") acknowledged.seconds = command.value;
+      else acknowledged.minutes = command.value;
       if (this.#acknowledged.size < this.maxMeters()) this.#acknowledged.set(id, acknowledged);
     }
   }

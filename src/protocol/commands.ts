@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { commandSuffix, type MeterId } from "./meter_id.ts";
+import type { MeterTime } from "./meter_time.ts";
 import type { MinutesLevelInterval, SecondsLevelInterval } from "./upload_interval.ts";
 import type { CommandReply } from "./uplink.ts";
 
@@ -31,21 +32,12 @@ export const Oprid = z.string().regex(/^[0-9a-f]{32}$/, {
 /** An operation id. */
 export type Oprid = z.infer<typeof Oprid>;
 
-/** What a command sets. */
-export type CommandKind =
-  | "interval_seconds"
-  | "interval_minutes"
-  | "clock"
-  | "read_interval_seconds"
-  | "read_interval_minutes"
-  | "relay";
-
-/** A command ready to publish, with what its reply looks like. */
-export interface MeterCommand {
-  readonly kind: CommandKind;
+/** What every command carries: where it goes, its wire payload and what its reply looks like. */
+interface CommandEnvelope {
   readonly id: MeterId;
   readonly oprid: Oprid;
   readonly topic: string;
+  /** The JSON payload as sent; read the command's typed fields instead of parsing it back. */
   readonly payload: string;
   /** The uplink topic the meter replies on. */
   readonly replyTopic: CommandReplyTopic;
@@ -54,6 +46,49 @@ export interface MeterCommand {
   /** The bridge API or relay request this command carries out; none for the configuration flow. */
   readonly request?: string;
 }
+
+/** Sets the seconds-level upload interval. */
+export interface SecondsIntervalCommand extends CommandEnvelope {
+  readonly kind: "interval_seconds";
+  readonly value: SecondsLevelInterval;
+}
+
+/** Sets the minutes-level upload interval. */
+export interface MinutesIntervalCommand extends CommandEnvelope {
+  readonly kind: "interval_minutes";
+  readonly value: MinutesLevelInterval;
+}
+
+/** Sets the meter clock. */
+export interface ClockCommand extends CommandEnvelope {
+  readonly kind: "clock";
+  /** The wall-clock time set (`yyyyMMddHHmmss`, meter time zone). */
+  readonly time: MeterTime;
+}
+
+/** Reads the upload interval of one level. */
+export interface IntervalReadCommand extends CommandEnvelope {
+  readonly kind: "read_interval_seconds" | "read_interval_minutes";
+  readonly level: "seconds" | "minutes";
+}
+
+/** Switches the relay output DO1. */
+export interface RelayCommand extends CommandEnvelope {
+  readonly kind: "relay";
+  /** Whether DO1 is switched on. */
+  readonly on: boolean;
+}
+
+/** A command ready to publish, with its typed value and what its reply looks like. */
+export type MeterCommand =
+  | SecondsIntervalCommand
+  | MinutesIntervalCommand
+  | ClockCommand
+  | IntervalReadCommand
+  | RelayCommand;
+
+/** What a command sets. */
+export type CommandKind = MeterCommand["kind"];
 
 /** Uplink topics that carry replies to the commands built here. */
 export const COMMAND_REPLY_TOPICS = [
@@ -72,23 +107,14 @@ export function isCommandReplyTopic(topic: string): topic is CommandReplyTopic {
 }
 
 /** An upload-interval set: `Cmd` "0000" is the seconds level, "0001" the minutes level. */
-function intervalCommand(
-  kind: "interval_seconds" | "interval_minutes",
-  id: MeterId,
-  value: number,
-  oprid: Oprid,
-  summary: string,
-): MeterCommand {
-  const Cmd = kind === "interval_seconds" ? "0000" : "0001";
+function intervalSet(id: MeterId, Cmd: "0000" | "0001", value: number, oprid: Oprid) {
   return {
-    kind,
     id,
     oprid,
     topic: `MQTT_COMMOD_SET_${commandSuffix(id)}`,
     payload: JSON.stringify({ oprid, Cmd, value: String(value), types: "1" }),
     replyTopic: "MQTT_COMMOD_SET_REP",
-    summary,
-  };
+  } as const;
 }
 
 /** Sets the seconds-level (`MQTT_RT_DATA`) upload interval. */
@@ -96,8 +122,13 @@ export function secondsIntervalCommand(
   id: MeterId,
   seconds: SecondsLevelInterval,
   oprid: Oprid,
-): MeterCommand {
-  return intervalCommand("interval_seconds", id, seconds, oprid, `seconds interval ${seconds} s`);
+): SecondsIntervalCommand {
+  return {
+    kind: "interval_seconds",
+    value: seconds,
+    ...intervalSet(id, "0000", seconds, oprid),
+    summary: `seconds interval ${seconds} s`,
+  };
 }
 
 /** Sets the minutes-level (`MQTT_ENY_NOW`) upload interval. */
@@ -105,14 +136,20 @@ export function minutesIntervalCommand(
   id: MeterId,
   minutes: MinutesLevelInterval,
   oprid: Oprid,
-): MeterCommand {
-  return intervalCommand("interval_minutes", id, minutes, oprid, `minutes interval ${minutes} min`);
+): MinutesIntervalCommand {
+  return {
+    kind: "interval_minutes",
+    value: minutes,
+    ...intervalSet(id, "0001", minutes, oprid),
+    summary: `minutes interval ${minutes} min`,
+  };
 }
 
 /** Sets the meter clock to a wall-clock time (`yyyyMMddHHmmss`, meter time zone). */
-export function clockCommand(id: MeterId, time: string, oprid: Oprid): MeterCommand {
+export function clockCommand(id: MeterId, time: MeterTime, oprid: Oprid): ClockCommand {
   return {
     kind: "clock",
+    time,
     id,
     oprid,
     topic: `MQTT_SETTIME_${commandSuffix(id)}`,
@@ -127,9 +164,10 @@ export function intervalReadCommand(
   id: MeterId,
   level: "seconds" | "minutes",
   oprid: Oprid,
-): MeterCommand {
+): IntervalReadCommand {
   return {
     kind: level === "seconds" ? "read_interval_seconds" : "read_interval_minutes",
+    level,
     id,
     oprid,
     topic: `MQTT_COMMOD_READ_${commandSuffix(id)}`,
@@ -140,9 +178,10 @@ export function intervalReadCommand(
 }
 
 /** Switches the relay output DO1 (KPM33B has only DO1). */
-export function relayCommand(id: MeterId, on: boolean, oprid: Oprid): MeterCommand {
+export function relayCommand(id: MeterId, on: boolean, oprid: Oprid): RelayCommand {
   return {
     kind: "relay",
+    on,
     id,
     oprid,
     topic: `MQTT_TELECTRL_${commandSuffix(id)}`,

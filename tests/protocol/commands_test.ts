@@ -38,6 +38,7 @@ Deno.test("a seconds interval command goes to MQTT_COMMOD_SET_<last 8> with Cmd 
   const command = secondsIntervalCommand(A, 60, OPRID);
   assert.deepEqual(command, {
     kind: "interval_seconds",
+    value: 60,
     id: "33B1225950027",
     oprid: OPRID,
     topic: "MQTT_COMMOD_SET_25950027",
@@ -51,6 +52,7 @@ Deno.test("a minutes interval command goes to MQTT_COMMOD_SET_<last 8> with Cmd 
   const command = minutesIntervalCommand(A, 1440, OPRID);
   assert.deepEqual(command, {
     kind: "interval_minutes",
+    value: 1440,
     id: "33B1225950027",
     oprid: OPRID,
     topic: "MQTT_COMMOD_SET_25950027",
@@ -64,6 +66,7 @@ Deno.test("a clock command goes to MQTT_SETTIME_<last 8> with the time as given"
   const command = clockCommand(A, "20260112163900", OPRID);
   assert.deepEqual(command, {
     kind: "clock",
+    time: "20260112163900",
     id: "33B1225950027",
     oprid: OPRID,
     topic: "MQTT_SETTIME_25950027",
@@ -212,6 +215,7 @@ Deno.test("an interval read goes to MQTT_COMMOD_READ_<last 8> and is answered on
   const seconds = intervalReadCommand(A, "seconds", OPRID);
   assert.deepEqual(seconds, {
     kind: "read_interval_seconds",
+    level: "seconds",
     id: "33B1225950027",
     oprid: OPRID,
     topic: "MQTT_COMMOD_READ_25950027",
@@ -221,6 +225,7 @@ Deno.test("an interval read goes to MQTT_COMMOD_READ_<last 8> and is answered on
   });
   const minutes = intervalReadCommand(A, "minutes", OPRID);
   assert.equal(minutes.kind, "read_interval_minutes");
+  assert.equal(minutes.level, "minutes");
   assert.equal(JSON.parse(minutes.payload).Cmd, "0001");
   assert.equal(matchReply(seconds, "MQTT_COMMOD_READ_REP", reply(seconds)), "success");
   assert.equal(matchReply(seconds, "MQTT_COMMOD_SET_REP", reply(seconds)), "unrelated");
@@ -229,6 +234,7 @@ Deno.test("an interval read goes to MQTT_COMMOD_READ_<last 8> and is answered on
 Deno.test("a relay command switches DO1 on MQTT_TELECTRL_<last 8>", () => {
   assert.deepEqual(relayCommand(A, true, OPRID), {
     kind: "relay",
+    on: true,
     id: "33B1225950027",
     oprid: OPRID,
     topic: "MQTT_TELECTRL_25950027",
@@ -237,6 +243,49 @@ Deno.test("a relay command switches DO1 on MQTT_TELECTRL_<last 8>", () => {
     summary: "relay DO1 on",
   });
   const off = relayCommand(A, false, OPRID);
+  assert.equal(off.on, false);
   assert.equal(off.payload, `{"oprid":"${OPRID}","do1":"0"}`);
   assert.equal(matchReply(off, "MQTT_TELECTRL_REP", reply(off, "02")), "failure");
+});
+
+Deno.test("every command's typed value is the one its payload carries", () => {
+  fc.assert(
+    fc.property(
+      meterIdArb,
+      opridArb,
+      fc.constantFrom(...SECONDS_LEVEL_INTERVALS),
+      fc.constantFrom(...MINUTES_LEVEL_INTERVALS),
+      fc.boolean(),
+      (id, oprid, seconds, minutes, on) => {
+        const commands: MeterCommand[] = [
+          secondsIntervalCommand(id, seconds, oprid),
+          minutesIntervalCommand(id, minutes, oprid),
+          clockCommand(id, "20261231235959", oprid),
+          intervalReadCommand(id, "seconds", oprid),
+          intervalReadCommand(id, "minutes", oprid),
+          relayCommand(id, on, oprid),
+        ];
+        for (const command of commands) {
+          const sent = JSON.parse(command.payload);
+          switch (command.kind) {
+            case "interval_seconds":
+            case "interval_minutes":
+              assert.equal(sent.value, String(command.value));
+              break;
+            case "clock":
+              assert.equal(sent.time, command.time);
+              break;
+            case "read_interval_seconds":
+            case "read_interval_minutes":
+              assert.equal(sent.Cmd, command.level === "seconds" ? "0000" : "0001");
+              assert.equal(command.kind, `read_interval_${command.level}`);
+              break;
+            case "relay":
+              assert.equal(sent.do1, command.on ? "1" : "0");
+              break;
+          }
+        }
+      },
+    ),
+  );
 });
