@@ -8,7 +8,7 @@
  */
 import { logger } from "../logging/setup.ts";
 import { isCommandReplyTopic } from "../protocol/commands.ts";
-import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
+import { decodeUplink } from "../protocol/decode.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { MeterAnnouncement } from "../protocol/topics.ts";
 import type { CommandReply } from "../protocol/uplink.ts";
@@ -34,8 +34,7 @@ export class SenderInbox {
   /** Takes a message from the internal broker. */
   onReply(topic: string, payload: Uint8Array): void {
     if (!isCommandReplyTopic(topic)) return;
-    const json = parseJsonObject(payload, this.port.maxPayloadBytes());
-    const decoded = json.ok ? validateUplink(topic, json.value) : json;
+    const decoded = decodeUplink(topic, payload, this.port.maxPayloadBytes());
     if (!decoded.ok) {
       log.warn("Rejected {topic} reply ({code}): {reason}", {
         topic,

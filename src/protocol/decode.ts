@@ -17,12 +17,13 @@ import {
   type UplinkTopic,
 } from "./uplink.ts";
 
-/** A decoded uplink message of a known topic. */
-export interface Decoded<T extends UplinkTopic = UplinkTopic> {
-  readonly ok: true;
-  readonly topic: T;
-  readonly payload: UplinkPayload<T>;
-}
+/**
+ * A decoded uplink message of a known topic. Distributed over the topics, so
+ * that checking `topic` narrows `payload` to that topic's schema type.
+ */
+export type Decoded<T extends UplinkTopic = UplinkTopic> = {
+  [K in T]: { readonly ok: true; readonly topic: K; readonly payload: UplinkPayload<K> };
+}[T];
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -79,10 +80,27 @@ export function validateUplink<T extends UplinkTopic>(
 ): Decoded<T> | Rejection {
   const result = UPLINK_SCHEMAS[topic].safeParse(payload);
   if (!result.success) return describeIssues(result.error, payload);
-  return { ok: true, topic, payload: result.data as UplinkPayload<T> };
+  return { ok: true, topic, payload: result.data } as Decoded<T>;
 }
 
-/** Decodes a raw message of any uplink topic. */
+/**
+ * Decodes a raw uplink message: size limit, UTF-8, JSON object, then the
+ * schema of its topic (`UPLINK_SCHEMAS`). A topic known to the caller gives
+ * that topic's payload type; any other string is checked to be an uplink
+ * topic first.
+ *
+ * @param maxBytes payloads larger than this are rejected before parsing (`limits.max_payload_bytes`)
+ */
+export function decodeUplink<T extends UplinkTopic>(
+  topic: T,
+  bytes: Uint8Array,
+  maxBytes: number,
+): Decoded<T> | Rejection;
+export function decodeUplink(
+  topic: string,
+  bytes: Uint8Array,
+  maxBytes: number,
+): Decoded | Rejection;
 export function decodeUplink(
   topic: string,
   bytes: Uint8Array,

@@ -8,7 +8,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/schema.ts";
-import { parseJsonObject, validateUplink } from "../protocol/decode.ts";
+import { decodeUplink } from "../protocol/decode.ts";
 import { ioPayload } from "../protocol/io_state.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
 import { meterTopic } from "../protocol/topics.ts";
@@ -46,8 +46,8 @@ export class ReadingFlow {
 
   /** Digital I/O of a meter: published retained on `<root>/<id>/io` and `…/relay`. */
   onIo(payload: Uint8Array, ack: () => void): void {
-    const json = parseJsonObject(payload, this.port.config().limits.max_payload_bytes);
-    const decoded = json.ok ? validateUplink("MQTT_TELEIND", json.value) : json;
+    const maxBytes = this.port.config().limits.max_payload_bytes;
+    const decoded = decodeUplink("MQTT_TELEIND", payload, maxBytes);
     if (!decoded.ok) {
       this.apply(
         [{ type: "rejected", code: decoded.code, reason: decoded.reason }],

@@ -161,6 +161,72 @@ Deno.test("decodeUplink: every fixture decodes to its payload", () => {
   }
 });
 
+Deno.test("decodeUplink: a topic known to the caller gives that topic's payload type", () => {
+  const read = decodeUplink(
+    "MQTT_COMMOD_READ_REP",
+    json({ id: ID, oprid: "a".repeat(32), code: "01", Cmd: "0001", value: "15" }),
+    MAX,
+  );
+  assert.equal(read.ok, true, JSON.stringify(read));
+  if (!read.ok) return;
+  const cmd: "0000" | "0001" = read.payload.Cmd;
+  const value: string = read.payload.value;
+  assert.deepEqual([read.topic, cmd, value], ["MQTT_COMMOD_READ_REP", "0001", "15"]);
+
+  const io = decodeUplink("MQTT_TELEIND", json({ id: ID, value: "00000003@00000001" }), MAX);
+  assert.equal(io.ok, true, JSON.stringify(io));
+  if (!io.ok) return;
+  const mask: string = io.payload.value;
+  assert.equal(mask, "00000003@00000001");
+});
+
+Deno.test("decodeUplink: checking the topic of a decoded message narrows its payload", () => {
+  const messages: Array<[string, unknown]> = [
+    ["MQTT_TELECTRL_REP", { id: ID, oprid: "b".repeat(32), code: "01", do1: "1" }],
+    ["MQTT_METER_TIME_REP", { id: ID, oprid: "c".repeat(32), code: "02", msg: "bad time" }],
+    ["MQTT_RT_DATA", { id: ID, time: TIME, ua: "230.5" }],
+  ];
+  const seen: unknown[] = [];
+  for (const [topic, payload] of messages) {
+    const decoded = decodeUplink(topic, json(payload), MAX);
+    assert.equal(decoded.ok, true, JSON.stringify(decoded));
+    if (!decoded.ok) continue;
+    switch (decoded.topic) {
+      case "MQTT_TELECTRL_REP": {
+        const do1: "0" | "1" | undefined = decoded.payload.do1;
+        seen.push(do1);
+        break;
+      }
+      case "MQTT_METER_TIME_REP": {
+        const msg: string | undefined = decoded.payload.msg;
+        seen.push(msg);
+        break;
+      }
+      case "MQTT_RT_DATA": {
+        const time: string = decoded.payload.time;
+        seen.push(time, decoded.payload.ua);
+        break;
+      }
+      default:
+        seen.push(`unexpected ${decoded.topic}`);
+    }
+  }
+  assert.deepEqual(seen, ["1", "bad time", TIME, 230.5]);
+});
+
+Deno.test("decodeUplink: a bad command reply is explained by tag", () => {
+  const r = asRejection(
+    decodeUplink("MQTT_COMMOD_SET_REP", json({ id: ID, oprid: "x", code: "07" }), MAX),
+    "invalid_payload",
+  );
+  assert.equal(r.reason, 'tag "code": code must be "01" or "02", got "07"');
+  const relay = asRejection(
+    decodeUplink("MQTT_TELECTRL_REP", json({ id: ID, oprid: "x", code: "01", do1: 1 }), MAX),
+    "invalid_payload",
+  );
+  assert.match(relay.reason, /^tag "do1": /);
+});
+
 Deno.test("decodeReading: isend 0 gives a non-final packet", () => {
   const reading = asReading(
     decodeReading("MQTT_RT_DATA", json({ id: ID, time: TIME, isend: "0", ua: 230 }), MAX),
