@@ -5,8 +5,7 @@
  * broker, and the entry run as a real process.
  */
 import { freePort, waitForPort } from "./ports.ts";
-import { type Mosquitto, runMosquitto } from "./mosquitto.ts";
-import { mosquittoPasswordHash } from "../../src/broker/mosquitto_files.ts";
+import { type Mosquitto, passwordFileLine, runMosquitto } from "./mosquitto.ts";
 
 /** The account the fake Supervisor hands out, as the Mosquitto add-on makes one. */
 export const SERVICE_ACCOUNT = { username: "addons", password: "Sup3r-generated" } as const;
@@ -49,11 +48,9 @@ export async function passwordMosquitto(): Promise<Mosquitto> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-ha-broker-" });
   const passwd = `${dir}/passwd`;
-  // A password file line: `mosquitto_passwd`'s `$7$iterations$salt$hash`.
-  const { iterations, salt, password } = await mosquittoPasswordHash(SERVICE_ACCOUNT.password);
   await Deno.writeTextFile(
     passwd,
-    `${SERVICE_ACCOUNT.username}:$7$${iterations}$${salt}$${password}\n`,
+    `${await passwordFileLine(SERVICE_ACCOUNT.username, SERVICE_ACCOUNT.password)}\n`,
     { mode: 0o644 },
   );
   await Deno.chmod(dir, 0o755);

@@ -10,7 +10,7 @@
  * password file (also on SIGHUP, with the configuration) as that user: the
  * directory and files are made readable for it.
  */
-import { mosquittoPasswordHash } from "../../src/broker/mosquitto_files.ts";
+import { passwordFileLine } from "./mosquitto.ts";
 import { mosquittoBinary, terminate } from "./mosquitto.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
@@ -75,7 +75,7 @@ export class GatedMosquitto implements AsyncDisposable {
 
   async #writeAccounts(accounts: readonly Account[]): Promise<void> {
     const lines = await Promise.all(
-      accounts.map(async (a) => `${a.username}:${await mosquittoPasswordHash(a.password)}\n`),
+      accounts.map(async (a) => `${await passwordFileLine(a.username, a.password)}\n`),
     );
     // Rewritten in place, so the file keeps its owner (`mosquitto`).
     await Deno.writeTextFile(this.passwordPath, lines.join(""), { mode: 0o600 });

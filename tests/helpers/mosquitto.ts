@@ -1,5 +1,9 @@
 /** Real Mosquitto brokers on free loopback ports, stopped by pid. */
-import { DYNSEC_FILE, mosquittoFiles } from "../../src/broker/mosquitto_files.ts";
+import {
+  DYNSEC_FILE,
+  mosquittoFiles,
+  mosquittoPasswordHash,
+} from "../../src/broker/mosquitto_files.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
@@ -131,4 +135,10 @@ export async function shippedInternalMosquitto(
     .replaceAll("mosquitto/", `${dir}/`);
   if (text === shipped) throw new Error("the shipped internal.conf changed shape");
   return await runMosquitto(text, port);
+}
+
+/** A line of a Mosquitto `password_file`: `user:$7$iterations$salt$hash`, as `mosquitto_passwd` writes. */
+export async function passwordFileLine(username: string, password: string): Promise<string> {
+  const { iterations, salt, password: hash } = await mosquittoPasswordHash(password);
+  return `${username}:$7$${iterations}$${salt}$${hash}`;
 }

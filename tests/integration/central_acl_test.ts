@@ -5,11 +5,10 @@
  * account may neither, and nobody but the bridge reads the cluster topics.
  */
 import assert from "node:assert/strict";
-import { mosquittoPasswordHash } from "../../src/broker/mosquitto_files.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { startBridge } from "../helpers/bridge.ts";
-import { runMosquitto } from "../helpers/mosquitto.ts";
+import { passwordFileLine, runMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { sleep } from "../helpers/wait.ts";
@@ -33,9 +32,7 @@ async function documentedAcl(): Promise<string> {
 /** Mosquitto with the documented ACL and the three accounts. */
 async function centralWithAcl(dir: string) {
   const passwd = await Promise.all(
-    Object.values(ACCOUNTS).map(async (a) =>
-      `${a.username}:${await mosquittoPasswordHash(a.password)}`
-    ),
+    Object.values(ACCOUNTS).map((a) => passwordFileLine(a.username, a.password)),
   );
   await Deno.writeTextFile(`${dir}/passwd`, passwd.join("\n") + "\n", { mode: 0o600 });
   await Deno.writeTextFile(`${dir}/acl`, await documentedAcl());
