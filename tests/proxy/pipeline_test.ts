@@ -385,10 +385,11 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
   assert.equal(p.isStale(moved), false, "its own echo");
   const later = SAMPLE_NOW + 120_000;
   const claim = p.handle("MQTT_RT_DATA", reading(7, 2), later).find((e) => e.type === "announce");
+  const claimed = { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString(), claim: 3 };
   assert.deepEqual(claim, {
     type: "announce",
-    topic: `kpm33b/discovery/${id}`,
-    announcement: { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString(), claim: 3 },
+    announcement: claimed,
+    message: { topic: `kpm33b/discovery/${id}`, payload: JSON.stringify(claimed) },
     claim: true,
   });
   assert.equal(
