@@ -76,6 +76,6 @@ export class SenderInbox {
       });
       return;
     }
-    this.port.announced(announcement.id as MeterId);
+    this.port.announced(announcement.id);
   }
 }
