@@ -11,6 +11,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { MqttClient } from "mqtt";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
+import { centralMessage } from "../protocol/central_message.ts";
 import {
   CLUSTER_EVENT_RECIPIENT,
   type ClusterEvent,
@@ -57,10 +58,15 @@ export class ClusterLink {
    * event is not for a remote worker (the caller then delivers it locally).
    */
   send(event: BridgeEvent): boolean {
-    if (!isClusterEventType(event.type)) return false;
+    if (!isClusterEvent(event)) return false;
     const recipient = CLUSTER_EVENT_RECIPIENT[event.type];
     if (!this.remote.includes(recipient)) return false;
-    this.client.publish(clusterTopic(this.root, recipient), JSON.stringify(event), { qos: 1 });
+    const { topic, payload } = centralMessage(
+      "cluster",
+      { root: this.root, worker: recipient },
+      event,
+    );
+    this.client.publish(topic, payload, { qos: 1 });
     return true;
   }
 
@@ -81,4 +87,9 @@ export class ClusterLink {
     this.deliver(event);
     return true;
   }
+}
+
+/** Whether an event may cross to another process. */
+function isClusterEvent(event: BridgeEvent): event is Extract<BridgeEvent, ClusterEvent> {
+  return isClusterEventType(event.type);
 }

@@ -167,7 +167,7 @@ export class CommandDispatcher {
 
   /** Offers a reply; returns whether it settled an outstanding command. */
   handleReply(topic: string, reply: CommandReply): boolean {
-    const outstanding = this.#outstanding.get(reply.id as MeterId);
+    const outstanding = this.#outstanding.get(reply.id);
     if (outstanding === undefined) return false;
     const outcome = matchReply(outstanding.command, topic, reply);
     if (outcome === "unrelated") return false;

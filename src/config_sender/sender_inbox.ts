@@ -75,6 +75,6 @@ export class SenderInbox {
       });
       return;
     }
-    this.port.announced(announcement.id as MeterId);
+    this.port.announced(announcement.id);
   }
 }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { type DiscoveryConfig, type JsonText, jsonText } from "./central_message.ts";
 import type { MeterSettings } from "./meter_settings.ts";
 import { type MeterId, modelOf } from "./meter_id.ts";
 import { LAYOUTS } from "./reading.ts";
@@ -21,6 +22,9 @@ import type { Unit } from "./tags.ts";
 import { meterTopic, readingTopic } from "./topics.ts";
 import { payloadFields } from "./transform.ts";
 import type { ReadingLevel } from "./uplink.ts";
+
+/** Discovery configurations by topic, as JSON. */
+export type DiscoveryConfigs = Map<string, JsonText<DiscoveryConfig>>;
 
 /** Entity platforms the bridge creates. */
 export type Component = "sensor" | "binary_sensor" | "switch" | "button";
@@ -194,7 +198,7 @@ function entityName(key: string): string {
 export function discoveryConfigs(
   context: DiscoveryContext,
   meter: DiscoveredMeter,
-): Map<string, string> {
+): DiscoveryConfigs {
   const { root, prefix, version } = context;
   const { id, settings } = meter;
   const model = modelOf(id);
@@ -219,12 +223,12 @@ export function discoveryConfigs(
     seconds: settings.availabilityTimeoutSeconds,
     minutes: Math.ceil(settings.uploadIntervalMinutes * 60 * context.availabilityFactor),
   };
-  const configs = new Map<string, string>();
+  const configs: DiscoveryConfigs = new Map();
   const add = (entity: EntityKey, config: Record<string, unknown>) => {
     const uniqueId = `${nodeId(id)}_${entity.key}`;
     configs.set(
       discoveryTopic(prefix, entity),
-      JSON.stringify({
+      jsonText({
         name: entityName(entity.key),
         unique_id: uniqueId,
         ...entityIdOptions(entity.component, uniqueId),

@@ -12,10 +12,12 @@
  *
  * @module
  */
+import { jsonText } from "./central_message.ts";
 import {
   bridgeNodeId,
   bridgeQualifiers,
   type Component,
+  type DiscoveryConfigs,
   type DiscoveryContext,
   entityIdOptions,
   origin,
@@ -32,7 +34,7 @@ export function bridgeDiscoveryTopic(
 }
 
 /** The discovery configurations of the bridge device, by topic, as JSON. */
-export function bridgeDiscoveryConfigs(context: DiscoveryContext): Map<string, string> {
+export function bridgeDiscoveryConfigs(context: DiscoveryContext): DiscoveryConfigs {
   const nodeId = bridgeNodeId(context);
   const device = {
     identifiers: [nodeId],
@@ -43,12 +45,12 @@ export function bridgeDiscoveryConfigs(context: DiscoveryContext): Map<string, s
   };
   // Shown unavailable while the bridge is not online, as the meters' entities are.
   const available = { availability: [{ topic: context.stateTopic }] };
-  const configs = new Map<string, string>();
+  const configs: DiscoveryConfigs = new Map();
   const add = (component: Component, key: string, config: Record<string, unknown>) => {
     const uniqueId = `${nodeId}_${key}`;
     configs.set(
       bridgeDiscoveryTopic(context, component, key),
-      JSON.stringify({
+      jsonText({
         unique_id: uniqueId,
         ...entityIdOptions(component, uniqueId),
         ...config,

@@ -1,15 +1,13 @@
 /**
- * Central broker topics and their payloads: one type map from each topic to
- * what is published on it, and the only functions that build topic strings.
+ * Central broker topics and the payloads published on them: the functions
+ * that build topic strings, and the payload schemas. Which payload goes on
+ * which topic is mapped in {@link ./central_message.ts}.
  *
  * @module
  */
 import { z } from "zod";
 import { MeterId } from "./meter_id.ts";
-import { type ClusterEvent, ClusterName } from "./cluster.ts";
-import type { ApiResponse } from "./bridge_api.ts";
-import type { Availability, MeterStatus, RelayState } from "./meter_status.ts";
-import type { ReadingPayload } from "./transform.ts";
+import { ClusterName } from "./cluster.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /**
@@ -39,29 +37,6 @@ export const MeterAnnouncement = z.object({
 });
 /** Retained announcement of a meter. */
 export type MeterAnnouncement = z.infer<typeof MeterAnnouncement>;
-
-/** Payload type of each central topic, by topic leaf. */
-export interface CentralPayloads {
-  "<id>/seconds": ReadingPayload;
-  "<id>/minutes": ReadingPayload;
-  "<id>/day": ReadingPayload;
-  "<id>/availability": Availability;
-  "<id>/status": MeterStatus;
-  "<id>/io": IoPayload;
-  "<id>/relay": RelayState;
-  "<id>/relay/set": RelayState;
-  "<id>/relay/result": ApiResponse;
-  "discovery/<id>": MeterAnnouncement;
-  "bridge/state": BridgeState;
-  "bridge/info": BridgeInfo;
-  "bridge/meters": MeterStatus[];
-  "bridge/request/<action>": Record<string, unknown>;
-  "bridge/response/<action>": ApiResponse;
-  "bridge/replicas/<replica>/state": BridgeState;
-  "bridge/replicas/<replica>/info": BridgeInfo;
-  "bridge/replicas/<replica>/meters": MeterStatus[];
-  "bridge/cluster/<worker>": ClusterEvent;
-}
 
 /** Payload of `<root>/<id>/io`: digital inputs and outputs as `ON` / `OFF`. */
 export const IoPayload = z.object({

@@ -10,6 +10,7 @@
  * @module
  */
 import { z } from "zod";
+import type { JsonText } from "./central_message.ts";
 import type { MeterModel } from "./meter_id.ts";
 import { LAYOUTS, type Reading } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
@@ -91,12 +92,12 @@ export function encodeReadingPayload(
   reading: Reading,
   timestamp: string,
   fields: PayloadFields,
-): string {
+): JsonText<ReadingPayload> {
   let json = `{"id":"${reading.id}","time":"${reading.time}","timestamp":"${timestamp}"`;
   const values = reading.values;
   for (const [i, name] of fields) {
     const value = values[i];
     json += `,"${name}":${value === value ? value : "null"}`;
   }
-  return json + "}";
+  return (json + "}") as JsonText<ReadingPayload>;
 }

@@ -8,7 +8,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { MeterSettings } from "../config/meter_settings.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
-import { meterTopic } from "../protocol/topics.ts";
+import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
 import type { AvailabilityChange, MeterRegistry } from "./meter_registry.ts";
 
 /** Publishes availability changes. */
@@ -18,13 +18,14 @@ export class MeterAvailability {
     readonly root: () => string,
     readonly registry: Pick<MeterRegistry, "expire" | "availabilities">,
     readonly settingsOf: (id: MeterId) => MeterSettings,
-    readonly publish: (topic: string, payload: string) => void,
+    readonly publish: (message: CentralMessage) => void,
     readonly log: Logger,
   ) {}
 
   /** Publishes one change. */
   publishChange(change: AvailabilityChange): void {
-    this.publish(meterTopic(this.root(), change.id, "availability"), change.availability);
+    const params = { root: this.root(), id: change.id };
+    this.publish(centralMessage("availability", params, change.availability));
   }
 
   /** Publishes every known meter's availability again (central may have lost it). */

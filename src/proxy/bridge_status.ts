@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import { type BridgeParams, centralMessage } from "../protocol/central_message.ts";
 import type { BridgeInfo, BridgeState } from "../protocol/topics.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
 import type { MeterStatus } from "../protocol/meter_status.ts";
@@ -20,10 +21,10 @@ const MIN_STATUS_RATE = 10;
 
 /** What the bridge topics report. */
 export interface BridgeStatusSources {
-  /** `<root>/bridge/<leaf>`, or a replica's own. */
-  topic(leaf: string): string;
-  /** `<root>/<id>/status`. */
-  statusTopic(id: MeterId): string;
+  /** Where the bridge topics go: `<root>/bridge/…`, or a replica's own. */
+  bridge(): BridgeParams;
+  /** The topic root of the meters' topics. */
+  root(): string;
   statusIntervalSeconds(): number;
   /** Whether readings can flow from the internal broker (subscribed). */
   readingsFlow(): boolean;
@@ -83,7 +84,8 @@ export class BridgeStatus {
     if (state === this.#publishedState) return;
     this.#publishedState = state;
     this.sources.stateChanging();
-    this.central.publish(this.sources.topic("state"), state, { qos: 1, retain: true }, (error) => {
+    const message = centralMessage("bridge_state", this.sources.bridge(), state);
+    this.central.publish(message, { qos: 1, retain: true }, (error) => {
       if (error) {
         this.log.warn("Publishing bridge state failed: {error}", { error: error.message });
         return;
@@ -97,7 +99,8 @@ export class BridgeStatus {
     if (!this.central.connected()) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, timeoutMs));
-      this.central.publish(this.sources.topic("state"), "offline", { qos: 1, retain: true }, () => {
+      const message = centralMessage("bridge_state", this.sources.bridge(), "offline");
+      this.central.publish(message, { qos: 1, retain: true }, () => {
         clearTimeout(timer);
         resolve();
       });
@@ -109,7 +112,7 @@ export class BridgeStatus {
     if (!this.central.connected()) return;
     const { status, durable, problem } = this.sources.outbox();
     const { entries, bytes, dropped, oldest } = status;
-    const payload = JSON.stringify({
+    const message = centralMessage("bridge_outbox", this.sources.bridge(), {
       depth: entries,
       bytes,
       dropped,
@@ -117,15 +120,16 @@ export class BridgeStatus {
       durable,
       problem: problem ?? null,
     });
-    if (payload === this.#publishedOutbox) return;
-    this.#publishedOutbox = payload;
-    this.central.publish(this.sources.topic("outbox"), payload, { qos: 0, retain: true });
+    if (message.payload === this.#publishedOutbox) return;
+    this.#publishedOutbox = message.payload;
+    this.central.publish(message, { qos: 0, retain: true });
   }
 
   /** Publishes `<root>/bridge/info` (retained). */
   publishInfo(): void {
     const info = this.sources.info(this.now());
-    publishDirect(this.central, this.log, this.sources.topic("info"), JSON.stringify(info), true);
+    const message = centralMessage("bridge_info", this.sources.bridge(), info);
+    publishDirect(this.central, this.log, message, true);
   }
 
   /**
@@ -140,10 +144,10 @@ export class BridgeStatus {
       Math.ceil(this.#statusQueue.size / this.sources.statusIntervalSeconds()),
     );
     this.#statusQueue.setRate({ ratePerSecond: rate, burst: rate });
-    const meters = JSON.stringify(this.sources.statuses());
-    if (meters !== this.#publishedMeters) {
-      this.#publishedMeters = meters;
-      publishDirect(this.central, this.log, this.sources.topic("meters"), meters, true, 0);
+    const meters = centralMessage("bridge_meters", this.sources.bridge(), this.sources.statuses());
+    if (meters.payload !== this.#publishedMeters) {
+      this.#publishedMeters = meters.payload;
+      publishDirect(this.central, this.log, meters, true, 0);
     }
     this.publishInfo();
   }
@@ -156,14 +160,8 @@ export class BridgeStatus {
   #publishStatus(id: MeterId): number {
     const status = this.sources.status(id);
     if (status === undefined) return 0;
-    publishDirect(
-      this.central,
-      this.log,
-      this.sources.statusTopic(id),
-      JSON.stringify(status),
-      true,
-      0,
-    );
+    const message = centralMessage("status", { root: this.sources.root(), id }, status);
+    publishDirect(this.central, this.log, message, true, 0);
     return 1;
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import type { CentralMessage } from "../protocol/central_message.ts";
 
 /** Options of one publication. */
 export interface PublishOptions {
@@ -18,12 +19,7 @@ export interface CentralPort {
   /** Whether the connection is up. */
   connected(): boolean;
   /** Publishes; `done` is called once the broker acknowledged (QoS 1) or it failed. */
-  publish(
-    topic: string,
-    payload: string,
-    options: PublishOptions,
-    done?: (error?: Error) => void,
-  ): void;
+  publish(message: CentralMessage, options: PublishOptions, done?: (error?: Error) => void): void;
 }
 
 /** Milliseconds since the epoch, as `Date.now()`; tests pass a fake clock. */
@@ -37,13 +33,17 @@ export type Clock = () => number;
 export function publishDirect(
   central: CentralPort,
   log: Logger,
-  topic: string,
-  payload: string,
+  message: CentralMessage,
   retain: boolean,
   qos: 0 | 1 = 1,
 ): void {
   if (!central.connected()) return;
-  central.publish(topic, payload, { qos, retain }, (error) => {
-    if (error) log.warn("Publishing {topic} failed: {error}", { topic, error: error.message });
+  central.publish(message, { qos, retain }, (error) => {
+    if (error) {
+      log.warn("Publishing {topic} failed: {error}", {
+        topic: message.topic,
+        error: error.message,
+      });
+    }
   });
 }

@@ -15,9 +15,11 @@
  * @module
  */
 import type { MeterSettings } from "../config/meter_settings.ts";
+import { type CentralMessage, centralMessage, clearMessage } from "../protocol/central_message.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
 import {
   type DiscoveredMeter,
+  type DiscoveryConfigs,
   discoveryConfigs,
   type DiscoveryContext,
   isStale,
@@ -28,7 +30,7 @@ import { digest } from "../runtime/hash.ts";
 import { PacedQueue } from "../runtime/paced_queue.ts";
 
 /** Publishes one retained message (QoS 1). */
-export type RetainedPublish = (topic: string, payload: string) => void;
+export type RetainedPublish = (message: CentralMessage) => void;
 
 /** How the publisher learns about meters. */
 export interface DiscoverySource {
@@ -104,7 +106,7 @@ export class DiscoveryPublisher {
       const hash = digest(payload);
       if (!force && this.#bridge.get(topic) === hash) continue;
       this.#bridge.set(topic, hash);
-      this.publish(topic, payload);
+      this.publish(centralMessage("discovery_config", { topic }, payload));
     }
   }
 
@@ -123,21 +125,23 @@ export class DiscoveryPublisher {
     const force = this.#forced.delete(id);
     if (!this.source.known(id)) return 0;
     const meter = this.#meter(id);
-    const wanted = meter === undefined ? new Map() : discoveryConfigs(this.context, meter);
+    const wanted: DiscoveryConfigs = meter === undefined
+      ? new Map()
+      : discoveryConfigs(this.context, meter);
     const existing = this.#existingOf(id);
     let sent = 0;
     for (const [topic, payload] of wanted) {
       const hash = digest(payload);
       if (!force && existing.get(topic) === hash) continue;
       existing.set(topic, hash);
-      this.publish(topic, payload);
+      this.publish(centralMessage("discovery_config", { topic }, payload));
       sent++;
     }
     for (const topic of [...existing.keys()]) {
       const entity = parseDiscoveryTopic(this.context.prefix, topic);
       if (entity === undefined || !isStale(meter, entity, wanted, topic)) continue;
       existing.delete(topic);
-      this.publish(topic, "");
+      this.publish(clearMessage("discovery_config", { topic }));
       sent++;
     }
     return sent;
@@ -170,7 +174,9 @@ export class DiscoveryPublisher {
 
   /** Clears every entity of a removed meter (its announcement was cleared) and forgets it. */
   remove(id: MeterId): void {
-    for (const topic of this.#existing.get(id)?.keys() ?? []) this.publish(topic, "");
+    for (const topic of this.#existing.get(id)?.keys() ?? []) {
+      this.publish(clearMessage("discovery_config", { topic }));
+    }
     this.forget(id);
   }
 

@@ -26,7 +26,8 @@ import { type MeterId, modelOf } from "../protocol/meter_id.ts";
 import type { Reading } from "../protocol/reading.ts";
 import { type ExpiredReading, Reassembler } from "../protocol/reassembly.ts";
 import type { RejectionCode } from "../protocol/rejection.ts";
-import { announcementTopic, type MeterAnnouncement, readingTopic } from "../protocol/topics.ts";
+import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
+import type { MeterAnnouncement } from "../protocol/topics.ts";
 import { encodeReadingPayload, type PayloadFields, payloadFields } from "../protocol/transform.ts";
 import type { ReadingLevel } from "../protocol/uplink.ts";
 
@@ -62,8 +63,9 @@ export type PipelineEvent =
   }
   | {
     readonly type: "announce";
-    readonly topic: string;
     readonly announcement: MeterAnnouncement;
+    /** The announcement as published on `<root>/discovery/<id>`. */
+    readonly message: CentralMessage;
     /** The meter was announced before, by another replica: this one takes it over. */
     readonly claim: boolean;
   }
@@ -192,7 +194,7 @@ export class ReadingPipeline {
    * anew, so ownership settles on it.
    */
   isStale(announcement: MeterAnnouncement): boolean {
-    const known = this.#announced.get(announcement.id as MeterId);
+    const known = this.#announced.get(announcement.id);
     if (known === undefined) return false;
     const [mine, theirs] = [known.claim ?? 0, announcement.claim ?? 0];
     if (theirs !== mine) return theirs < mine;
@@ -206,7 +208,7 @@ export class ReadingPipeline {
    * announced again should it return).
    */
   rememberAnnouncement(announcement: MeterAnnouncement): void {
-    const id = announcement.id as MeterId;
+    const { id } = announcement;
     this.#announced.delete(id);
     this.#announced.set(id, announcement);
     if (this.#announced.size > this.options.limits.max_meters) {
@@ -322,8 +324,8 @@ export class ReadingPipeline {
       this.rememberAnnouncement(announcement);
       events.push({
         type: "announce",
-        topic: announcementTopic(root, reading.id),
         announcement,
+        message: centralMessage("announcement", { root, id: reading.id }, announcement),
         claim: known !== undefined,
       });
     } else {
@@ -336,11 +338,16 @@ export class ReadingPipeline {
       this.options.clock.isoTimestamp(reading.time),
       this.#fieldsOf(reading.id, reading.level),
     );
+    const { topic } = centralMessage(
+      "reading",
+      { root, id: reading.id, level: reading.level },
+      payload,
+    );
     events.push({
       type: "publish",
       id: reading.id,
       level: reading.level,
-      topic: readingTopic(root, reading.id, reading.level),
+      topic,
       payload,
       retain: this.options.retainReadings,
       driftSeconds: Math.round(driftMs / 1000),

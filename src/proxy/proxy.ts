@@ -27,7 +27,8 @@ import { logger } from "../logging/setup.ts";
 import { LogRateLimiter } from "../logging/rate_limit.ts";
 import { BrokerConnection } from "../mqtt/broker_connection.ts";
 import { parseCentralTopic } from "../protocol/central_topic.ts";
-import { announcementFilter, meterTopic, relaySetFilter } from "../protocol/topics.ts";
+import { announcementFilter, relaySetFilter } from "../protocol/topics.ts";
+import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
 import { clientId } from "../cluster/client_id.ts";
 import { requestFilter } from "../protocol/bridge_api.ts";
@@ -59,7 +60,7 @@ import { ProxyOutbox } from "./proxy_outbox.ts";
 import {
   discoveryContext,
   discoveryLimits,
-  ownTopic,
+  ownBridge,
   pipelineOptions,
   replicaOf,
   shared,
@@ -130,11 +131,11 @@ export class Proxy {
     };
     this.#centralPort = {
       connected: () => this.#central.connected,
-      publish: (topic, payload, options, done) =>
+      publish: ({ topic, payload }, options, done) =>
         this.#central.client.publish(topic, payload, options, (error) => done?.(error)),
     };
-    const direct = (topic: string, payload: string, retain: boolean) =>
-      publishDirect(this.#centralPort, log, topic, payload, retain);
+    const direct = (message: CentralMessage, retain: boolean) =>
+      publishDirect(this.#centralPort, log, message, retain);
     this.#pipeline = new ReadingPipeline(pipelineOptions(config));
     this.#registry = new MeterRegistry(config.limits.max_meters, (id) => this.#settingsOf(id));
     this.#ownership = new ReplicaOwnership(
@@ -144,7 +145,7 @@ export class Proxy {
       {
         root: () => this.#config.topics.root,
         homeAssistantEnabled: () => this.#config.homeassistant.enabled,
-        publish: (topic, payload) => direct(topic, payload, true),
+        publish: (message) => direct(message, true),
         removeDiscovery: (id) => this.#discovery.remove(id),
         forgetDiscovery: (id) => this.#discovery.forget(id),
         warnLimited: (key, message, properties) => this.#warnLimited(key, message, properties),
@@ -161,7 +162,7 @@ export class Proxy {
         settings: (id) => this.#settingsOf(id),
         io: (id) => this.#registry.hasIo(id),
       },
-      (topic, payload) => direct(topic, payload, true),
+      (message) => direct(message, true),
       discoveryLimits(config),
       now(),
     );
@@ -169,7 +170,7 @@ export class Proxy {
       () => this.#config.topics.root,
       this.#registry,
       (id) => this.#settingsOf(id),
-      (topic, payload) => direct(topic, payload, true),
+      (message) => direct(message, true),
       log,
     );
     this.#requests = new RequestHandler({
@@ -177,7 +178,7 @@ export class Proxy {
       known: (id) => this.#pipeline.isKnown(id),
       health: () => this.#snapshot.health(),
       emit: (event) => this.emit(event),
-      publish: (topic, payload) => direct(topic, payload, false),
+      publish: (message) => direct(message, false),
       relaySwitched: (id, state) => this.#relaySwitched(id, state),
       resetHistory: (id) => this.#resetHistory(id),
       acknowledgeOutboxProblem: () => this.#acknowledgeOutboxProblem(),
@@ -219,8 +220,8 @@ export class Proxy {
     this.#status = new BridgeStatus(
       this.#centralPort,
       {
-        topic: (leaf) => ownTopic(this.#config, leaf),
-        statusTopic: (id) => meterTopic(this.#config.topics.root, id, "status"),
+        bridge: () => ownBridge(this.#config),
+        root: () => this.#config.topics.root,
         statusIntervalSeconds: () => this.#config.meters.status_interval_seconds,
         readingsFlow: () => this.#internalSubscribed,
         stopping: () => this.#stopping,
@@ -260,7 +261,11 @@ export class Proxy {
       name: "central",
       broker: config.central_broker,
       clientId: clientId(config, "central_broker", "proxy-central"),
-      will: { topic: ownTopic(config, "state"), payload: "offline", qos: 1, retain: true },
+      will: {
+        ...centralMessage("bridge_state", ownBridge(config), "offline"),
+        qos: 1,
+        retain: true,
+      },
       // The outbox sends again what was in flight, keeping each meter's order.
       resendAfterReconnect: false,
       log,
@@ -394,7 +399,7 @@ export class Proxy {
       this.stats.announced();
     } else if (parsed.kind === "reading") {
       this.stats.published(parsed.level);
-      this.#registry.delivered(parsed.id as MeterId);
+      if (isMeterId(parsed.id)) this.#registry.delivered(parsed.id);
     }
   }
 
@@ -415,13 +420,8 @@ export class Proxy {
 
   #relaySwitched(id: MeterId, state: RelayState): void {
     if (this.#ownership.owns(id)) this.#registry.relay(id, state, Date.now());
-    publishDirect(
-      this.#centralPort,
-      log,
-      meterTopic(this.#config.topics.root, id, "relay"),
-      state,
-      true,
-    );
+    const message = centralMessage("relay", { root: this.#config.topics.root, id }, state);
+    publishDirect(this.#centralPort, log, message, true);
   }
 
   /** Sends what the paced queues allow now. */

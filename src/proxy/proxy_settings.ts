@@ -7,10 +7,10 @@
  */
 import denoJson from "../../deno.json" with { type: "json" };
 import type { Config } from "../config/schema.ts";
-import { replicaTopic, sharedFilter } from "../protocol/cluster.ts";
+import { type BridgeParams, centralTopic } from "../protocol/central_message.ts";
+import { sharedFilter } from "../protocol/cluster.ts";
 import type { DiscoveryContext } from "../protocol/home_assistant.ts";
 import { MeterClock } from "../protocol/meter_time.ts";
-import { bridgeTopic } from "../protocol/topics.ts";
 import type { DiscoveryLimits } from "./discovery_publisher.ts";
 import type { PipelineOptions } from "./pipeline.ts";
 
@@ -19,12 +19,9 @@ export function replicaOf(config: Config): string | undefined {
   return config.cluster.share_group === "" ? undefined : config.cluster.replica;
 }
 
-/** `<root>/bridge/<leaf>`, or with replicas `<root>/bridge/replicas/<replica>/<leaf>`. */
-export function ownTopic(config: Config, leaf: string): string {
-  const replica = replicaOf(config);
-  return replica === undefined
-    ? bridgeTopic(config.topics.root, leaf)
-    : replicaTopic(config.topics.root, replica, leaf);
+/** Where this proxy's bridge topics go: `<root>/bridge/…`, or with replicas its own. */
+export function ownBridge(config: Config): BridgeParams {
+  return { root: config.topics.root, replica: replicaOf(config) };
 }
 
 /** A filter as this proxy subscribes to it: shared among the replicas, if any. */
@@ -60,8 +57,8 @@ export function discoveryContext(config: Config): DiscoveryContext {
     prefix: config.homeassistant.discovery_prefix,
     version: denoJson.version,
     availabilityFactor: config.meters.availability_factor,
-    stateTopic: ownTopic(config, "state"),
-    infoTopic: ownTopic(config, "info"),
+    stateTopic: centralTopic("bridge_state", ownBridge(config)),
+    infoTopic: centralTopic("bridge_info", ownBridge(config)),
     replica: replicaOf(config),
   };
 }

@@ -11,7 +11,7 @@ import type { Config } from "../config/schema.ts";
 import { decodeUplink } from "../protocol/decode.ts";
 import { ioPayload } from "../protocol/io_state.ts";
 import type { MeterId } from "../protocol/meter_id.ts";
-import { meterTopic } from "../protocol/topics.ts";
+import { centralMessage } from "../protocol/central_message.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
 import type { Clock } from "./central_port.ts";
@@ -56,7 +56,7 @@ export class ReadingFlow {
       );
       return;
     }
-    const id = decoded.payload.id as MeterId;
+    const { id } = decoded.payload;
     if (this.port.config().meters.exclude.includes(id)) {
       this.port.stats.dropped("excluded");
       ack();
@@ -71,11 +71,11 @@ export class ReadingFlow {
     }
     const io = ioPayload(decoded.payload.value);
     const first = this.port.owns(id) && this.port.registry.io(id, io, now);
-    const { root } = this.port.config().topics;
+    const params = { root: this.port.config().topics.root, id };
     this.port.accept(
       [
-        { topic: meterTopic(root, id, "io"), payload: JSON.stringify(io), retain: true },
-        { topic: meterTopic(root, id, "relay"), payload: io.do1, retain: true },
+        { ...centralMessage("io", params, io), retain: true },
+        { ...centralMessage("relay", params, io.do1), retain: true },
       ],
       new Set(),
       ack,
@@ -114,12 +114,8 @@ export class ReadingFlow {
           break;
         }
         case "announce":
-          publications.push({
-            topic: event.topic,
-            payload: JSON.stringify(event.announcement),
-            retain: true,
-          });
-          announced.push(event.announcement.id as MeterId);
+          publications.push({ ...event.message, retain: true });
+          announced.push(event.announcement.id);
           if (event.claim) {
             this.log.debug(
               "Meter {id} is handled by this replica ({bridge}) now",

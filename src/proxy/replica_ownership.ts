@@ -8,7 +8,8 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
-import { announcementTopic, MeterAnnouncement, meterTopic } from "../protocol/topics.ts";
+import { type CentralMessage, centralMessage, clearMessage } from "../protocol/central_message.ts";
+import { MeterAnnouncement } from "../protocol/topics.ts";
 import type { Clock } from "./central_port.ts";
 import type { MeterRegistry } from "./meter_registry.ts";
 import type { ReadingPipeline } from "./pipeline.ts";
@@ -18,7 +19,7 @@ export interface OwnershipPort {
   root(): string;
   homeAssistantEnabled(): boolean;
   /** Publishes directly on central (retained). */
-  publish(topic: string, payload: string): void;
+  publish(message: CentralMessage): void;
   /** Removes the meter's Home Assistant device. */
   removeDiscovery(id: MeterId): void;
   /** Stops tracking the meter's discovery (another replica reports it). */
@@ -80,7 +81,7 @@ export class ReplicaOwnership {
       this.log.debug("Ignoring unreadable retained announcement on {topic}", { topic });
       return;
     }
-    const id = announcement.id as MeterId;
+    const { id } = announcement;
     this.lastAnnouncementAt = this.now();
     if (this.replica !== undefined && this.announcements.isStale(announcement)) {
       // An older claim (delayed in another replica's outbox, or retained from before) must not
@@ -100,8 +101,9 @@ export class ReplicaOwnership {
   #cleared(id: string): void {
     if (!isMeterId(id) || !this.announcements.isAnnounced(id)) return;
     if (this.port.homeAssistantEnabled()) this.port.removeDiscovery(id);
-    for (const leaf of ["availability", "status", "io", "relay"]) {
-      this.port.publish(meterTopic(this.port.root(), id, leaf), "");
+    const params = { root: this.port.root(), id };
+    for (const kind of ["availability", "status", "io", "relay"] as const) {
+      this.port.publish(clearMessage(kind, params));
     }
     this.announcements.forgetAnnouncement(id);
     this.registry.forget(id);
@@ -112,7 +114,7 @@ export class ReplicaOwnership {
   #reassertClaim(id: MeterId): void {
     const announcement = this.announcements.announcementOf(id);
     if (announcement === undefined) return;
-    this.port.publish(announcementTopic(this.port.root(), id), JSON.stringify(announcement));
+    this.port.publish(centralMessage("announcement", { root: this.port.root(), id }, announcement));
   }
 
   /**

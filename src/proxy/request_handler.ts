@@ -25,13 +25,12 @@ import {
   okResponse,
   parseRequest,
   requestTimeoutMs,
-  responseTopic,
   type Transaction,
 } from "../protocol/bridge_api.ts";
 import { parseCentralTopic } from "../protocol/central_topic.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { RelayState } from "../protocol/meter_status.ts";
-import { meterTopic } from "../protocol/topics.ts";
+import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
 import type { BridgeEvent, RequestResult } from "../worker/messages.ts";
 
 /** What the handler needs from the proxy. */
@@ -44,7 +43,7 @@ export interface RequestContext {
   /** Sends an event to the other workers or the supervisor. */
   emit(event: BridgeEvent): void;
   /** Publishes a response (not retained). */
-  publish(topic: string, payload: string): void;
+  publish(message: CentralMessage): void;
   /**
    * Forgets a meter's filter history (a meter replaced under the same id);
    * the `data` of the answer.
@@ -58,8 +57,11 @@ export interface RequestContext {
   outcome(kind: string, response: ApiResponse): void;
 }
 
+/** The message that carries an answer to where the request expects it. */
+type Answer = (response: ApiResponse) => CentralMessage;
+
 interface Waiting {
-  readonly topic: string;
+  readonly answer: Answer;
   readonly kind: string;
   readonly transaction: Transaction | undefined;
   readonly timer: ReturnType<typeof setTimeout>;
@@ -96,39 +98,39 @@ export class RequestHandler {
     const { root } = this.context.config().topics;
     const parsed = parseRequest(root, topic, payload);
     if (isRejected(parsed)) {
-      this.#respond(responseTopic(root, parsed.action), parsed.action, parsed.response);
+      this.#respond(apiAnswer(root, parsed.action), parsed.action, parsed.response);
       return;
     }
-    const topicOut = responseTopic(root, parsed.action);
+    const answer = apiAnswer(root, parsed.action);
     const { transaction } = parsed;
     switch (parsed.action) {
       case "health":
-        this.#respond(topicOut, parsed.action, okResponse(this.context.health(), transaction));
+        this.#respond(answer, parsed.action, okResponse(this.context.health(), transaction));
         return;
       case "config/reload": {
-        const request = this.#wait(topicOut, parsed.action, transaction);
+        const request = this.#wait(answer, parsed.action, transaction);
         if (request !== undefined) this.context.emit({ type: "reload_request", request });
         return;
       }
       case "meter/reset_history":
         this.#respond(
-          topicOut,
+          answer,
           parsed.action,
           okResponse(this.context.resetHistory(parsed.id), transaction),
         );
         return;
       case "outbox/acknowledge": {
         const acknowledged = this.context.acknowledgeOutboxProblem() ?? null;
-        this.#respond(topicOut, parsed.action, okResponse({ acknowledged }, transaction));
+        this.#respond(answer, parsed.action, okResponse({ acknowledged }, transaction));
         return;
       }
       default: {
         const error = this.#meterError(parsed.id);
         if (error !== undefined) {
-          this.#respond(topicOut, parsed.action, errorResponse(error, transaction));
+          this.#respond(answer, parsed.action, errorResponse(error, transaction));
           return;
         }
-        this.#command(topicOut, parsed.action, transaction, commandOf(parsed));
+        this.#command(answer, parsed.action, transaction, commandOf(parsed));
       }
     }
   }
@@ -139,11 +141,11 @@ export class RequestHandler {
     const parsed = parseCentralTopic(root, topic);
     if (parsed.kind !== "relay_set" || !isMeterId(parsed.id)) return;
     const { id } = parsed;
-    const resultTopic = meterTopic(root, id, "relay/result");
+    const answer: Answer = (response) => centralMessage("relay_result", { root, id }, response);
     const text = new TextDecoder().decode(payload.subarray(0, 16)).trim().toUpperCase();
     const state = RelayState.safeParse(text);
     if (!state.success) {
-      this.#respond(resultTopic, "relay", errorResponse('send "ON" or "OFF"'));
+      this.#respond(answer, "relay", errorResponse('send "ON" or "OFF"'));
       return;
     }
     const error = this.#meterError(id) ??
@@ -151,11 +153,11 @@ export class RequestHandler {
         ? undefined
         : `relay control of ${id} is off: add it to meters.relay_control in config.yaml`);
     if (error !== undefined) {
-      this.#respond(resultTopic, "relay", errorResponse(error));
+      this.#respond(answer, "relay", errorResponse(error));
       return;
     }
     this.#command(
-      resultTopic,
+      answer,
       "relay",
       undefined,
       { action: "relay", id, on: state.data === "ON" },
@@ -175,7 +177,7 @@ export class RequestHandler {
       if (state.success) this.context.relaySwitched(waiting.relay, state.data);
     }
     this.#respond(
-      waiting.topic,
+      waiting.answer,
       waiting.kind,
       result.ok
         ? okResponse(result.data, waiting.transaction)
@@ -188,7 +190,7 @@ export class RequestHandler {
     for (const [request, waiting] of this.#waiting) {
       this.#settle(request, waiting);
       this.#respond(
-        waiting.topic,
+        waiting.answer,
         waiting.kind,
         errorResponse("the bridge is stopping", waiting.transaction),
       );
@@ -204,7 +206,7 @@ export class RequestHandler {
   }
 
   #command(
-    topic: string,
+    answer: Answer,
     kind: string,
     transaction: Transaction | undefined,
     command: MeterCommandRequest,
@@ -214,7 +216,7 @@ export class RequestHandler {
     const pending = this.#perMeter.get(id) ?? 0;
     if (pending >= MAX_REQUESTS_PER_METER) {
       this.#respond(
-        topic,
+        answer,
         kind,
         errorResponse(
           `${pending} requests for meter ${id} are in progress; try again once they are answered`,
@@ -226,7 +228,7 @@ export class RequestHandler {
     const { meters } = this.context.config();
     const timeoutMs = requestTimeoutMs(meters.ack_timeout_seconds, meters.command_retries);
     const waitMs = timeoutMs + ANSWER_GRACE_MS;
-    const request = this.#wait(topic, kind, transaction, waitMs, { relay, meter: id });
+    const request = this.#wait(answer, kind, transaction, waitMs, { relay, meter: id });
     if (request === undefined) return;
     this.#perMeter.set(id, pending + 1);
     this.context.emit({
@@ -242,7 +244,7 @@ export class RequestHandler {
    * `undefined` if too many wait.
    */
   #wait(
-    topic: string,
+    answer: Answer,
     kind: string,
     transaction: Transaction | undefined,
     timeoutMs = ANSWER_GRACE_MS * 3,
@@ -250,7 +252,7 @@ export class RequestHandler {
   ): string | undefined {
     if (this.#waiting.size >= MAX_WAITING) {
       this.#respond(
-        topic,
+        answer,
         kind,
         errorResponse(`${MAX_WAITING} requests are in progress; try again later`, transaction),
       );
@@ -260,7 +262,7 @@ export class RequestHandler {
     const timer = setTimeout(() => {
       this.#settle(request, waiting);
       this.#respond(
-        topic,
+        answer,
         kind,
         errorResponse(
           about.meter === undefined
@@ -271,7 +273,7 @@ export class RequestHandler {
         ),
       );
     }, timeoutMs);
-    const waiting: Waiting = { topic, kind, transaction, timer, ...about };
+    const waiting: Waiting = { answer, kind, transaction, timer, ...about };
     this.#waiting.set(request, waiting);
     return request;
   }
@@ -286,10 +288,15 @@ export class RequestHandler {
     else this.#perMeter.delete(waiting.meter);
   }
 
-  #respond(topic: string, kind: string, response: ApiResponse): void {
-    this.context.publish(topic, JSON.stringify(response));
+  #respond(answer: Answer, kind: string, response: ApiResponse): void {
+    this.context.publish(answer(response));
     this.context.outcome(kind, response);
   }
+}
+
+/** Answers on `<root>/bridge/response/<action>`. */
+function apiAnswer(root: string, action: string): Answer {
+  return (response) => centralMessage("api_response", { root, action }, response);
 }
 
 function commandOf(

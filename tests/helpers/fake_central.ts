@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import type { CentralMessage } from "../../src/protocol/central_message.ts";
 import type { CentralPort, PublishOptions } from "../../src/proxy/central_port.ts";
 
 /** A publication the fake central broker received. */
@@ -26,8 +27,7 @@ export function fakeCentral(connected = true): CentralPort & {
     failWith: undefined as Error | undefined,
     connected: () => fake.up,
     publish(
-      topic: string,
-      payload: string,
+      { topic, payload }: CentralMessage,
       options: PublishOptions,
       done?: (error?: Error) => void,
     ): void {

@@ -24,7 +24,9 @@ function setUp() {
     () => "kpm33b",
     registry,
     settingsOf,
-    (topic, payload) => published.push([topic, payload]),
+    ({ topic, payload }) => {
+      published.push([topic, payload]);
+    },
     log,
   );
   return { availability, registry, published, lines };

@@ -26,8 +26,8 @@ function setUp() {
   const status = new BridgeStatus(
     central,
     {
-      topic: (leaf) => `kpm33b/bridge/${leaf}`,
-      statusTopic: (id) => `kpm33b/${id}/status`,
+      bridge: () => ({ root: "kpm33b" }),
+      root: () => "kpm33b",
       statusIntervalSeconds: () => 10,
       readingsFlow: () => state.flowing,
       stopping: () => state.stopping,

@@ -46,7 +46,9 @@ function setUp(yaml = "{}") {
       settings: (id) => meterSettings(meters, id),
       io: () => false,
     },
-    (topic, payload) => published.push([topic, payload]),
+    ({ topic, payload }) => {
+      published.push([topic, payload]);
+    },
     { maxMeters: 10, messagesPerSecond: 0 },
     T0,
   );
@@ -177,7 +179,9 @@ Deno.test("discovery is paced: a mass reconnect never exceeds the message rate",
   const publisher = new DiscoveryPublisher(
     CONTEXT,
     allKnown(ids),
-    (topic) => published.push(topic),
+    ({ topic }) => {
+      published.push(topic);
+    },
     { maxMeters: 100, messagesPerSecond: 10 },
     T0,
   );

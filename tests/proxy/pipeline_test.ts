@@ -37,8 +37,11 @@ Deno.test("the RT sample becomes an announcement and a seconds reading", () => {
   assert.deepEqual(events.map((e) => e.type), ["announce", "publish"]);
   assert.deepEqual(events[0], {
     type: "announce",
-    topic: "kpm33b/discovery/33B1225950027",
     announcement: { id: "33B1225950027", model: "KPM33B", first_seen: "2026-01-12T15:39:05.000Z" },
+    message: {
+      topic: "kpm33b/discovery/33B1225950027",
+      payload: '{"id":"33B1225950027","model":"KPM33B","first_seen":"2026-01-12T15:39:05.000Z"}',
+    },
     claim: false,
   });
   assert.deepEqual(published(events), [{
@@ -201,14 +204,15 @@ Deno.test("property: no input crashes the pipeline or yields a topic outside the
       fc.property(hostileTopic, hostilePayload, fc.nat(), (topic, payload, now) => {
         for (const event of [...p.handle(topic, payload, now), ...p.expire(now)]) {
           if (event.type !== "publish" && event.type !== "announce") continue;
-          assert.ok(event.topic.startsWith(`${root}/`), event.topic);
-          const levels = event.topic.split("/");
-          assert.ok(levels.every((level) => level !== ""), `empty level in ${event.topic}`);
+          const out = event.type === "publish" ? event.topic : event.message.topic;
+          assert.ok(out.startsWith(`${root}/`), out);
+          const levels = out.split("/");
+          assert.ok(levels.every((level) => level !== ""), `empty level in ${out}`);
           assert.ok(
-            !/[+#]/.test(event.topic) && !event.topic.includes("\0"),
-            `wildcard in ${event.topic}`,
+            !/[+#]/.test(out) && !out.includes("\0"),
+            `wildcard in ${out}`,
           );
-          assert.match(event.topic, /^[A-Za-z0-9_/-]+$/);
+          assert.match(out, /^[A-Za-z0-9_/-]+$/);
           if (event.type === "publish") JSON.parse(event.payload); // valid JSON: no Infinity
         }
       }),
@@ -348,17 +352,18 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
   const id = MeterId.parse("33B0000000007");
   const first = p.handle("MQTT_RT_DATA", reading(7, 0), SAMPLE_NOW);
   const announced = first.find((e) => e.type === "announce");
+  const announcement = {
+    id,
+    model: "KPM33B",
+    first_seen: "2026-01-12T15:39:05.000Z",
+    bridge: "r1",
+    bridge_since: "2026-01-12T15:39:05.000Z",
+    claim: 1,
+  };
   assert.deepEqual(announced, {
     type: "announce",
-    topic: `kpm33b/discovery/${id}`,
-    announcement: {
-      id,
-      model: "KPM33B",
-      first_seen: "2026-01-12T15:39:05.000Z",
-      bridge: "r1",
-      bridge_since: "2026-01-12T15:39:05.000Z",
-      claim: 1,
-    },
+    announcement,
+    message: { topic: `kpm33b/discovery/${id}`, payload: JSON.stringify(announcement) },
     claim: false,
   });
   assert.equal(p.ownerOf(id), "r1");
@@ -380,10 +385,11 @@ Deno.test("with replicas a new meter is announced with this replica; a moved one
   assert.equal(p.isStale(moved), false, "its own echo");
   const later = SAMPLE_NOW + 120_000;
   const claim = p.handle("MQTT_RT_DATA", reading(7, 2), later).find((e) => e.type === "announce");
+  const claimed = { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString(), claim: 3 };
   assert.deepEqual(claim, {
     type: "announce",
-    topic: `kpm33b/discovery/${id}`,
-    announcement: { ...moved, bridge: "r1", bridge_since: new Date(later).toISOString(), claim: 3 },
+    announcement: claimed,
+    message: { topic: `kpm33b/discovery/${id}`, payload: JSON.stringify(claimed) },
     claim: true,
   });
   assert.equal(

@@ -3,7 +3,7 @@ import { Config } from "../../src/config/schema.ts";
 import {
   discoveryContext,
   discoveryLimits,
-  ownTopic,
+  ownBridge,
   pipelineOptions,
   replicaOf,
   shared,
@@ -14,7 +14,7 @@ const replica = Config.parse({ cluster: { share_group: "g", replica: "r1" } });
 
 Deno.test("a bridge alone uses the bridge topics and plain filters", () => {
   assert.equal(replicaOf(alone), undefined);
-  assert.equal(ownTopic(alone, "state"), "kpm33b/bridge/state");
+  assert.deepEqual(ownBridge(alone), { root: "kpm33b", replica: undefined });
   assert.equal(shared(alone, "kpm33b/+/relay/set"), "kpm33b/+/relay/set");
   assert.equal(pipelineOptions(alone).replica, undefined);
   assert.equal(discoveryContext(alone).stateTopic, "kpm33b/bridge/state");
@@ -22,7 +22,7 @@ Deno.test("a bridge alone uses the bridge topics and plain filters", () => {
 
 Deno.test("a replica uses its own topics and shares the request filters", () => {
   assert.equal(replicaOf(replica), "r1");
-  assert.equal(ownTopic(replica, "info"), "kpm33b/bridge/replicas/r1/info");
+  assert.deepEqual(ownBridge(replica), { root: "kpm33b", replica: "r1" });
   assert.equal(shared(replica, "kpm33b/+/relay/set"), "$share/g/kpm33b/+/relay/set");
   assert.equal(pipelineOptions(replica).replica, "r1");
   const context = discoveryContext(replica);

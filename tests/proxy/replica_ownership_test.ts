@@ -36,7 +36,9 @@ function setUp(replica?: string, homeAssistant = true) {
     {
       root: () => "kpm33b",
       homeAssistantEnabled: () => homeAssistant,
-      publish: (topic, payload) => published.push([topic, payload]),
+      publish: ({ topic, payload }) => {
+        published.push([topic, payload]);
+      },
       removeDiscovery: (id) => calls.push(`remove ${id}`),
       forgetDiscovery: (id) => calls.push(`forget ${id}`),
       warnLimited: (key, message) => calls.push(`warn ${key}: ${message.slice(0, 30)}`),

@@ -23,7 +23,9 @@ function setUp(yaml = "meters:\n  relay_control: [33B1225950027]\n") {
     known: (id) => id === A || id === B,
     health: () => ({ healthy: true }),
     emit: (event) => emitted.push(event),
-    publish: (topic, payload) => published.push({ topic, payload: JSON.parse(payload) }),
+    publish: ({ topic, payload }) => {
+      published.push({ topic, payload: JSON.parse(payload) });
+    },
     relaySwitched: (id, state) => relays.push([id, state]),
     resetHistory: (id) => {
       resets.push(id);
