@@ -5,16 +5,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `predicate` every 20 ms; throws naming `what` if it does not hold within `timeoutMs`. */
+/**
+ * Polls `predicate` every `pollMs`; throws naming `what` (called only then, so it may describe the
+ * state at the time-out) if it does not hold within `timeoutMs`. Tests of millisecond timers poll
+ * faster than the default so the wait does not eat into the time they measure.
+ */
 export async function until(
   predicate: () => boolean,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 10_000,
+  pollMs = 20,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
+    }
+    await sleep(pollMs);
   }
 }
 
