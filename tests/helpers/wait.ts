@@ -25,6 +25,16 @@ export async function until(
   }
 }
 
+/** Polls `predicate` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
+export async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 /** Resolves as `promise` does; throws naming `what` if it does not settle within `timeoutMs`. */
 export async function within<T>(promise: Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

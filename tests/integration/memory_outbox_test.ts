@@ -32,13 +32,17 @@ logging: { level: debug, format: json, stats_interval_seconds: 0 }
     await using meter = await TestClient.connect(internal.url);
     const time = new MeterClock("UTC").meterTimeAt(Date.now());
     await meter.publish("MQTT_ENY_NOW", JSON.stringify({ id, time, zygsz: 163.486, isend: "1" }));
-    await sleep(1000);
+    await bridge.waitForLog(
+      (l) => String(l.message).startsWith("New meter"),
+      "the reading taken in by the bridge",
+    );
     if (dropInternalLink) {
       link.dropConnections(); // a network blip or a restart of the meters' broker
       await bridge.waitForLog(
         (l) => String(l.message).includes("redelivered reading"),
         "the redelivery dropped as a duplicate",
       );
+      // Room for a wrong acknowledgement of the duplicate to reach the broker before the crash.
       await sleep(500);
     }
     await bridge.stop("SIGKILL"); // crash while central is still away
