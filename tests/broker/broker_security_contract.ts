@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { sleep, until, within } from "../helpers/wait.ts";
 
+/** After the expected messages arrived: long enough for a refused one to show up if it got through. */
+const NOTHING_MORE_MS = 300;
+
 /** Accounts every broker under test knows. */
 export const CONTRACT_AUTH = {
   bridge: { username: "bridge", password: "bridge-secret" },
@@ -166,7 +169,7 @@ export function brokerSecurityContract(
       await bridge.publishAsync("MQTT_RT_DATA", '{"id":"33B1225950028"}', { qos: 1 });
       await bridge.publishAsync(`MQTT_SETTIME_${METER_A.slice(-8)}`, '{"oprid":"a"}', { qos: 1 });
       await until(() => received.length > 0, "meter A's own command", 5_000);
-      await sleep(300);
+      await sleep(NOTHING_MORE_MS);
       assert.deepEqual(received, [{
         topic: `MQTT_SETTIME_${METER_A.slice(-8)}`,
         payload: '{"oprid":"a"}',
@@ -190,7 +193,7 @@ export function brokerSecurityContract(
       await publishQuietly(shared, `MQTT_SETTIME_${METER_C.slice(-8)}`, '{"oprid":"spoof"}');
       await publishQuietly(bound, "kpm33b/33B1225950027/seconds", reading(METER_A));
       await until(() => received.length >= 2, "the two uplink messages", 5_000);
-      await sleep(300);
+      await sleep(NOTHING_MORE_MS);
       assert.deepEqual(received.map((m) => m.topic).sort(), ["MQTT_ENY_NOW", "MQTT_RT_DATA"]);
     } finally {
       await end(shared, bound, bridge);
@@ -209,7 +212,7 @@ export function brokerSecurityContract(
         await publishQuietly(spoofer, "MQTT_RT_DATA", JSON.stringify({ id: METER_B, n: 2 }));
         await publishQuietly(spoofer, "MQTT_RT_DATA", "not json");
         await until(() => received.length >= 1, "the honest reading", 5_000);
-        await sleep(300);
+        await sleep(NOTHING_MORE_MS);
         assert.deepEqual(received.map((m) => JSON.parse(m.payload).id), [METER_A]);
       } finally {
         await end(a, spoofer, bridge);
@@ -234,7 +237,7 @@ export function brokerSecurityContract(
       await bridge.publishAsync(`MQTT_TELECTRL_${METER_C.slice(-8)}`, '{"oprid":"c"}', { qos: 1 });
       await until(() => sharedReceived.length > 0, "meter C's command", 5_000);
       await until(() => aReceived.length > 0, "meter A's command", 5_000);
-      await sleep(300);
+      await sleep(NOTHING_MORE_MS);
       assert.deepEqual(sharedReceived.map((m) => m.payload), ['{"oprid":"c"}']);
       assert.deepEqual(aReceived.map((m) => m.payload), ['{"oprid":"a"}']);
     } finally {
@@ -266,7 +269,7 @@ export function brokerSecurityContract(
         { qos: 1 },
       );
       await until(() => received.length >= 2, "the reading and the reply at the bridge", 5_000);
-      await sleep(300);
+      await sleep(NOTHING_MORE_MS);
       assert.deepEqual(snooped, [[], []]);
     } finally {
       await end(meter, ...snoopers, bridge);
@@ -295,7 +298,7 @@ export function brokerSecurityContract(
         });
         await a.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_A, n: 3 }), { qos: 1 });
         await until(() => received.length >= 2, "the honest readings", 5_000);
-        await sleep(300);
+        await sleep(NOTHING_MORE_MS);
         assert.deepEqual(received.map((m) => JSON.parse(m.payload).n), [2, 3]);
       } finally {
         await end(a, shared, readingSpoofer, replySpoofer, bridge);
@@ -316,7 +319,7 @@ export function brokerSecurityContract(
       await within(closed, "the broker closing the oversized publisher's connection");
       await steady.publishAsync("MQTT_RT_DATA", JSON.stringify({ id: METER_C, n: 1 }), { qos: 1 });
       await until(() => received.length >= 1, "the steady meter's reading", 5_000);
-      await sleep(300);
+      await sleep(NOTHING_MORE_MS);
       assert.deepEqual(received.map((m) => JSON.parse(m.payload).n), [1]);
     } finally {
       await end(big, steady, bridge);
@@ -341,6 +344,7 @@ export function brokerSecurityContract(
       clean: false,
     });
     try {
+      // The session's queued messages would arrive right after the connection.
       await sleep(500);
       assert.deepEqual(thief.received, []);
     } finally {

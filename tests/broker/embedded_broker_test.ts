@@ -200,6 +200,7 @@ Deno.test("a client id connecting again is named with both users; two devices sh
       5_000,
     );
     await until(() => takeovers().length >= 10, "a loop of takeovers", 10_000);
+    // The loop of takeovers is cut at 10.
     await sleep(500);
     assert.equal(takeovers().length, 10);
   } finally {

@@ -23,6 +23,7 @@ Deno.test("a file that does not change is taken after two reads one pause apart"
 Deno.test("a file completed between two reads is read again and taken complete", async () => {
   await using file = await tempFile("meters:\n");
   const reading = readSettledText(file.path, FAST);
+  // Between the first and the second read.
   await sleep(FAST.settleMs / 2);
   await Deno.writeTextFile(file.path, "  timezone: UTC\n", { append: true });
   assert.equal(await reading, "meters:\n  timezone: UTC\n");
@@ -64,6 +65,7 @@ Deno.test("a missing file is reported as missing once it stays missing; one that
     return true;
   });
   const reading = readSettledText(file.path, FAST);
+  // Between the first and the second read.
   await sleep(FAST.settleMs / 2);
   await Deno.writeTextFile(file.path, "x: 2\n");
   assert.equal(await reading, "x: 2\n");

@@ -16,7 +16,10 @@ import { sleep, until } from "../helpers/wait.ts";
 
 const noEnv: EnvLookup = () => undefined;
 
-/** Long enough for the watcher to wait for quiet, read twice and reload, with margin. */
+/**
+ * Long enough for the watcher to wait for quiet, read twice and reload, with margin: waiting this
+ * long proves that no (further) change is reported.
+ */
 const QUIET_MS = WATCH_QUIET_MS + READ_SETTLE_MS + 1_000;
 
 function configText(seconds: number | string, minutes: number | string = 1): string {

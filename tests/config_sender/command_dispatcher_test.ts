@@ -14,6 +14,7 @@ import {
 } from "../../src/protocol/commands.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
 import type { CommandReply } from "../../src/protocol/uplink.ts";
+import { sleep, until } from "../helpers/wait.ts";
 
 const A = MeterId.parse("33B1225950027");
 const B = MeterId.parse("33B1225950028");
@@ -56,16 +57,8 @@ function withoutLatency({ command, result }: Settled) {
   return { command, result: rest };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until the condition holds; fails after a generous limit instead of hanging. */
-async function until(condition: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not reached");
-    await sleep(2);
-  }
-}
+/** Polls every 2 ms: the dispatcher's time-outs here are tens of milliseconds. */
+const POLL_MS = 2;
 
 Deno.test("a command is sent at once and a matching success reply settles it with one attempt", () => {
   const { dispatcher, sent, results } = harness();
@@ -253,7 +246,7 @@ Deno.test("a missing acknowledgement is retried with the same oprid, then fails 
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 20, retries: 2, retryDelayMs: 5 });
   const command = secondsIntervalCommand(A, 300, oprid(7));
   dispatcher.enqueue([command]);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.equal(sent.length, 3);
   for (const attempt of sent) assert.deepEqual(attempt, command);
   assert.deepEqual(results, [{
@@ -266,6 +259,7 @@ Deno.test("a missing acknowledgement is retried with the same oprid, then fails 
     },
   }]);
   assert.equal(dispatcher.busyMeters, 0);
+  // Past another timeout and retry delay: no fourth attempt.
   await sleep(60);
   assert.equal(sent.length, 3);
   dispatcher.stop();
@@ -275,7 +269,7 @@ Deno.test("with zero retries a missing acknowledgement fails after one attempt",
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 20, retries: 0 });
   const command = secondsIntervalCommand(A, 60, oprid(1));
   dispatcher.enqueue([command]);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.equal(sent.length, 1);
   assert.deepEqual(results[0].result, {
     ok: false,
@@ -290,12 +284,13 @@ Deno.test("an acknowledgement of a retried attempt succeeds with the attempt cou
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 20, retries: 3 });
   const command = minutesIntervalCommand(A, 5, oprid(3));
   dispatcher.enqueue([command]);
-  await until(() => sent.length === 2);
+  await until(() => sent.length === 2, "2 commands sent", 3_000, POLL_MS);
   assert.equal(sent[1].oprid, oprid(3));
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
   assert.deepEqual(results.map(withoutLatency), [
     { command, result: { ok: true, attempts: 2, reply: reply(command) } },
   ]);
+  // Past another timeout: the answered command is not repeated.
   await sleep(60);
   assert.equal(sent.length, 2);
   dispatcher.stop();
@@ -306,7 +301,7 @@ Deno.test("a timed-out command frees the meter for its next queued command", asy
   const first = secondsIntervalCommand(A, 60, oprid(1));
   const second = minutesIntervalCommand(A, 15, oprid(2));
   dispatcher.enqueue([first, second]);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.deepEqual(sent, [first, second]);
   assert.equal(dispatcher.busyMeters, 1);
   assert.equal(dispatcher.queuedCommands, 0);
@@ -433,6 +428,7 @@ Deno.test("stop() abandons outstanding and queued commands and nothing is sent a
   assert.equal(dispatcher.has(B, "interval_seconds"), false);
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(a)), false);
 
+  // Past the timeout and retry delay: nothing stopped is sent or settled.
   await sleep(80);
   assert.deepEqual(sent, [a]);
   assert.deepEqual(results, []);
@@ -441,8 +437,9 @@ Deno.test("stop() abandons outstanding and queued commands and nothing is sent a
 Deno.test("stop() while a retried attempt awaits its acknowledgement ends the retries", async () => {
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 20, retries: 5, retryDelayMs: 5 });
   dispatcher.enqueue([secondsIntervalCommand(A, 60, oprid(1))]);
-  await until(() => sent.length === 2);
+  await until(() => sent.length === 2, "2 commands sent", 3_000, POLL_MS);
   dispatcher.stop();
+  // Past the next timeout and retry delay: no further attempt.
   await sleep(80);
   assert.equal(sent.length, 2);
   assert.deepEqual(results, []);
@@ -469,6 +466,7 @@ Deno.test("commands enqueued after stop() are not sent", async () => {
   const { dispatcher, sent } = harness({ ackTimeoutMs: 20 });
   dispatcher.stop();
   dispatcher.enqueue([secondsIntervalCommand(A, 60, oprid(1))]);
+  // Longer than a send would take: a stopped dispatcher sends nothing.
   await sleep(40);
   assert.deepEqual(sent, []);
   assert.equal(dispatcher.busyMeters, 0);
@@ -512,7 +510,7 @@ Deno.test("each retry is re-stamped from the command the previous attempt sent",
     },
   });
   dispatcher.enqueue([clockCommand(A, "20260112163900", oprid(5))]);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.deepEqual(received.map((c) => JSON.parse(c.payload).time), [
     "20260112163900",
     "20260112163901",
@@ -554,7 +552,8 @@ Deno.test("the latency of a success is measured from the attempt the meter answe
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 40, retries: 2, retryDelayMs: 5 });
   const command = secondsIntervalCommand(A, 60, oprid(1));
   dispatcher.enqueue([command]);
-  await until(() => sent.length === 2);
+  await until(() => sent.length === 2, "2 commands sent", 3_000, POLL_MS);
+  // Into the second attempt's wait, so its latency differs from the first's.
   await sleep(25);
   assert.equal(dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command)), true);
   const result = results[0].result;
@@ -598,11 +597,12 @@ Deno.test("commands go out at most ratePerSecond a second, however fast meters a
   for (const command of sent) dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(command));
   assert.equal(sent.length, 5, "acknowledgements free slots, not tokens");
   now = 1000;
-  await until(() => sent.length === 10);
+  await until(() => sent.length === 10, "10 commands sent", 3_000, POLL_MS);
+  // Tokens of one second only: no eleventh command until time passes.
   await sleep(20);
   assert.equal(sent.length, 10);
   now = 2000;
-  await until(() => sent.length === 12);
+  await until(() => sent.length === 12, "12 commands sent", 3_000, POLL_MS);
   dispatcher.stop();
 });
 
@@ -615,13 +615,13 @@ Deno.test("a retry pays for its send: the next new command waits for the rate", 
     now: () => now,
   });
   dispatcher.enqueue([secondsIntervalCommand(A, 60, oprid(1))]);
-  await until(() => sent.length === 2, 1000); // the timed-out first attempt is repeated
+  await until(() => sent.length === 2, "2 commands sent", 1_000, POLL_MS); // the timed-out first attempt is repeated
   now = 1000;
   dispatcher.enqueue([secondsIntervalCommand(B, 60, oprid(2))]);
   await sleep(30);
   assert.equal(sent.filter((c) => c.id === B).length, 0, "the retry used this second's token");
   now = 2000;
-  await until(() => sent.some((c) => c.id === B));
+  await until(() => sent.some((c) => c.id === B), "a command to B", 3_000, POLL_MS);
   dispatcher.stop();
 });
 
@@ -631,13 +631,14 @@ Deno.test("a queued command whose deadline passes is never sent and ends as not 
   const relay = { ...relayCommand(A, true, oprid(2)), request: "r1" };
   dispatcher.enqueue([first]);
   dispatcher.enqueue([relay], Date.now() + 60);
-  await until(() => results.length === 2);
+  await until(() => results.length === 2, "two results", 3_000, POLL_MS);
   assert.deepEqual(results.find((r) => r.command === relay)?.result, {
     ok: false,
     attempts: 0,
     outcome: "not_sent",
     reason: "not sent: too little time left for an acknowledgement",
   });
+  // Past the relay's deadline: it is never sent late.
   await sleep(100);
   assert.deepEqual(sent, [first], "the relay never went out");
   dispatcher.stop();
@@ -650,7 +651,7 @@ Deno.test("a command left queued past its deadline ends at the deadline, while t
   dispatcher.enqueue([first]);
   const deadline = Date.now() + 250;
   dispatcher.enqueue([relay], deadline);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.equal(results[0].command, relay);
   assert.ok(Date.now() >= deadline, "not before its deadline");
   assert.deepEqual(results[0].result, {
@@ -661,6 +662,7 @@ Deno.test("a command left queued past its deadline ends at the deadline, while t
   });
   assert.equal(dispatcher.queuedCommands, 0);
   dispatcher.handleReply("MQTT_COMMOD_SET_REP", reply(first));
+  // A freed slot would have let a queued command out by now.
   await sleep(50);
   assert.ok(sent.every((c) => c.oprid === oprid(1)), "only the first command went out");
   dispatcher.stop();
@@ -670,7 +672,7 @@ Deno.test("a command is not sent again once a whole acknowledgement timeout no l
   const { dispatcher, sent, results } = harness({ ackTimeoutMs: 30, retries: 5, retryDelayMs: 5 });
   const relay = { ...relayCommand(A, false, oprid(3)), request: "r1" };
   dispatcher.enqueue([relay], Date.now() + 80);
-  await until(() => results.length === 1);
+  await until(() => results.length === 1, "one result", 3_000, POLL_MS);
   assert.ok(sent.length >= 1 && sent.length <= 2, `sent ${sent.length} times`);
   assert.deepEqual(results[0].result, {
     ok: false,

@@ -12,11 +12,12 @@ import { STATE_FILE } from "../../src/config_sender/state_store.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import type { BridgeEvent } from "../../src/worker/messages.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
-import { type ReceivedCommand, SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
+import type { ReceivedCommand, SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { sleep, until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 const METER_A = "33B1225950027" as MeterId;
@@ -65,13 +66,7 @@ async function setUp() {
       );
     },
     async meter(id: MeterId, options: { clockOffsetMs?: number; dropAcks?: number } = {}) {
-      const meter = await SimulatedMeter.start({
-        url: internal.url,
-        id,
-        timeZone: TIME_ZONE,
-        autoPublish: false,
-        ...options,
-      });
+      const meter = await startMeter(internal.url, id, TIME_ZONE, options);
       meters.push(meter);
       return meter;
     },
@@ -204,6 +199,7 @@ Deno.test("a restart on the same day sends nothing; the next day the configurati
 
   const sameDay = await env.sender(env.config());
   await until(() => sameDay.meterState(METER_A) !== undefined, "state loaded");
+  // No command goes out on a restart the same day.
   await sleep(1500);
   assert.equal(meter.commands.length, 3, JSON.stringify(names(meter.commands)));
   await env.stopSender(sameDay);
@@ -211,6 +207,7 @@ Deno.test("a restart on the same day sends nothing; the next day the configurati
   const tomorrow = Date.now() + 86_400_000;
   const nextDay = await env.sender(env.config(), { now: () => tomorrow + (Date.now() % 1000) });
   await until(() => meter.commands.length >= 6, "second configuration");
+  // No fourth command follows the second configuration.
   await sleep(1500);
   assert.deepEqual(names(meter.commands.slice(3)), [
     "COMMOD_SET 0000 60",
@@ -243,6 +240,7 @@ Deno.test("a configuration change updates only the meters whose settings changed
     () => sender.meterState(METER_B)?.configured?.settings.upload_interval_seconds === 300,
     "B reconfigured",
   );
+  // Meter A gets no command.
   await sleep(1000);
   assert.equal(a.commands.length, 3, JSON.stringify(names(a.commands)));
   // The clock was set minutes ago with the first configuration: it is not sent again.
@@ -265,6 +263,7 @@ Deno.test("a drifting clock is set within seconds, at most once per hour", async
 
   // The clock was just set with the configuration: a drift report now is not acted on.
   sender.onEvent(drift);
+  // A drift report right after the configuration sets no clock.
   await sleep(500);
   assert.equal(settimes(), 1);
 
@@ -280,6 +279,7 @@ Deno.test("a drifting clock is set within seconds, at most once per hour", async
   sender.onEvent(drift);
   offsetMs += 1_800_000;
   sender.onEvent(drift);
+  // No second clock set within the hour.
   await sleep(1000);
   assert.equal(settimes(), 2, "no second set within the hour");
 
@@ -305,6 +305,7 @@ Deno.test("a cleared announcement forgets the meter; a mismatched one is ignored
 
   // An announcement whose payload names another meter than its topic configures nothing.
   await env.announceAs(METER_B, METER_A);
+  // The mismatched announcement configures nothing.
   await sleep(500);
   assert.equal(meter.commands.length, 3);
   assert.equal(sender.meterState(METER_B), undefined);

@@ -27,8 +27,8 @@ import {
   ReadingLedger,
   type ReplayReading,
   waitForProgress,
-  waitUntil,
 } from "./replay.ts";
+import { waitUntil } from "./wait.ts";
 
 /** Mosquitto's own defaults, written out: what Home Assistant's Mosquitto add-on runs with. */
 export const STOCK_QUEUES = "max_queued_messages 1000\nmax_inflight_messages 20";

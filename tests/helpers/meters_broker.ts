@@ -34,6 +34,7 @@ export async function assertMetersBrokerRules(
   await bridge.waitFor((r) => r.length === 1, "the meter's reading at the bridge");
   await bridge.publish("MQTT_SETTIME_97531024", '{"oprid":"probe"}');
   await meter.waitFor((r) => r.length === 1, "the bridge's command at the meter");
+  // No further message reaches the snooper late.
   await sleep(300);
   assert.deepEqual(
     snooper.received.map((m) => m.topic),

@@ -326,16 +326,6 @@ export class CentralConsumer implements AsyncDisposable {
   }
 }
 
-/** Polls `predicate` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
-
 /**
  * Waits until `done()` holds, giving up after `timeoutMs` in all or when
  * `progress()` did not change for `stallMs`; returns whether `done()` held.

@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { startBridge } from "../helpers/bridge.ts";
 import { passwordFileLine, runMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { sleep } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const DOC = new URL("../../docs/central_broker_acl.md", import.meta.url);
 const METER = "33B1225950027" as MeterId;
@@ -74,12 +74,7 @@ logging: { format: json, stats_interval_seconds: 0 }
     "bridge online",
     30_000,
   );
-  const meter = await SimulatedMeter.start({
-    url: `mqtt://127.0.0.1:${internalPort}`,
-    id: METER,
-    timeZone: "UTC",
-    autoPublish: false,
-  });
+  const meter = await startMeter(`mqtt://127.0.0.1:${internalPort}`, METER, "UTC");
   try {
     await meter.publishInstant();
     await ha.waitFor(
@@ -107,6 +102,7 @@ logging: { format: json, stats_interval_seconds: 0 }
       (r) => r.some((m) => m.topic === "kpm33b/bridge/response/health"),
       "the health answer",
     );
+    // No second health answer arrives late.
     await sleep(300);
   } finally {
     await meter.stop();
@@ -140,6 +136,7 @@ Deno.test("the documented central ACL: only the bridge reads the cluster topics"
     await client.waitFor((r) => r.length > 0, "the reading");
   }
   await bridge.waitFor((r) => r.length > 0, "the bridge's own cluster event");
+  // Nothing the ACL refuses arrives late.
   await sleep(300);
   assert.deepEqual(bridge.received.map((m) => m.payload), ['{"event":1}']);
   for (const client of [ha, reader]) {

@@ -6,11 +6,12 @@ import assert from "node:assert/strict";
 import { STATE_FILE } from "../../src/config_sender/state_store.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
+import type { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { sleep, until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 const METER_A = "33B1225950027" as MeterId;
@@ -45,13 +46,7 @@ async function setUp(meters = "", extra = "") {
     bridge,
     consumer,
     async meter(id: MeterId, clockOffsetMs = 0) {
-      const meter = await SimulatedMeter.start({
-        url: internal.url,
-        id,
-        timeZone: TIME_ZONE,
-        clockOffsetMs,
-        autoPublish: false,
-      });
+      const meter = await startMeter(internal.url, id, TIME_ZONE, { clockOffsetMs });
       simulated.push(meter);
       return meter;
     },
@@ -89,6 +84,7 @@ Deno.test("a meter with its clock in 2005 has it set within seconds of being dis
   const elapsedMs = Date.now() - discoveredAt;
   assert.ok(elapsedMs < 5000, `clock set ${elapsedMs} ms after discovery`);
   await until(() => meter.commands.length >= 3, "the whole configuration");
+  // No further configuration command follows.
   await sleep(500);
   // The drift report and the announcement race; either way the clock is set by one command
   // (one oprid; a slow acknowledgement on a loaded machine may make it a repeated attempt).
@@ -148,6 +144,7 @@ Deno.test("a meter configured today whose clock drifts gets only its clock set, 
       (r) => r.some((m) => m.topic === `kpm33b/${METER_A}/minutes`),
       "the energy reading",
     );
+    // No second clock set follows.
     await sleep(1000);
     assert.deepEqual(commandNames(meter), ["MQTT_SETTIME"]);
   } finally {
@@ -201,6 +198,7 @@ Deno.test("a changed config.yaml reconfigures only the affected meter; an invali
     (r) => r.some((m) => m.topic === `kpm33b/${METER_A}/minutes`),
     "a reading after the rejected change",
   );
+  // No command follows the rejected change.
   await sleep(500);
   assert.equal(a.commands.length, 3, JSON.stringify(commandNames(a)));
   assert.equal(b.commands.length, 5, JSON.stringify(commandNames(b)));

@@ -103,6 +103,7 @@ logging: { format: json, level: info, stats_interval_seconds: 0 }
     () => minutes(other).length === 2,
     "the second reading of the other meter",
   );
+  // No reading of the excluded meter arrives late.
   await sleep(500);
   assert.deepEqual(minutes(excluded), [], "the excluded meter stayed excluded");
   assert.ok(

@@ -21,9 +21,8 @@ import {
   energyReplay,
   type ReplayReading,
   waitForProgress,
-  waitUntil,
 } from "../helpers/replay.ts";
-import { sleep } from "../helpers/wait.ts";
+import { sleep, waitUntil } from "../helpers/wait.ts";
 
 /** Central holds a whole replay for the consumer and writes each reading to it at once. */
 const CENTRAL = "max_queued_messages 1000000\nmax_inflight_messages 0";
@@ -123,6 +122,7 @@ state_dir: ${state}
   const ackedBeforeKill = [...meters.acked.keys()];
   for (const p of family) assert.equal(await isRunning(p), false, `process ${p} survived`);
 
+  // The bridge stays down a while before it is started again.
   await sleep(1000);
   await using second = await startBridge(yaml);
   assert.ok(

@@ -30,10 +30,9 @@ import {
   Publisher,
   type Replay,
   waitForProgress,
-  waitUntil,
 } from "../helpers/replay.ts";
 import { ThrottleProxy } from "../helpers/throttle_proxy.ts";
-import { sleep } from "../helpers/wait.ts";
+import { sleep, waitUntil } from "../helpers/wait.ts";
 
 const CONSUMER: Account = { username: "consumer", password: "consumer-secret" };
 const BRIDGE: Account = { username: "bridge", password: "bridge-secret" };
@@ -194,6 +193,7 @@ Deno.test("fault injection: central broker killed (SIGKILL) mid-replay and resta
   const atKill = consumer.ledger.unique;
   await central.kill("SIGKILL");
   const killedAt = Date.now();
+  // A real outage: readings pile up in the outbox meanwhile.
   await sleep(5000);
   // The consumer subscribes again before the bridge may connect: nothing the
   // bridge delivers after the restart can pass the consumer by.
@@ -247,6 +247,7 @@ Deno.test("fault injection: bridge killed (SIGKILL) mid-replay and restarted wit
   await first.stop("SIGKILL");
   const killedAt = Date.now();
   const outboxFile = await Deno.stat(`${state.path}/outbox.sqlite`).catch(() => undefined);
+  // The bridge stays down a while before it is started again.
   await sleep(1000);
   await using second = await startBridge(yaml);
   const backAt = await expectState(consumer, second, "online", killedAt);
@@ -295,6 +296,7 @@ Deno.test("fault injection: internal broker restarted (SIGTERM, then SIGKILL): t
     const killedAt = Date.now();
     await internal.stop();
     const offlineAt = await expectState(consumer, bridge, "offline", killedAt);
+    // Internal stays away at least 2 s.
     await sleep(Math.max(0, killedAt + 2000 - Date.now()));
     internal = await startMosquitto(INTERNAL, port);
     const restartedAt = Date.now();
@@ -363,6 +365,7 @@ Deno.test("fault injection: outbox full while central is down keeps the newest m
     `no "Outbox full" warning after ${outage.length} readings with max_entries ${MAX_ENTRIES}` +
       `\n${complaints(bridge)}`,
   );
+  // Memory is measured once the outbox is full and stays so.
   await sleep(1500);
   const during = await memoryOf(pid);
   const aliveDuringOutage = await isRunning(pid);
@@ -382,6 +385,7 @@ Deno.test("fault injection: outbox full while central is down keeps the newest m
     () => consumer.ledger.received,
     { timeoutMs: 45_000, stallMs: 20_000 },
   );
+  // Memory is measured after the drain has settled.
   await sleep(1500);
   const after = await memoryOf(pid);
 
@@ -470,6 +474,7 @@ Deno.test("fault injection: central throttled to 50 KB/s: bounded memory while t
       await publisher.publishAll("MQTT_ENY_NOW", replay.readings.map((r) => r.payload));
     }
     const publishedAfter = Date.now() - began;
+    // The throttled link carries what it can until THROTTLED_MS.
     await sleep(Math.max(0, began + THROTTLED_MS - Date.now()));
     const throttled = {
       received: consumer.ledger.unique,
@@ -616,6 +621,7 @@ Deno.test("fault injection: 10,000 hostile payloads (fast-check) never crash the
     () => consumer.messages.some((m) => m.topic === "kpm33b/33B9999999999/seconds"),
     30_000,
   );
+  // Memory is measured after the hostile payloads are through.
   await sleep(1000);
   const alive = await isRunning(pid);
   const after = await memoryOf(pid);

@@ -27,9 +27,8 @@ import {
   meterId,
   Publisher,
   type Replay,
-  waitUntil,
 } from "../helpers/replay.ts";
-import { sleep } from "../helpers/wait.ts";
+import { sleep, waitUntil } from "../helpers/wait.ts";
 
 const CONSUMER: Account = { username: "consumer", password: "consumer-secret" };
 const BRIDGE: Account = { username: "bridge", password: "bridge-secret" };
@@ -116,6 +115,7 @@ async function pileUp(setup: Setup, signal: "SIGTERM" | "SIGKILL"): Promise<Repl
     await waitUntil(() => outboxEntries(bridge) === PENDING, 40_000),
     `the outbox holds ${outboxEntries(bridge)}, not ${PENDING}\n${complaints(bridge)}`,
   );
+  // The record beside the outbox follows at most once a second: it catches up before the kill.
   if (signal === "SIGKILL") await sleep(1500);
   const { code } = await bridge.stop(signal);
   if (signal === "SIGTERM") assert.equal(code, 0, complaints(bridge));
@@ -299,6 +299,7 @@ Deno.test("fault injection: outbox.sqlite truncated to half: moved aside and nam
     await waitUntil(() => lastProblem(setup.consumer)?.kind === "corrupt", 20_000),
     `bridge/outbox carries no problem: ${JSON.stringify(setup.consumer.lastOutbox)}`,
   );
+  // No restart of the proxy follows.
   await sleep(3000);
   const starts = bridge.logLines().filter((l) => String(l.message) === "Worker proxy started");
   const crashes = bridge.logLines().filter((l) => /Worker proxy crashed/.test(String(l.message)));

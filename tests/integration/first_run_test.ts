@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const SHIPPED = Deno.readTextFileSync(new URL("../../config.yaml", import.meta.url));
 const METER = "33B1225950027" as MeterId;
@@ -71,12 +71,7 @@ Deno.test("the shipped config runs the whole gateway: simulated readings appear 
     (r) => r.some((m) => m.topic === "kpm33b/bridge/state" && m.payload === "online"),
     "bridge online",
   );
-  const meter = await SimulatedMeter.start({
-    url: run.internalUrl,
-    id: METER,
-    timeZone: "Europe/Vienna",
-    autoPublish: false,
-  });
+  const meter = await startMeter(run.internalUrl, METER, "Europe/Vienna");
   try {
     await meter.publishInstant();
     await meter.publishEnergy();
@@ -113,13 +108,9 @@ Deno.test("with KPM33B_METER_PASSWORD the meters' broker opens to the LAN and re
     (r) => r.some((m) => m.topic === "kpm33b/bridge/state" && m.payload === "online"),
     "bridge online",
   );
-  const meter = await SimulatedMeter.start({
-    url: run.internalUrl,
-    id: METER,
+  const meter = await startMeter(run.internalUrl, METER, "Europe/Vienna", {
     username: "meter",
     password: "meter-secret",
-    timeZone: "Europe/Vienna",
-    autoPublish: false,
   });
   try {
     await meter.publishInstant();
@@ -134,12 +125,7 @@ Deno.test("with KPM33B_METER_PASSWORD the meters' broker opens to the LAN and re
 
 Deno.test("after a restart the embedded central broker forgot its announcements, but the API still knows the meters", async () => {
   await using run = await firstRun();
-  const meter = await SimulatedMeter.start({
-    url: run.internalUrl,
-    id: METER,
-    timeZone: "UTC",
-    autoPublish: false,
-  });
+  const meter = await startMeter(run.internalUrl, METER, "UTC");
   try {
     await using before = await TestClient.connect(run.centralUrl);
     await before.subscribe("kpm33b/#");

@@ -9,12 +9,13 @@ import { ApiResponse } from "../../src/protocol/bridge_api.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { MeterStatus } from "../../src/protocol/meter_status.ts";
 import { BridgeInfo, IoPayload } from "../../src/protocol/topics.ts";
-import { SimulatedMeter, type SimulatedMeterOptions } from "../../src/simulator/simulated_meter.ts";
+import type { SimulatedMeter, SimulatedMeterOptions } from "../../src/simulator/simulated_meter.ts";
 import { startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { type Received, TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { sleep, until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 const A = "33B1225950027" as MeterId;
@@ -63,13 +64,7 @@ async function setUp(meters = "", retained: ReadonlyArray<readonly [string, stri
     central,
     http: `http://127.0.0.1:${httpPort}`,
     async meter(id: MeterId, options: Partial<SimulatedMeterOptions> = {}) {
-      const meter = await SimulatedMeter.start({
-        url: internal.url,
-        id,
-        timeZone: TIME_ZONE,
-        autoPublish: false,
-        ...options,
-      });
+      const meter = await startMeter(internal.url, id, TIME_ZONE, options);
       simulated.push(meter);
       return meter;
     },
@@ -207,6 +202,7 @@ Deno.test("discovery: exact configs, re-sent when Home Assistant comes online; a
   // Anything else on the status topic is not a reason to re-send.
   const resent = env.ha.on(configTopic("sensor", A, "power")).length;
   await env.ha.publish("homeassistant/status", "offline");
+  // The status "offline" re-sends nothing.
   await sleep(500);
   assert.equal(env.ha.on(configTopic("sensor", A, "power")).length, resent);
 
@@ -250,6 +246,7 @@ Deno.test("disabling a field or excluding a meter removes its entities (empty re
   }
   await using late = await TestClient.connect(env.central.url);
   await late.subscribe(`homeassistant/+/kpm33b_${A}/+/config`);
+  // All retained configurations arrive; no cleared one among them.
   await sleep(500);
   assert.deepEqual(late.received.map((m) => m.topic).sort(), [
     configTopic("sensor", A, "energy"),
@@ -334,6 +331,7 @@ Deno.test("a retained relay command found at start is ignored, with a warning", 
   const meter = await env.meter(A);
   await meter.publishInstant();
   await until(() => meter.commands.length >= 3, "the meter's configuration", 10_000);
+  // The retained relay command is never sent.
   await sleep(500);
   assert.deepEqual(meter.commands.filter((c) => c.topic.startsWith("MQTT_TELECTRL_")), []);
   assert.equal(env.ha.on(`kpm33b/${A}/relay/result`).length, 0);

@@ -13,7 +13,7 @@ import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { meterId } from "../helpers/replay.ts";
 import { ThrottleProxy } from "../helpers/throttle_proxy.ts";
-import { sleep } from "../helpers/wait.ts";
+import { sleep, waitUntil } from "../helpers/wait.ts";
 
 async function scenario(dropInternalLink: boolean): Promise<string[]> {
   await using internal = await startMosquitto("max_queued_messages 100000");
@@ -32,13 +32,17 @@ logging: { level: debug, format: json, stats_interval_seconds: 0 }
     await using meter = await TestClient.connect(internal.url);
     const time = new MeterClock("UTC").meterTimeAt(Date.now());
     await meter.publish("MQTT_ENY_NOW", JSON.stringify({ id, time, zygsz: 163.486, isend: "1" }));
-    await sleep(1000);
+    await bridge.waitForLog(
+      (l) => String(l.message).startsWith("New meter"),
+      "the reading taken in by the bridge",
+    );
     if (dropInternalLink) {
       link.dropConnections(); // a network blip or a restart of the meters' broker
       await bridge.waitForLog(
         (l) => String(l.message).includes("redelivered reading"),
         "the redelivery dropped as a duplicate",
       );
+      // Room for a wrong acknowledgement of the duplicate to reach the broker before the crash.
       await sleep(500);
     }
     await bridge.stop("SIGKILL"); // crash while central is still away
@@ -47,8 +51,7 @@ logging: { level: debug, format: json, stats_interval_seconds: 0 }
   await using consumer = await TestClient.connect(central.url);
   await consumer.subscribe(`kpm33b/${id}/minutes`);
   await using _again = await startBridge(yaml);
-  const deadline = Date.now() + 15_000;
-  while (consumer.received.length === 0 && Date.now() < deadline) await sleep(100);
+  await waitUntil(() => consumer.received.length > 0, 15_000);
   return consumer.received.map((m) => JSON.parse(m.payload).time);
 }
 

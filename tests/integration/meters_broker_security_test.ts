@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { sleep, until, within } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const TIME_ZONE = "Europe/Vienna";
 /** Has an account of its own. */
@@ -56,13 +56,7 @@ logging: { format: json, level: info, stats_interval_seconds: 0 }
     consumer,
     internalUrl,
     meter(id: MeterId, account: { username: string; password: string }) {
-      return SimulatedMeter.start({
-        url: internalUrl,
-        id,
-        ...account,
-        timeZone: TIME_ZONE,
-        autoPublish: false,
-      });
+      return startMeter(internalUrl, id, TIME_ZONE, account);
     },
     async client(account: { username: string; password: string }, clientId: string) {
       const client = await mqtt.connectAsync(internalUrl, {

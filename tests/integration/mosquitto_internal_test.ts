@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { METER_COMMANDS } from "../../src/protocol/commands.ts";
 import { commandSuffix, type MeterId } from "../../src/protocol/meter_id.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
+import type { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import {
   CONTRACT_AUTH,
   CONTRACT_INTERNAL_BROKER,
@@ -21,6 +21,7 @@ import { shippedInternalMosquitto, startMosquitto } from "../helpers/mosquitto.t
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { sleep } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 /** Mosquitto from the shipped files, a central broker and the bridge, stopped in reverse. */
 async function startSetUp(stack: AsyncDisposableStack) {
@@ -51,24 +52,15 @@ logging: { format: json, stats_interval_seconds: 0 }
   return { internal, consumer };
 }
 
-async function startMeter(
-  url: string,
-  id: string,
-  account: { username: string; password: string },
-) {
-  return await SimulatedMeter.start({
-    url,
-    id: id as MeterId,
-    ...account,
-    timeZone: "Europe/Vienna",
-    autoPublish: false,
-  });
-}
-
 Deno.test("the bridge works through Mosquitto run with the shipped internal.conf", async () => {
   await using stack = new AsyncDisposableStack();
   const { internal, consumer } = await startSetUp(stack);
-  const meter = await startMeter(internal.url, METER_A, CONTRACT_AUTH.meterA);
+  const meter = await startMeter(
+    internal.url,
+    METER_A as MeterId,
+    "Europe/Vienna",
+    CONTRACT_AUTH.meterA,
+  );
   stack.defer(() => meter.stop());
   await meter.publishInstant();
   await consumer.waitFor(
@@ -89,9 +81,19 @@ Deno.test("a meter named nowhere is configured through Mosquitto with the shared
     await TestClient.connect(internal.url, "snooper", CONTRACT_AUTH.shared),
   );
   await snooper.subscribe("+");
-  const shared = await startMeter(internal.url, METER_C, CONTRACT_AUTH.shared);
+  const shared = await startMeter(
+    internal.url,
+    METER_C as MeterId,
+    "Europe/Vienna",
+    CONTRACT_AUTH.shared,
+  );
   stack.defer(() => shared.stop());
-  const bound = await startMeter(internal.url, METER_A, CONTRACT_AUTH.meterA);
+  const bound = await startMeter(
+    internal.url,
+    METER_A as MeterId,
+    "Europe/Vienna",
+    CONTRACT_AUTH.meterA,
+  );
   stack.defer(() => bound.stop());
 
   await shared.publishInstant();
@@ -108,6 +110,7 @@ Deno.test("a meter named nowhere is configured through Mosquitto with the shared
   const c = commandSuffix(METER_C as MeterId);
   assert.ok(topics(shared).includes(`MQTT_COMMOD_SET_${c}`), "the intervals");
   assert.ok(topics(shared).includes(`MQTT_SETTIME_${c}`), "the clock");
+  // No further message reaches the snooper late.
   await sleep(300);
   // The snooper reads the shared meter's commands, and neither a bound meter's commands
   // nor any meter's readings or replies.

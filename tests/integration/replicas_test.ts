@@ -181,6 +181,7 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
       "the read_interval response",
       20_000,
     );
+    // No second replica answers late.
     await sleep(500);
     const responses = consumer.on("kpm33b/bridge/response/meter/read_interval");
     assert.equal(responses.length, 1, "one replica answered");
@@ -207,6 +208,7 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
         JSON.parse(m.payload).status === "ok"
       ),
     );
+    // Past the availability timeout: no meter goes offline.
     await sleep((AVAILABILITY_TIMEOUT_S + 2) * 1000);
     assertClean(consumer.received);
 
@@ -270,6 +272,7 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
           current.payload,
       "the owner's claim retained again",
     );
+    // Past the availability timeout: the older claim hands nothing over.
     await sleep((AVAILABILITY_TIMEOUT_S + 2) * 1000);
     assert.equal(owners(consumer.received).get(target), claim.bridge);
     assertClean(consumer.received, moves);

@@ -12,7 +12,7 @@ import { startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { meterId } from "../helpers/replay.ts";
-import { sleep } from "../helpers/wait.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 const METERS = 101; // one more than the shipped max_inflight_messages
 
@@ -56,7 +56,7 @@ logging: { level: info, format: json, stats_interval_seconds: 0 }
   const started = Date.now();
   const readings = () =>
     consumer.received.filter((m) => m.topic.endsWith("/seconds")).map((m) => JSON.parse(m.payload));
-  while (readings().length < METERS && Date.now() - started < 30_000) await sleep(100);
+  await waitUntil(() => readings().length >= METERS, 30_000);
   console.log(`${METERS} split readings delivered whole in ${Date.now() - started} ms`);
   const whole = readings().filter((r) => r.voltage_l1 !== null && r.active_power !== null).length;
   const gaveUp =

@@ -21,8 +21,8 @@ import {
   meterId,
   Publisher,
   type Replay,
-  waitUntil,
 } from "../helpers/replay.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 const CONSUMER: Account = { username: "consumer", password: "consumer-secret" };
 const BRIDGE: Account = { username: "bridge", password: "bridge-secret" };

@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
-import { SimulatedMeter } from "../../src/simulator/simulated_meter.ts";
 import { configSenderPermissions } from "../../src/supervisor/permissions.ts";
 import { Supervisor, type WorkerEvent } from "../../src/supervisor/supervisor.ts";
 import { workerSpecs } from "../../src/supervisor/workers.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const METER = "33B1225950027" as MeterId;
 
@@ -41,12 +41,8 @@ Deno.test("a crashing config sender is restarted while readings keep flowing", a
   await using consumer = await TestClient.connect(central.url);
   await consumer.subscribe("kpm33b/#");
   supervisor.start();
-  const meter = await SimulatedMeter.start({
-    url: internal.url,
-    id: METER,
-    timeZone: "Europe/Vienna",
+  const meter = await startMeter(internal.url, METER, "Europe/Vienna", {
     clockOffsetMs: Date.UTC(2005, 0, 18, 21, 15) - Date.now(),
-    autoPublish: false,
   });
   const of = (name: string, type: WorkerEvent["type"]) =>
     events.filter((e) => e.name === name && e.type === type);

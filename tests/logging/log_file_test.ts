@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LogFile, LogFileError, logFilePermissions } from "../../src/logging/log_file.ts";
 import { withTempDir } from "../helpers/files.ts";
+import { NOTHING } from "../helpers/permissions.ts";
 import { freePort } from "../helpers/ports.ts";
 
 const POLICY = { daily: true, max_megabytes: 0, keep: 3 };
@@ -42,16 +43,7 @@ Deno.test("the log file worker may read and write the log file and its rotated c
   try {
     const file = { path: `${dir}/bridge.log`, daily: true, max_megabytes: 0, keep: 2 };
     const paths = [`${dir}/bridge.log`, `${dir}/bridge.log.1`, `${dir}/bridge.log.2`];
-    assert.deepEqual(logFilePermissions(file), {
-      read: paths,
-      write: paths,
-      net: false,
-      run: false,
-      ffi: false,
-      env: false,
-      sys: false,
-      import: false,
-    });
+    assert.deepEqual(logFilePermissions(file), { ...NOTHING, read: paths, write: paths });
     const worker = new Worker(new URL("../helpers/log_file_probe_worker.ts", import.meta.url), {
       type: "module",
       deno: { permissions: logFilePermissions(file) },

@@ -9,7 +9,7 @@ import { readOutboxRecord, recordPathOf } from "../../src/outbox/outbox_record.t
 import type { OutboxWrite } from "../../src/outbox/outbox_store.ts";
 import { RecordedOutboxStore } from "../../src/outbox/recorded_outbox_store.ts";
 import { OutboxCorruptError, SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
-import { sleep } from "../helpers/wait.ts";
+import { until } from "../helpers/wait.ts";
 import { outboxStoreContract } from "./outbox_store_contract.ts";
 
 let path = "";
@@ -66,7 +66,7 @@ Deno.test("the record is written at open, after commits at most once per interva
     now += 50;
     store.write(change(0, [more[0].seq]));
     assert.equal(recorded(db.path).lastSeq, 2, "within the interval: not yet");
-    await sleep(300);
+    await until(() => recorded(db.path).lastSeq === 5, "the record at the interval's end", 3_000);
     assert.deepEqual(recorded(db.path), { lastSeq: 5, depth: 4, writtenAt: now });
 
     now += 1000;

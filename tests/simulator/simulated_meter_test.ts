@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { MeterClock } from "../../src/protocol/meter_time.ts";
-import { SimulatedMeter, type SimulatedMeterOptions } from "../../src/simulator/simulated_meter.ts";
+import type { SimulatedMeter, SimulatedMeterOptions } from "../../src/simulator/simulated_meter.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { TestClient } from "../helpers/mqtt_client.ts";
 import { sleep, until } from "../helpers/wait.ts";
+import { startMeter } from "../helpers/simulated_meters.ts";
 
 const ID = "33B1225950027" as MeterId;
 const TIME_ZONE = "Europe/Vienna";
@@ -29,13 +30,7 @@ async function setUp(options: Partial<SimulatedMeterOptions> = {}) {
   try {
     bridge = await TestClient.connect(broker.url);
     await bridge.subscribe(["MQTT_RT_DATA", "MQTT_ENY_NOW", ...REPLY_TOPICS]);
-    meter = await SimulatedMeter.start({
-      url: broker.url,
-      id: ID,
-      timeZone: TIME_ZONE,
-      autoPublish: false,
-      ...options,
-    });
+    meter = await startMeter(broker.url, ID, TIME_ZONE, options);
   } catch (error) {
     await bridge?.[Symbol.asyncDispose]();
     await broker.stop();
@@ -105,6 +100,7 @@ Deno.test("publishEnergy publishes MQTT_ENY_NOW readings whose import register n
   await using env = await setUp({ energyKwh: 1234.5, timeScale: 3600 });
   for (let i = 0; i < 5; i++) {
     await env.meter.publishEnergy();
+    // At timeScale 3600 this is two meter-clock minutes: the register grows.
     await sleep(30);
   }
   await env.bridge.waitFor(
@@ -214,6 +210,7 @@ Deno.test("a command whose oprid is not exactly 32 characters is ignored without
   assert.equal(long.length, 33);
   await env.command(COMMOD_SET, { oprid: short, Cmd: "0000", value: "60", types: "1" });
   await env.command(COMMOD_SET, { oprid: long, Cmd: "0001", value: "5", types: "1" });
+  // No reply to a malformed oprid arrives late.
   await sleep(300);
 
   assert.deepEqual(env.bridge.on("MQTT_COMMOD_SET_REP"), []);
@@ -285,6 +282,7 @@ Deno.test("with dropAcks 1 the first command is applied but not answered and the
   assert.equal(env.meter.secondsInterval, 60);
   await env.command(COMMOD_SET, { oprid: second, Cmd: "0001", value: "5", types: "1" });
   await env.bridge.waitFor((r) => r.some((m) => m.topic === "MQTT_COMMOD_SET_REP"), "reply");
+  // The reply the meter dropped does not arrive late.
   await sleep(300);
 
   assert.deepEqual(env.payloads("MQTT_COMMOD_SET_REP"), [{ id: ID, oprid: second, code: "01" }]);
@@ -328,6 +326,7 @@ Deno.test("with autoPublish the meter publishes on its own at its scaled interva
   );
 
   await env.meter.stop();
+  // Deliveries in flight at stop() land first.
   await sleep(100);
   const seen = env.bridge.received.length;
   await sleep(500);

@@ -10,6 +10,7 @@ import {
 import { WORKER_MODULES } from "../../src/supervisor/workers.ts";
 import type { FromWorker, ToWorker } from "../../src/worker/messages.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
+import { NOTHING } from "../helpers/permissions.ts";
 import { freePort } from "../helpers/ports.ts";
 
 Deno.test("brokerAddress gives host:port with scheme default ports", () => {
@@ -27,26 +28,16 @@ Deno.test("proxy permissions name both brokers and the outbox's state_dir, nothi
     state_dir: "/var/lib/kpm33b",
   });
   assert.deepEqual(proxyPermissions(config), {
+    ...NOTHING,
     net: ["10.0.0.5:11883", "ha.local:1883"],
     read: ["/var/lib/kpm33b"],
     write: ["/var/lib/kpm33b"],
-    run: false,
-    ffi: false,
-    env: false,
-    sys: false,
-    import: false,
   });
   assert.deepEqual(configSenderPermissions(config), proxyPermissions(config));
   const memoryOnly = Config.parse({ ...config, outbox: { enabled: false } });
   assert.deepEqual(proxyPermissions(memoryOnly), {
+    ...NOTHING,
     net: ["10.0.0.5:11883", "ha.local:1883"],
-    read: false,
-    write: false,
-    run: false,
-    ffi: false,
-    env: false,
-    sys: false,
-    import: false,
   });
 });
 
@@ -145,16 +136,7 @@ Deno.test("an embedded broker's worker may listen on its own port and do nothing
 Deno.test("the HTTP worker may listen on http.host:http.port and do nothing else", async () => {
   const port = freePort();
   const permissions = httpPermissions(Config.parse({ http: { host: "127.0.0.1", port } }));
-  assert.deepEqual(permissions, {
-    net: [`127.0.0.1:${port}`],
-    read: false,
-    write: false,
-    run: false,
-    ffi: false,
-    env: false,
-    sys: false,
-    import: false,
-  });
+  assert.deepEqual(permissions, { ...NOTHING, net: [`127.0.0.1:${port}`] });
   const result = await probe(
     permissions,
     { allowedPort: port, deniedPort: freePort() },

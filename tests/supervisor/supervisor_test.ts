@@ -2,29 +2,16 @@ import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { Supervisor, type WorkerEvent } from "../../src/supervisor/supervisor.ts";
 import { MeterId } from "../../src/protocol/meter_id.ts";
+import { NOTHING } from "../helpers/permissions.ts";
+import { until } from "../helpers/wait.ts";
 
 const METER = MeterId.parse("33B1225950027");
 
-const NOTHING: Deno.PermissionOptionsObject = {
-  net: false,
-  read: false,
-  write: false,
-  run: false,
-  ffi: false,
-  env: false,
-  sys: false,
-  import: false,
-};
 const config = Config.parse({ logging: { level: "fatal" } });
 
-async function until(events: WorkerEvent[], predicate: () => boolean, what: string) {
-  const deadline = Date.now() + 10_000;
-  while (!predicate()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(events)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Waits for `predicate`; a time-out names `what` and the events seen so far. */
+function untilEvents(events: WorkerEvent[], predicate: () => boolean, what: string) {
+  return until(predicate, () => `${what}: ${JSON.stringify(events)}`, 10_000, 10);
 }
 
 Deno.test("a crashed worker is restarted with backoff and the reason is reported", async () => {
@@ -40,7 +27,11 @@ Deno.test("a crashed worker is restarted with backoff and the reason is reported
   );
   supervisor.start();
   try {
-    await until(events, () => events.filter((e) => e.type === "crashed").length >= 3, "3 crashes");
+    await untilEvents(
+      events,
+      () => events.filter((e) => e.type === "crashed").length >= 3,
+      "3 crashes",
+    );
   } finally {
     await supervisor.stop(1000);
   }
@@ -66,7 +57,11 @@ Deno.test("stop asks each worker to stop and waits for it", async () => {
     { onWorkerEvent: (e) => events.push(e) },
   );
   supervisor.start();
-  await until(events, () => events.filter((e) => e.type === "started").length === 2, "starts");
+  await untilEvents(
+    events,
+    () => events.filter((e) => e.type === "started").length === 2,
+    "starts",
+  );
   await supervisor.stop(2000);
   assert.deepEqual(
     events.filter((e) => e.type === "stopped").map((e) => e.name).sort(),
@@ -93,7 +88,11 @@ Deno.test("events reach only the workers they are for; worker states go to all",
     },
   );
   supervisor.start();
-  await until(events, () => events.filter((e) => e.type === "started").length === 3, "starts");
+  await untilEvents(
+    events,
+    () => events.filter((e) => e.type === "started").length === 3,
+    "starts",
+  );
   assert.deepEqual(supervisor.states, {
     proxy: "running",
     config_sender: "running",
