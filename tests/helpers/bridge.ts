@@ -161,3 +161,18 @@ export async function startBridge(
     },
   };
 }
+
+/** The bridge's warnings and errors (JSON log lines), for failure messages. */
+export function complaints(bridge: BridgeProcess, limit = 40): string {
+  const lines = bridge.logLines().filter((l) => l.level !== "INFO" && l.level !== "DEBUG");
+  return lines.slice(0, limit).map((l) => `${l.level} ${l.message}`).join("\n") +
+    (lines.length > limit ? `\n… ${lines.length - limit} more` : "");
+}
+
+/** Entries in the outbox as the bridge's latest stats line says. */
+export function outboxEntries(bridge: BridgeProcess): number {
+  const stats = bridge.logLines().findLast((l) => String(l.message).startsWith("Stats:"))?.stats as
+    | { outbox?: { entries?: number } }
+    | undefined;
+  return stats?.outbox?.entries ?? 0;
+}

@@ -17,7 +17,7 @@
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { OutboxConfig } from "../../src/config/schema.ts";
-import { type BridgeProcess, startBridge } from "./bridge.ts";
+import { type BridgeProcess, complaints, startBridge } from "./bridge.ts";
 import { type Account, GatedMosquitto } from "./gated_mosquitto.ts";
 import { startMosquitto } from "./mosquitto.ts";
 import {
@@ -201,11 +201,6 @@ logging: { level: info, format: json, stats_interval_seconds: 1 }
 ${outbox}`;
 }
 
-function complaintsOf(bridge: BridgeProcess, limit = 20): string {
-  const lines = bridge.logLines().filter((l) => l.level !== "INFO" && l.level !== "DEBUG");
-  return lines.slice(0, limit).map((l) => `${l.level} ${l.message}`).join("\n");
-}
-
 /** Readings the bridge took from the meters' broker, from its latest stats line. */
 function received(bridge: BridgeProcess): number {
   return Math.max(
@@ -226,7 +221,7 @@ async function expectOnline(
     witness.states.at(-1)?.state === "online" && witness.states.at(-1)!.at >= since;
   if (!await waitUntil(online, timeoutMs)) {
     throw new Error(
-      `bridge/state did not become online within ${timeoutMs} ms\n${complaintsOf(bridge)}`,
+      `bridge/state did not become online within ${timeoutMs} ms\n${complaints(bridge)}`,
     );
   }
 }
@@ -277,7 +272,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
   const has = (ledger: ReadingLedger, readings: readonly ReplayReading[]) =>
     readings.every((r) => ledger.counts.has(r.key));
   if (!await waitUntil(() => has(slow.ledger, warmUp), 60_000)) {
-    throw new Error(`warm-up readings did not reach the slow subscriber\n${complaintsOf(bridge)}`);
+    throw new Error(`warm-up readings did not reach the slow subscriber\n${complaints(bridge)}`);
   }
   log(`warm-up: ${meters} readings through`);
 
@@ -286,7 +281,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
   const taken = meters + backlogCount;
   if (!await waitUntil(() => received(bridge) >= taken, 120_000)) {
     throw new Error(
-      `the bridge took ${received(bridge)} of ${taken} readings\n${complaintsOf(bridge)}`,
+      `the bridge took ${received(bridge)} of ${taken} readings\n${complaints(bridge)}`,
     );
   }
   log(`outage: the bridge holds the backlog of ${backlogCount} readings`);
@@ -338,7 +333,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
     if (!drained) {
       throw new Error(
         `the witness did not receive the backlog: ${witness.ledger.unique} readings\n${
-          complaintsOf(bridge)
+          complaints(bridge)
         }`,
       );
     }
@@ -383,7 +378,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
     drainLine: bridge.logLines().map((l) => String(l.message)).find((m) =>
       m.startsWith("Delivering the outbox backlog")
     ),
-    complaints: complaintsOf(bridge),
+    complaints: complaints(bridge),
   };
   const { code } = await bridge.stop("SIGTERM");
   if (code !== 0) throw new Error(`bridge exit code ${code}\n${result.complaints}`);

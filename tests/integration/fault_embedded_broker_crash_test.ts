@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
-import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
+import { complaints, startBridge } from "../helpers/bridge.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import { freePort } from "../helpers/ports.ts";
 import { isRunning } from "../helpers/proc.ts";
@@ -75,12 +75,6 @@ class Meters implements AsyncDisposable {
 async function childrenOf(pid: number): Promise<number[]> {
   const { stdout } = await new Deno.Command("pgrep", { args: ["-P", String(pid)] }).output();
   return new TextDecoder().decode(stdout).split("\n").filter((l) => l !== "").map(Number);
-}
-
-/** The bridge's warnings and errors, for failure messages. */
-function complaints(bridge: BridgeProcess, limit = 30): string {
-  const lines = bridge.logLines().filter((l) => l.level !== "INFO" && l.level !== "DEBUG");
-  return lines.slice(0, limit).map((l) => `${l.level} ${l.message}`).join("\n");
 }
 
 Deno.test("fault injection: bridge with the embedded meters' broker killed (SIGKILL) mid-stream loses no acknowledged reading", async () => {

@@ -18,7 +18,7 @@ import { METER_ID_PATTERN } from "../../src/protocol/meter_id.ts";
 import { parseMeterTime } from "../../src/protocol/meter_time.ts";
 import { MeterStatus, RelayState } from "../../src/protocol/meter_status.ts";
 import { BridgeInfo, IoPayload, MeterAnnouncement } from "../../src/protocol/topics.ts";
-import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
+import { type BridgeProcess, complaints, startBridge } from "../helpers/bridge.ts";
 import { type Account, GatedMosquitto } from "../helpers/gated_mosquitto.ts";
 import { hostileMessage } from "../helpers/hostile_payloads.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
@@ -77,13 +77,6 @@ async function tempDir(prefix: string) {
     path,
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
   };
-}
-
-/** The bridge's warnings and errors, for failure messages. */
-function complaints(bridge: BridgeProcess, limit = 40): string {
-  const lines = bridge.logLines().filter((l) => l.level !== "INFO" && l.level !== "DEBUG");
-  return lines.slice(0, limit).map((l) => `${l.level} ${l.message}`).join("\n") +
-    (lines.length > limit ? `\n… ${lines.length - limit} more` : "");
 }
 
 /** Waits until the consumer's latest bridge state, seen after `since`, is `state`. */

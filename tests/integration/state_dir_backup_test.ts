@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import type { OutboxProblem } from "../../src/outbox/outbox_problem.ts";
-import { type BridgeProcess, startBridge } from "../helpers/bridge.ts";
+import { type BridgeProcess, complaints, outboxEntries, startBridge } from "../helpers/bridge.ts";
 import { type Account, GatedMosquitto } from "../helpers/gated_mosquitto.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
 import {
@@ -72,20 +72,6 @@ state_dir: ${stateDir}
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-/** The bridge's warnings and errors, for failure messages. */
-function complaints(bridge: BridgeProcess): string {
-  return bridge.logLines().filter((l) => l.level !== "INFO" && l.level !== "DEBUG")
-    .slice(0, 40).map((l) => `${l.level} ${l.message}`).join("\n");
-}
-
-/** Entries in the outbox as the latest stats line says. */
-function outboxEntries(bridge: BridgeProcess): number {
-  const stats = bridge.logLines().findLast((l) => String(l.message).startsWith("Stats:"))?.stats as
-    | { outbox?: { entries?: number } }
-    | undefined;
-  return stats?.outbox?.entries ?? 0;
 }
 
 /**
