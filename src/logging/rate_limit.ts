@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Logger } from "@logtape/logtape";
 
 /** Decides whether a log line for a key may be written now. */
 export class LogRateLimiter {
@@ -38,4 +39,27 @@ export class LogRateLimiter {
     window.suppressed = 0;
     return suppressed;
   }
+}
+
+/** Logs a warning unless its key is over the limit; the next line tells how many were not. */
+export type WarnLimited = (
+  key: string,
+  message: string,
+  properties: Record<string, unknown>,
+) => void;
+
+/** Warnings to `log`, rate limited per key by `limiter` at the time `now()` tells. */
+export function warnLimited(
+  log: Logger,
+  limiter: LogRateLimiter,
+  now: () => number,
+): WarnLimited {
+  return (key, message, properties) => {
+    const suppressed = limiter.admit(key, now());
+    if (suppressed === undefined) return;
+    log.warn(suppressed > 0 ? `${message} ({suppressed} similar lines suppressed)` : message, {
+      ...properties,
+      suppressed,
+    });
+  };
 }

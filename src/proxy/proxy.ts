@@ -19,20 +19,16 @@
  *
  * @module
  */
-import type { IPublishPacket } from "mqtt";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type MeterSettings, meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
-import { LogRateLimiter } from "../logging/rate_limit.ts";
+import { LogRateLimiter, warnLimited } from "../logging/rate_limit.ts";
 import { BrokerConnection } from "../mqtt/broker_connection.ts";
-import { parseCentralTopic } from "../protocol/central_topic.ts";
-import { announcementFilter, relaySetFilter } from "../protocol/topics.ts";
+import { mqttSubscribePort } from "../mqtt/subscribe_port.ts";
 import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
 import { clientId } from "../cluster/client_id.ts";
-import { requestFilter } from "../protocol/bridge_api.ts";
-import { discoveryFilter } from "../protocol/home_assistant.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { RelayState } from "../protocol/meter_status.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
@@ -48,7 +44,7 @@ import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
-import { type CentralPort, publishDirect } from "./central_port.ts";
+import { type CentralPort, type Clock, publishDirect } from "./central_port.ts";
 import { routeCentralMessage } from "./central_router.ts";
 import { BridgeStatus } from "./bridge_status.ts";
 import { ProxySnapshot } from "./proxy_snapshot.ts";
@@ -63,28 +59,15 @@ import {
   ownBridge,
   pipelineOptions,
   replicaOf,
-  shared,
 } from "./proxy_settings.ts";
+import { subscribeCentral, subscribeInternal } from "./proxy_subscriptions.ts";
+import { type InternalMessage, ReadingIntake } from "./reading_intake.ts";
+import { ProxyTimers } from "./proxy_timers.ts";
 
 const log = logger("proxy");
 
-/** How often incomplete split readings are checked for expiry. */
-const EXPIRY_CHECK_MS = 5000;
-
-/** How often the outbox is checked for entries past `outbox.max_age_hours`. */
-const OUTBOX_EXPIRY_CHECK_MS = 60_000;
-
-/** How often `<root>/bridge/outbox` is refreshed when the outbox changed. */
-const OUTBOX_STATUS_MS = 1000;
-
-/** How often meters are checked for silence (availability). */
-const AVAILABILITY_CHECK_MS = 1000;
-
-/** How often the HTTP worker gets a new snapshot. */
-const SNAPSHOT_MS = 2000;
-
-/** How often paced publications (discovery, statuses) are sent. */
-const PACE_MS = 200;
+/** The proxy's clock. */
+const now: Clock = () => Date.now();
 
 /** Moves readings from the internal to the central broker. */
 export class Proxy {
@@ -94,26 +77,26 @@ export class Proxy {
   readonly #central: BrokerConnection;
   readonly #internal: BrokerConnection;
   readonly #centralPort: CentralPort;
-  readonly #logLimiter = new LogRateLimiter(10, 60_000);
-  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #warnLimited = warnLimited(log, new LogRateLimiter(10, 60_000), now);
+  readonly #timers: ProxyTimers;
   #internalSubscribed = false;
   readonly #outbox: ProxyOutbox;
   #stopping = false;
-  readonly #startedAt = Date.now();
+  readonly #startedAt = now();
   readonly #registry: MeterRegistry;
   readonly #discovery: DiscoveryPublisher;
   readonly #requests: RequestHandler;
   readonly #status: BridgeStatus;
   readonly #snapshot: ProxySnapshot;
   readonly #ownership: ReplicaOwnership;
-  readonly #gate: AnnouncementGate<[IPublishPacket, () => void]>;
+  readonly #gate: AnnouncementGate<[InternalMessage, () => void]>;
   readonly #availability: MeterAvailability;
   readonly #flow: ReadingFlow;
+  readonly #intake: ReadingIntake;
   /** Events for workers in other processes, and theirs for this one. */
   readonly #link: ClusterLink;
   /** Client id and filters on the internal broker (restart-only settings). */
   readonly #internalSession: BridgeSession;
-  #statusTimer: ReturnType<typeof setInterval>;
 
   /** Sends an event to the workers it is for, here or in another process. */
   readonly emit: EmitEvent;
@@ -123,7 +106,6 @@ export class Proxy {
     emit: EmitEvent = () => {},
     context: WorkerContext = { remote: [] },
   ) {
-    const now = () => Date.now();
     this.#config = config;
     this.#internalSession = proxyInternalSession(config);
     this.emit = (event) => {
@@ -148,7 +130,7 @@ export class Proxy {
         publish: (message) => direct(message, true),
         removeDiscovery: (id) => this.#discovery.remove(id),
         forgetDiscovery: (id) => this.#discovery.forget(id),
-        warnLimited: (key, message, properties) => this.#warnLimited(key, message, properties),
+        warnLimited: this.#warnLimited,
       },
       now,
       log,
@@ -205,7 +187,7 @@ export class Proxy {
           { qos: 1, retain: entry.retain },
           (error) => done(error ?? undefined),
         ),
-      onDelivered: (entry) => this.#delivered(entry.topic),
+      onDelivered: (entry) => this.#flow.delivered(entry.topic),
       meterState: (id) => this.#pipeline.meterState(id as MeterId),
     }, log);
     this.#snapshot = new ProxySnapshot({
@@ -252,7 +234,7 @@ export class Proxy {
         discoverMeter: (id) => this.#discovery.publishMeter(id),
         availabilityChanged: (change) => this.#availability.publishChange(change),
         emit: (event) => this.emit(event),
-        warnLimited: (key, message, properties) => this.#warnLimited(key, message, properties),
+        warnLimited: this.#warnLimited,
       },
       now,
       log,
@@ -286,9 +268,16 @@ export class Proxy {
       (event) => this.onEvent(event),
       log,
     );
+    this.#intake = new ReadingIntake({
+      stopping: () => this.#stopping,
+      hold: (message, ack) => this.#gate.hold([message, ack]),
+      stats: this.stats,
+      pipeline: this.#pipeline,
+      flow: this.#flow,
+    }, now);
     this.#gate = new AnnouncementGate(
       () => this.#ownership.lastAnnouncementAt,
-      ([packet, ack]) => this.#onReading(packet, ack),
+      ([message, ack]) => this.#intake.onMessage(message, ack),
       now,
     );
     this.#central.client.on("connect", () => this.#onCentralConnect());
@@ -300,50 +289,54 @@ export class Proxy {
       "message",
       (topic, payload, packet) => this.#onCentralMessage(topic, payload, packet.retain),
     );
-    this.#internal.client.on("connect", () => this.#onInternalConnect());
+    this.#internal.client.on(
+      "connect",
+      () =>
+        subscribeInternal(
+          mqttSubscribePort(this.#internal.client),
+          this.#internalSession.filters,
+          () => {
+            this.#internalSubscribed = true;
+            this.#status.updateState();
+          },
+          log,
+        ),
+    );
     this.#internal.client.on("close", () => {
       this.#internalSubscribed = false;
       this.#status.updateState();
     });
-    deferAcks(this.#internal.client, (packet, ack) => this.#onReading(packet, ack));
-    this.#timers.push(
-      setInterval(() => this.#flow.apply(this.#pipeline.expire(Date.now())), EXPIRY_CHECK_MS),
-      setInterval(() => this.#outbox.outbox.expire(), OUTBOX_EXPIRY_CHECK_MS),
-      setInterval(() => this.#status.publishOutbox(), OUTBOX_STATUS_MS),
-      setInterval(() => this.#availability.check(Date.now()), AVAILABILITY_CHECK_MS),
-      setInterval(() => this.#emitSnapshot(), SNAPSHOT_MS),
-      setInterval(() => this.#pace(), PACE_MS),
+    deferAcks(this.#internal.client, (packet, ack) => this.#intake.onMessage(packet, ack));
+    this.#timers = new ProxyTimers(
+      {
+        expireSplitReadings: () => this.#intake.expire(),
+        expireOutbox: () => this.#outbox.outbox.expire(),
+        publishOutbox: () => this.#status.publishOutbox(),
+        checkAvailability: () => this.#availability.check(now()),
+        emitSnapshot: () => this.#emitSnapshot(),
+        pace: () => {
+          if (!this.#central.connected) return;
+          const at = now();
+          this.#discovery.drain(at);
+          this.#status.drain(at);
+        },
+        publishStatuses: () => this.#status.publishStatuses(),
+        logStats: () => this.#logStats(),
+      },
+      config.meters.status_interval_seconds,
+      config.logging.stats_interval_seconds,
     );
-    this.#statusTimer = setInterval(
-      () => this.#status.publishStatuses(),
-      config.meters.status_interval_seconds * 1000,
-    );
-    const statsSeconds = config.logging.stats_interval_seconds;
-    if (statsSeconds > 0) {
-      this.#timers.push(setInterval(() => this.#logStats(), statsSeconds * 1000));
-    }
   }
 
   #onCentralConnect(): void {
-    const { root } = this.#config.topics;
     const { homeassistant } = this.#config;
-    // Announcements first: discovery configurations retained on central are only
-    // matched against meters already known.
-    this.#subscribe([announcementFilter(root)], () => {
-      this.#gate.subscribed(Date.now());
-      // With replicas one of them takes each request.
-      const requests = [requestFilter(root), relaySetFilter(root)];
-      this.#subscribe([
-        ...requests.map((filter) => shared(this.#config, filter)),
-        ...this.#link.filters,
-      ]);
-      if (homeassistant.enabled) {
-        this.#subscribe([
-          discoveryFilter(homeassistant.discovery_prefix),
-          homeassistant.status_topic,
-        ]);
-      }
-    });
+    subscribeCentral(
+      mqttSubscribePort(this.#central.client),
+      this.#config,
+      this.#link.filters,
+      () => this.#gate.subscribed(now()),
+      log,
+    );
     this.#outbox.connected();
     this.#status.updateState();
     this.#status.publishOutbox();
@@ -357,19 +350,6 @@ export class Proxy {
     }
     this.#status.publishInfo();
     this.#status.connected();
-  }
-
-  #subscribe(filters: string[], then?: () => void): void {
-    this.#central.client.subscribe(filters, { qos: 1 }, (error, granted) => {
-      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
-      if (error || refused.length > 0) {
-        log.error("Central broker refused subscriptions {filters}: {error}", {
-          filters: refused.length > 0 ? refused : filters,
-          error: error?.message ?? "not authorized",
-        });
-      }
-      then?.();
-    });
   }
 
   #onCentralMessage(topic: string, payload: Uint8Array, retained: boolean): void {
@@ -393,16 +373,6 @@ export class Proxy {
     );
   }
 
-  #delivered(topic: string): void {
-    const parsed = parseCentralTopic(this.#config.topics.root, topic);
-    if (parsed.kind === "announcement") {
-      this.stats.announced();
-    } else if (parsed.kind === "reading") {
-      this.stats.published(parsed.level);
-      if (isMeterId(parsed.id)) this.#registry.delivered(parsed.id);
-    }
-  }
-
   #settingsOf(id: MeterId): MeterSettings {
     return meterSettings(this.#config.meters, id);
   }
@@ -419,17 +389,9 @@ export class Proxy {
   }
 
   #relaySwitched(id: MeterId, state: RelayState): void {
-    if (this.#ownership.owns(id)) this.#registry.relay(id, state, Date.now());
+    if (this.#ownership.owns(id)) this.#registry.relay(id, state, now());
     const message = centralMessage("relay", { root: this.#config.topics.root, id }, state);
     publishDirect(this.#centralPort, log, message, true);
-  }
-
-  /** Sends what the paced queues allow now. */
-  #pace(): void {
-    if (!this.#central.connected) return;
-    const now = Date.now();
-    this.#discovery.drain(now);
-    this.#status.drain(now);
   }
 
   /** The listed meters' statuses (`limits.max_listed_meters`, the first by id). */
@@ -474,53 +436,10 @@ export class Proxy {
     return this.#snapshot.take();
   }
 
-  #onInternalConnect(): void {
-    const topics = [...this.#internalSession.filters];
-    this.#internal.client.subscribe(topics, { qos: 1 }, (error, granted) => {
-      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
-      if (error || refused.length > 0) {
-        log.error("Internal broker refused subscriptions {topics}: {error}", {
-          topics: refused.length > 0 ? refused : topics,
-          error: error?.message ?? "not authorized",
-        });
-        return;
-      }
-      this.#internalSubscribed = true;
-      log.info("Subscribed to {topics} on the internal broker", { topics });
-      this.#status.updateState();
-    });
-  }
-
-  #onReading(packet: IPublishPacket, ack: () => void): void {
-    // Not acknowledged: the internal broker sends it again to the next session.
-    if (this.#stopping || this.#gate.hold([packet, ack])) return;
-    this.stats.received(packet.topic);
-    if (packet.topic === "MQTT_TELEIND") {
-      this.#flow.onIo(packet.payload as Uint8Array, ack);
-      return;
-    }
-    // A retained reading is handed over at every (re)subscribe: like a redelivery, it is not news.
-    const replayed = packet.dup ? "redelivered" : packet.retain ? "retained" : undefined;
-    const events = this.#pipeline.handle(
-      packet.topic,
-      packet.payload as Uint8Array,
-      Date.now(),
-      replayed,
-    );
-    this.#flow.apply(events, packet.topic, ack);
-  }
-
   /** Applies a new configuration's meter settings; broker changes need a restart. */
   reconfigure(config: Config): void {
-    const statusSeconds = this.#config.meters.status_interval_seconds;
     this.#config = config;
-    if (config.meters.status_interval_seconds !== statusSeconds) {
-      clearInterval(this.#statusTimer);
-      this.#statusTimer = setInterval(
-        () => this.#status.publishStatuses(),
-        config.meters.status_interval_seconds * 1000,
-      );
-    }
+    this.#timers.statusInterval(config.meters.status_interval_seconds);
     this.#pipeline.reconfigure(pipelineOptions(config));
     this.#registry.maxMeters = config.limits.max_meters;
     this.#discovery.context = discoveryContext(config);
@@ -531,15 +450,6 @@ export class Proxy {
       this.#discovery.publishAll(false);
     }
     this.#status.publishInfo();
-  }
-
-  #warnLimited(key: string, message: string, properties: Record<string, unknown>): void {
-    const suppressed = this.#logLimiter.admit(key, Date.now());
-    if (suppressed === undefined) return;
-    log.warn(suppressed > 0 ? `${message} ({suppressed} similar lines suppressed)` : message, {
-      ...properties,
-      suppressed,
-    });
   }
 
   #logStats(): void {
@@ -567,22 +477,21 @@ export class Proxy {
    * internal broker) for the next start.
    */
   async stop(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = now() + timeoutMs;
     this.#stopping = true;
-    for (const timer of this.#timers) clearInterval(timer);
-    clearInterval(this.#statusTimer);
+    this.#timers.stop();
     this.#gate.open();
     this.#requests.close();
     const { outbox } = this.#outbox;
     outbox.flush();
     await this.#internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });
-    const halfway = Date.now() + Math.max(0, (deadline - Date.now()) / 2);
-    while (outbox.inFlight > 0 && this.#central.connected && Date.now() < halfway) {
+    const halfway = now() + Math.max(0, (deadline - now()) / 2);
+    while (outbox.inFlight > 0 && this.#central.connected && now() < halfway) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     outbox.close();
-    await this.#status.publishOffline(deadline - Date.now() - 500);
-    await this.#central.stop({ timeoutMs: Math.max(100, deadline - Date.now()) });
+    await this.#status.publishOffline(deadline - now() - 500);
+    await this.#central.stop({ timeoutMs: Math.max(100, deadline - now()) });
     this.#logStats();
   }
 }

@@ -2,15 +2,17 @@
  * Carries out what the {@link ReadingPipeline} decided about a reading:
  * publications into the outbox, counters, the meter registry, logs,
  * availability and Home Assistant discovery. Also the meters' digital I/O
- * (`MQTT_TELEIND`), published as is on `<root>/<id>/io` and `…/relay`.
+ * (`MQTT_TELEIND`), published as is on `<root>/<id>/io` and `…/relay`, and
+ * the count of what central acknowledged.
  *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/schema.ts";
+import { parseCentralTopic } from "../protocol/central_topic.ts";
 import { decodeUplink } from "../protocol/decode.ts";
 import { ioPayload } from "../protocol/io_state.ts";
-import type { MeterId } from "../protocol/meter_id.ts";
+import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import { centralMessage } from "../protocol/central_message.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
@@ -26,7 +28,7 @@ export interface ReadingFlowPort {
   readonly pipeline: Pick<ReadingPipeline, "admit">;
   readonly registry: Pick<
     MeterRegistry,
-    "published" | "implausible" | "reset" | "dropped" | "seen" | "io"
+    "published" | "implausible" | "reset" | "dropped" | "seen" | "io" | "delivered"
   >;
   /** Whether this proxy handles the meter (with replicas: its own). */
   owns(id: MeterId): boolean;
@@ -81,6 +83,17 @@ export class ReadingFlow {
       ack,
     );
     if (first && this.port.config().homeassistant.enabled) this.port.discoverMeter(id);
+  }
+
+  /** Central acknowledged a publication of the outbox: counted, and taken off its meter's backlog. */
+  delivered(topic: string): void {
+    const parsed = parseCentralTopic(this.port.config().topics.root, topic);
+    if (parsed.kind === "announcement") {
+      this.port.stats.announced();
+    } else if (parsed.kind === "reading") {
+      this.port.stats.published(parsed.level);
+      if (isMeterId(parsed.id)) this.port.registry.delivered(parsed.id);
+    }
   }
 
   /**

@@ -1,0 +1,59 @@
+/**
+ * Raw messages from the internal broker into the {@link ReadingPipeline}
+ * and on to the {@link ReadingFlow}: nothing is taken (or acknowledged) once
+ * the proxy stops, readings wait for the announcements, digital I/O
+ * (`MQTT_TELEIND`) goes its own way, and a message the broker hands over
+ * again is marked as such for the plausibility filter.
+ *
+ * @module
+ */
+import type { IPublishPacket } from "mqtt";
+import type { Clock } from "./central_port.ts";
+import type { ReadingPipeline } from "./pipeline.ts";
+import type { ProxyStats } from "./proxy_stats.ts";
+import type { ReadingFlow } from "./reading_flow.ts";
+
+/** A message from the internal broker, as the intake reads it. */
+export type InternalMessage = Pick<IPublishPacket, "topic" | "payload" | "dup" | "retain">;
+
+/** What the intake hands messages to. */
+export interface ReadingIntakePort {
+  /** Whether the proxy is stopping. */
+  stopping(): boolean;
+  /** Holds the message until the announcements are in; returns whether it was held. */
+  hold(message: InternalMessage, ack: () => void): boolean;
+  readonly stats: Pick<ProxyStats, "received">;
+  readonly pipeline: Pick<ReadingPipeline, "handle" | "expire">;
+  readonly flow: Pick<ReadingFlow, "onIo" | "apply">;
+}
+
+/** Takes the internal broker's messages in. */
+export class ReadingIntake {
+  constructor(readonly port: ReadingIntakePort, readonly now: Clock) {}
+
+  /** One message; `ack` acknowledges it to the internal broker once it is safe. */
+  onMessage(message: InternalMessage, ack: () => void): void {
+    const { port } = this;
+    // Not acknowledged: the internal broker sends it again to the next session.
+    if (port.stopping() || port.hold(message, ack)) return;
+    port.stats.received(message.topic);
+    if (message.topic === "MQTT_TELEIND") {
+      port.flow.onIo(message.payload as Uint8Array, ack);
+      return;
+    }
+    // A retained reading is handed over at every (re)subscribe: like a redelivery, it is not news.
+    const replayed = message.dup ? "redelivered" : message.retain ? "retained" : undefined;
+    const events = port.pipeline.handle(
+      message.topic,
+      message.payload as Uint8Array,
+      this.now(),
+      replayed,
+    );
+    port.flow.apply(events, message.topic, ack);
+  }
+
+  /** Gives up split readings that stayed incomplete too long. */
+  expire(): void {
+    this.port.flow.apply(this.port.pipeline.expire(this.now()));
+  }
+}
