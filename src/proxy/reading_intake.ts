@@ -7,14 +7,20 @@
  *
  * @module
  */
-import type { IPublishPacket } from "mqtt";
 import type { Clock } from "./central_port.ts";
 import type { ReadingPipeline } from "./pipeline.ts";
 import type { ProxyStats } from "./proxy_stats.ts";
 import type { ReadingFlow } from "./reading_flow.ts";
 
-/** A message from the internal broker, as the intake reads it. */
-export type InternalMessage = Pick<IPublishPacket, "topic" | "payload" | "dup" | "retain">;
+/** A message from the internal broker, as the intake reads it (an mqtt.js packet is one). */
+export interface InternalMessage {
+  readonly topic: string;
+  readonly payload: Uint8Array | string;
+  /** Sent again by the broker (MQTT DUP flag). */
+  readonly dup: boolean;
+  /** Handed over from the broker's retained messages. */
+  readonly retain: boolean;
+}
 
 /** What the intake hands messages to. */
 export interface ReadingIntakePort {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { LogRateLimiter } from "../../src/logging/rate_limit.ts";
+import { LogRateLimiter, warnLimited } from "../../src/logging/rate_limit.ts";
+import { fakeLog } from "../helpers/fake_central.ts";
 
 Deno.test("the first burst lines of a window pass, the rest are suppressed", () => {
   const limiter = new LogRateLimiter(3, 1000);
@@ -84,4 +85,21 @@ Deno.test("property: per window at most burst lines pass and every suppressed li
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("warnLimited writes a burst per key, then tells how many lines it suppressed", () => {
+  const { log, lines } = fakeLog();
+  let now = 0;
+  const warn = warnLimited(log, new LogRateLimiter(1, 1000), () => now);
+  warn("k", "Bad {what}", { what: "a" });
+  warn("k", "Bad {what}", { what: "b" });
+  warn("k", "Bad {what}", { what: "c" });
+  warn("other", "Other", {});
+  now = 1000;
+  warn("k", "Bad {what}", { what: "d" });
+  assert.deepEqual(lines, [
+    ["warn", "Bad {what}", { what: "a", suppressed: 0 }],
+    ["warn", "Other", { suppressed: 0 }],
+    ["warn", "Bad {what} ({suppressed} similar lines suppressed)", { what: "d", suppressed: 2 }],
+  ]);
 });

@@ -172,3 +172,23 @@ Deno.test("I/O of an excluded meter is dropped, of a bad payload rejected; both 
   assert.equal(env.warnings.length, 1);
   assert.deepEqual(env.accepted, [{ publications: [], meterIds: [] }]);
 });
+
+Deno.test("what central acknowledged is counted and taken off the meter's outbox depth", () => {
+  const env = setUp();
+  env.owned.add(A);
+  const events = env.pipeline.handle(
+    "MQTT_RT_DATA",
+    bytes(fixture("MQTT_RT_DATA.json")),
+    SAMPLE_NOW,
+  );
+  env.flow.apply(events, "MQTT_RT_DATA", env.ack("rt"));
+  assert.equal(env.registry.status(A)?.outbox_depth, 1);
+  env.flow.delivered(`kpm33b/discovery/${A}`);
+  env.flow.delivered(`kpm33b/${A}/seconds`);
+  env.flow.delivered("kpm33b/bridge/state");
+  const counts = env.stats.snapshot();
+  assert.equal(counts.announced, 1);
+  assert.equal(counts.published, 1);
+  assert.deepEqual(counts.published_by_level, { seconds: 1 });
+  assert.equal(env.registry.status(A)?.outbox_depth, 0);
+});
