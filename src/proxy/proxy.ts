@@ -24,11 +24,8 @@ import { type MeterSettings, meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { LogRateLimiter, warnLimited } from "../logging/rate_limit.ts";
-import { BrokerConnection } from "../mqtt/broker_connection.ts";
-import { mqttSubscribePort } from "../mqtt/subscribe_port.ts";
 import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
-import { clientId } from "../cluster/client_id.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
 import type { RelayState } from "../protocol/meter_status.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
@@ -37,14 +34,12 @@ import { bridgeInfo } from "./bridge_info.ts";
 import { DiscoveryPublisher } from "./discovery_publisher.ts";
 import { MeterRegistry } from "./meter_registry.ts";
 import { RequestHandler } from "./request_handler.ts";
-import { deferAcks } from "../mqtt/deferred_ack.ts";
 import { type BridgeSession, proxyInternalSession } from "./internal_session.ts";
-import type { OutboxStatus } from "../outbox/outbox.ts";
-import { openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
-import { ProxyStats, type ProxyStatsSnapshot } from "./proxy_stats.ts";
-import { type CentralPort, type Clock, publishDirect } from "./central_port.ts";
+import { ProxyStats } from "./proxy_stats.ts";
+import { type Clock, publishDirect } from "./central_port.ts";
+import { ProxyConnections } from "./proxy_connections.ts";
 import { routeCentralMessage } from "./central_router.ts";
 import { BridgeStatus } from "./bridge_status.ts";
 import { ProxySnapshot } from "./proxy_snapshot.ts";
@@ -60,7 +55,7 @@ import {
   pipelineOptions,
   replicaOf,
 } from "./proxy_settings.ts";
-import { subscribeCentral, subscribeInternal } from "./proxy_subscriptions.ts";
+import { subscribeCentral } from "./proxy_subscriptions.ts";
 import { type InternalMessage, ReadingIntake } from "./reading_intake.ts";
 import { ProxyTimers } from "./proxy_timers.ts";
 
@@ -74,12 +69,9 @@ export class Proxy {
   readonly stats: ProxyStats = new ProxyStats();
   #config: Config;
   readonly #pipeline: ReadingPipeline;
-  readonly #central: BrokerConnection;
-  readonly #internal: BrokerConnection;
-  readonly #centralPort: CentralPort;
+  readonly #connections: ProxyConnections;
   readonly #warnLimited = warnLimited(log, new LogRateLimiter(10, 60_000), now);
   readonly #timers: ProxyTimers;
-  #internalSubscribed = false;
   readonly #outbox: ProxyOutbox;
   #stopping = false;
   readonly #startedAt = now();
@@ -111,13 +103,8 @@ export class Proxy {
     this.emit = (event) => {
       if (!this.#link.send(event)) emit(event);
     };
-    this.#centralPort = {
-      connected: () => this.#central.connected,
-      publish: ({ topic, payload }, options, done) =>
-        this.#central.client.publish(topic, payload, options, (error) => done?.(error)),
-    };
     const direct = (message: CentralMessage, retain: boolean) =>
-      publishDirect(this.#centralPort, log, message, retain);
+      publishDirect(this.#connections.centralPort, log, message, retain);
     this.#pipeline = new ReadingPipeline(pipelineOptions(config));
     this.#registry = new MeterRegistry(config.limits.max_meters, (id) => this.#settingsOf(id));
     this.#ownership = new ReplicaOwnership(
@@ -169,43 +156,45 @@ export class Proxy {
         else log.warn("Request {kind} failed: {error}", { kind, error: response.error });
       },
     });
-    const opened = openOutboxStore(config, {
-      onRecordError: (error) =>
-        this.#warnLimited(
-          "outbox_record",
-          "Cannot write the outbox record beside the outbox: {error}; the check at the next " +
-            "start is less precise",
-          { error: error.message },
-        ),
-    });
-    this.#pipeline.restoreMeterStates(opened.store.meterStates());
-    this.#outbox = new ProxyOutbox(() => this.#config, opened, {
-      publish: (entry, done) =>
-        this.#central.client.publish(
-          entry.topic,
-          entry.payload,
-          { qos: 1, retain: entry.retain },
-          (error) => done(error ?? undefined),
-        ),
-      onDelivered: (entry) => this.#flow.delivered(entry.topic),
-      meterState: (id) => this.#pipeline.meterState(id as MeterId),
+    this.#outbox = ProxyOutbox.open(
+      () => this.#config,
+      {
+        publish: (entry, done) => this.#connections.deliver(entry, done),
+        onDelivered: (entry) => this.#flow.delivered(entry.topic),
+        meterState: (id) => this.#pipeline.meterState(id as MeterId),
+      },
+      (states) => this.#pipeline.restoreMeterStates(states),
+      log,
+      this.#warnLimited,
+    );
+    this.#connections = new ProxyConnections(config, this.#internalSession, {
+      centralConnected: () => this.#onCentralConnect(),
+      centralClosed: () => {
+        this.#status.disconnected();
+        this.#outbox.outbox.setConnected(false);
+      },
+      centralMessage: (topic, payload, retained) =>
+        this.#onCentralMessage(topic, payload, retained),
+      readingsFlowChanged: () => this.#status.updateState(),
+      internalMessage: (packet, ack) => this.#intake.onMessage(packet, ack),
     }, log);
+    const central = this.#connections.central;
     this.#snapshot = new ProxySnapshot({
       version: denoJson.version,
       startedAt: this.#startedAt,
-      brokers: () => ({ internal: this.#internalSubscribed, central: this.#central.connected }),
+      brokers: () => ({ internal: this.#connections.readingsFlow, central: central.connected }),
       counts: () => this.stats.snapshot(),
       outbox: () => this.#outbox.report(),
       meterCounts: () => ({ known: this.#registry.size, online: this.#registry.online }),
       statuses: () => this.#statuses(),
     }, now);
     this.#status = new BridgeStatus(
-      this.#centralPort,
+      this.#connections.centralPort,
       {
         bridge: () => ownBridge(this.#config),
         root: () => this.#config.topics.root,
         statusIntervalSeconds: () => this.#config.meters.status_interval_seconds,
-        readingsFlow: () => this.#internalSubscribed,
+        readingsFlow: () => this.#connections.readingsFlow,
         stopping: () => this.#stopping,
         outbox: () => this.#outbox.report(),
         takeChanged: () => this.#registry.takeChanged(),
@@ -239,29 +228,8 @@ export class Proxy {
       now,
       log,
     );
-    this.#central = new BrokerConnection({
-      name: "central",
-      broker: config.central_broker,
-      clientId: clientId(config, "central_broker", "proxy-central"),
-      will: {
-        ...centralMessage("bridge_state", ownBridge(config), "offline"),
-        qos: 1,
-        retain: true,
-      },
-      // The outbox sends again what was in flight, keeping each meter's order.
-      resendAfterReconnect: false,
-      log,
-    });
-    this.#internal = new BrokerConnection({
-      name: "internal",
-      broker: config.internal_broker,
-      clientId: this.#internalSession.clientId,
-      // The internal broker keeps readings for the bridge while it is away.
-      clean: false,
-      log,
-    });
     this.#link = new ClusterLink(
-      this.#central.client,
+      central.client,
       config.topics.root,
       "proxy",
       context.remote,
@@ -280,33 +248,6 @@ export class Proxy {
       ([message, ack]) => this.#intake.onMessage(message, ack),
       now,
     );
-    this.#central.client.on("connect", () => this.#onCentralConnect());
-    this.#central.client.on("close", () => {
-      this.#status.disconnected();
-      this.#outbox.outbox.setConnected(false);
-    });
-    this.#central.client.on(
-      "message",
-      (topic, payload, packet) => this.#onCentralMessage(topic, payload, packet.retain),
-    );
-    this.#internal.client.on(
-      "connect",
-      () =>
-        subscribeInternal(
-          mqttSubscribePort(this.#internal.client),
-          this.#internalSession.filters,
-          () => {
-            this.#internalSubscribed = true;
-            this.#status.updateState();
-          },
-          log,
-        ),
-    );
-    this.#internal.client.on("close", () => {
-      this.#internalSubscribed = false;
-      this.#status.updateState();
-    });
-    deferAcks(this.#internal.client, (packet, ack) => this.#intake.onMessage(packet, ack));
     this.#timers = new ProxyTimers(
       {
         expireSplitReadings: () => this.#intake.expire(),
@@ -315,7 +256,7 @@ export class Proxy {
         checkAvailability: () => this.#availability.check(now()),
         emitSnapshot: () => this.#emitSnapshot(),
         pace: () => {
-          if (!this.#central.connected) return;
+          if (!central.connected) return;
           const at = now();
           this.#discovery.drain(at);
           this.#status.drain(at);
@@ -331,7 +272,7 @@ export class Proxy {
   #onCentralConnect(): void {
     const { homeassistant } = this.#config;
     subscribeCentral(
-      mqttSubscribePort(this.#central.client),
+      this.#connections.centralSubscriptions,
       this.#config,
       this.#link.filters,
       () => this.#gate.subscribed(now()),
@@ -391,7 +332,7 @@ export class Proxy {
   #relaySwitched(id: MeterId, state: RelayState): void {
     if (this.#ownership.owns(id)) this.#registry.relay(id, state, now());
     const message = centralMessage("relay", { root: this.#config.topics.root, id }, state);
-    publishDirect(this.#centralPort, log, message, true);
+    publishDirect(this.#connections.centralPort, log, message, true);
   }
 
   /** The listed meters' statuses (`limits.max_listed_meters`, the first by id). */
@@ -452,22 +393,15 @@ export class Proxy {
     this.#status.publishInfo();
   }
 
+  /** Logs the counters plus current gauges. */
   #logStats(): void {
-    log.info("Stats: {stats}", { stats: this.statsSnapshot() });
-  }
-
-  /** Counters plus current gauges. */
-  statsSnapshot(): ProxyStatsSnapshot & {
-    pending_split_readings: number;
-    meters: number;
-    outbox: OutboxStatus;
-  } {
-    return {
+    const stats = {
       ...this.stats.snapshot(),
       pending_split_readings: this.#pipeline.pendingReadings,
       meters: this.#pipeline.announcedMeters,
       outbox: this.#outbox.outbox.status(),
     };
+    log.info("Stats: {stats}", { stats });
   }
 
   /**
@@ -484,14 +418,14 @@ export class Proxy {
     this.#requests.close();
     const { outbox } = this.#outbox;
     outbox.flush();
-    await this.#internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });
+    await this.#connections.internal.stop({ timeoutMs: Math.min(1000, timeoutMs / 4) });
     const halfway = now() + Math.max(0, (deadline - now()) / 2);
-    while (outbox.inFlight > 0 && this.#central.connected && now() < halfway) {
+    while (outbox.inFlight > 0 && this.#connections.central.connected && now() < halfway) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     outbox.close();
     await this.#status.publishOffline(deadline - now() - 500);
-    await this.#central.stop({ timeoutMs: Math.max(100, deadline - now()) });
+    await this.#connections.central.stop({ timeoutMs: Math.max(100, deadline - now()) });
     this.#logStats();
   }
 }

@@ -7,7 +7,8 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/schema.ts";
-import type { OpenedOutbox } from "../outbox/open_outbox_store.ts";
+import type { WarnLimited } from "../logging/rate_limit.ts";
+import { type OpenedOutbox, openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { Outbox, type OutboxOptions, type OutboxStatus } from "../outbox/outbox.ts";
 import type { OutboxProblem } from "../outbox/outbox_problem.ts";
 import type { Clock } from "./central_port.ts";
@@ -54,6 +55,31 @@ export class ProxyOutbox {
         entries: backlog.entries,
       });
     }
+  }
+
+  /**
+   * Opens the outbox `outbox.*` configures. `restore` gets the meter states
+   * it kept (the plausibility filters' history) before anything is pruned.
+   * Failing to write the record beside the outbox is only warned about.
+   */
+  static open(
+    config: () => Config,
+    port: ProxyOutboxPort,
+    restore: (meterStates: ReadonlyMap<string, string>) => void,
+    log: Logger,
+    warnLimited: WarnLimited,
+  ): ProxyOutbox {
+    const opened = openOutboxStore(config(), {
+      onRecordError: (error) =>
+        warnLimited(
+          "outbox_record",
+          "Cannot write the outbox record beside the outbox: {error}; the check at the next " +
+            "start is less precise",
+          { error: error.message },
+        ),
+    });
+    restore(opened.store.meterStates());
+    return new ProxyOutbox(config, opened, port, log);
   }
 
   /** What is wrong with the outbox, until acknowledged. */
