@@ -115,6 +115,16 @@ export class DiscoveryPublisher {
     for (const id of this.source.meters()) this.publishMeter(id, force);
   }
 
+  /**
+   * The bridge device's configurations now and every meter's queued: on each
+   * connect to central and when Home Assistant comes online (`force`), or
+   * after a configuration change (only what changed).
+   */
+  republish(force: boolean): void {
+    this.publishBridge(force);
+    this.publishAll(force);
+  }
+
   /** Publishes queued meters as the rate allows; call it from a timer. */
   drain(now: number): void {
     this.#queue.drain(now);

@@ -24,27 +24,24 @@ import { type MeterSettings, meterSettings } from "../config/meter_settings.ts";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../logging/setup.ts";
 import { LogRateLimiter, warnLimited } from "../logging/rate_limit.ts";
-import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
+import type { CentralMessage } from "../protocol/central_message.ts";
 import { ClusterLink } from "../cluster/cluster_link.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
-import type { RelayState } from "../protocol/meter_status.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
 import type { BridgeSnapshot } from "../status/bridge_snapshot.ts";
 import { bridgeInfo } from "./bridge_info.ts";
 import { DiscoveryPublisher } from "./discovery_publisher.ts";
 import { MeterRegistry } from "./meter_registry.ts";
 import { RequestHandler } from "./request_handler.ts";
-import { type BridgeSession, proxyInternalSession } from "./internal_session.ts";
 import { ReadingPipeline } from "./pipeline.ts";
 import type { EmitEvent, WorkerContext } from "../worker/worker_runtime.ts";
 import { ProxyStats } from "./proxy_stats.ts";
 import { type Clock, publishDirect } from "./central_port.ts";
 import { ProxyConnections } from "./proxy_connections.ts";
-import { routeCentralMessage } from "./central_router.ts";
+import { type CentralMessage as ReceivedMessage, routeCentralMessage } from "./central_router.ts";
 import { BridgeStatus } from "./bridge_status.ts";
 import { ProxySnapshot } from "./proxy_snapshot.ts";
 import { ReplicaOwnership } from "./replica_ownership.ts";
-import { AnnouncementGate } from "./announcement_gate.ts";
 import { MeterAvailability } from "./availability.ts";
 import { ReadingFlow } from "./reading_flow.ts";
 import { ProxyOutbox } from "./proxy_outbox.ts";
@@ -56,7 +53,7 @@ import {
   replicaOf,
 } from "./proxy_settings.ts";
 import { subscribeCentral } from "./proxy_subscriptions.ts";
-import { type InternalMessage, ReadingIntake } from "./reading_intake.ts";
+import { ReadingIntake } from "./reading_intake.ts";
 import { ProxyTimers } from "./proxy_timers.ts";
 
 const log = logger("proxy");
@@ -81,25 +78,17 @@ export class Proxy {
   readonly #status: BridgeStatus;
   readonly #snapshot: ProxySnapshot;
   readonly #ownership: ReplicaOwnership;
-  readonly #gate: AnnouncementGate<[InternalMessage, () => void]>;
   readonly #availability: MeterAvailability;
   readonly #flow: ReadingFlow;
   readonly #intake: ReadingIntake;
   /** Events for workers in other processes, and theirs for this one. */
   readonly #link: ClusterLink;
-  /** Client id and filters on the internal broker (restart-only settings). */
-  readonly #internalSession: BridgeSession;
 
   /** Sends an event to the workers it is for, here or in another process. */
   readonly emit: EmitEvent;
 
-  constructor(
-    config: Config,
-    emit: EmitEvent = () => {},
-    context: WorkerContext = { remote: [] },
-  ) {
+  constructor(config: Config, emit: EmitEvent = () => {}, context: WorkerContext = { remote: [] }) {
     this.#config = config;
-    this.#internalSession = proxyInternalSession(config);
     this.emit = (event) => {
       if (!this.#link.send(event)) emit(event);
     };
@@ -148,7 +137,7 @@ export class Proxy {
       health: () => this.#snapshot.health(),
       emit: (event) => this.emit(event),
       publish: (message) => direct(message, false),
-      relaySwitched: (id, state) => this.#relaySwitched(id, state),
+      relaySwitched: (id, state) => this.#flow.relaySwitched(id, state),
       resetHistory: (id) => this.#resetHistory(id),
       acknowledgeOutboxProblem: () => this.#acknowledgeOutboxProblem(),
       outcome: (kind, response) => {
@@ -167,14 +156,13 @@ export class Proxy {
       log,
       this.#warnLimited,
     );
-    this.#connections = new ProxyConnections(config, this.#internalSession, {
+    this.#connections = new ProxyConnections(config, {
       centralConnected: () => this.#onCentralConnect(),
       centralClosed: () => {
         this.#status.disconnected();
         this.#outbox.outbox.setConnected(false);
       },
-      centralMessage: (topic, payload, retained) =>
-        this.#onCentralMessage(topic, payload, retained),
+      centralMessage: (message) => this.#onCentralMessage(message),
       readingsFlowChanged: () => this.#status.updateState(),
       internalMessage: (packet, ack) => this.#intake.onMessage(packet, ack),
     }, log);
@@ -218,6 +206,7 @@ export class Proxy {
         pipeline: this.#pipeline,
         registry: this.#registry,
         owns: (id) => this.#ownership.owns(id),
+        publishRetained: (message) => direct(message, true),
         accept: (publications, meterIds, ack) =>
           this.#outbox.outbox.accept(publications, meterIds, ack),
         discoverMeter: (id) => this.#discovery.publishMeter(id),
@@ -238,16 +227,11 @@ export class Proxy {
     );
     this.#intake = new ReadingIntake({
       stopping: () => this.#stopping,
-      hold: (message, ack) => this.#gate.hold([message, ack]),
+      lastAnnouncementAt: () => this.#ownership.lastAnnouncementAt,
       stats: this.stats,
       pipeline: this.#pipeline,
       flow: this.#flow,
     }, now);
-    this.#gate = new AnnouncementGate(
-      () => this.#ownership.lastAnnouncementAt,
-      ([message, ack]) => this.#intake.onMessage(message, ack),
-      now,
-    );
     this.#timers = new ProxyTimers(
       {
         expireSplitReadings: () => this.#intake.expire(),
@@ -270,12 +254,11 @@ export class Proxy {
   }
 
   #onCentralConnect(): void {
-    const { homeassistant } = this.#config;
     subscribeCentral(
       this.#connections.centralSubscriptions,
       this.#config,
       this.#link.filters,
-      () => this.#gate.subscribed(now()),
+      () => this.#intake.gate.subscribed(now()),
       log,
     );
     this.#outbox.connected();
@@ -285,31 +268,26 @@ export class Proxy {
     this.#link.send({ type: "resync" });
     // The central broker may have lost retained state (restarted without persistence).
     this.#availability.publishAll();
-    if (homeassistant.enabled) {
-      this.#discovery.publishBridge(true);
-      this.#discovery.publishAll(true);
-    }
+    if (this.#config.homeassistant.enabled) this.#discovery.republish(true);
     this.#status.publishInfo();
     this.#status.connected();
   }
 
-  #onCentralMessage(topic: string, payload: Uint8Array, retained: boolean): void {
-    const { homeassistant } = this.#config;
+  #onCentralMessage(message: ReceivedMessage): void {
     routeCentralMessage(
-      { root: this.#config.topics.root, homeAssistant: homeassistant },
+      { root: this.#config.topics.root, homeAssistant: this.#config.homeassistant },
       {
         cluster: (topic, payload) => this.#link.onMessage(topic, payload),
         announcement: (topic, payload) => this.#ownership.onAnnouncement(topic, payload),
         request: (topic, payload) => this.#requests.onRequest(topic, payload),
         relaySet: (topic, payload) => this.#requests.onRelaySet(topic, payload),
         homeAssistantOnline: () => {
-          this.#discovery.publishBridge(true);
-          this.#discovery.publishAll(true);
+          this.#discovery.republish(true);
           this.#availability.publishAll();
         },
         discoveryConfig: (topic, payload) => this.#discovery.onConfig(topic, payload),
       },
-      { topic, payload, retained },
+      message,
       log,
     );
   }
@@ -327,12 +305,6 @@ export class Proxy {
       { id },
     );
     return { id, forgotten };
-  }
-
-  #relaySwitched(id: MeterId, state: RelayState): void {
-    if (this.#ownership.owns(id)) this.#registry.relay(id, state, now());
-    const message = centralMessage("relay", { root: this.#config.topics.root, id }, state);
-    publishDirect(this.#connections.centralPort, log, message, true);
   }
 
   /** The listed meters' statuses (`limits.max_listed_meters`, the first by id). */
@@ -386,10 +358,7 @@ export class Proxy {
     this.#discovery.context = discoveryContext(config);
     this.#discovery.setLimits(discoveryLimits(config));
     // Changed fields, names or exclusions change entities; unchanged ones are not re-sent.
-    if (config.homeassistant.enabled) {
-      this.#discovery.publishBridge(false);
-      this.#discovery.publishAll(false);
-    }
+    if (config.homeassistant.enabled) this.#discovery.republish(false);
     this.#status.publishInfo();
   }
 
@@ -414,7 +383,7 @@ export class Proxy {
     const deadline = now() + timeoutMs;
     this.#stopping = true;
     this.#timers.stop();
-    this.#gate.open();
+    this.#intake.gate.open();
     this.#requests.close();
     const { outbox } = this.#outbox;
     outbox.flush();

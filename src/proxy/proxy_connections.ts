@@ -19,7 +19,8 @@ import { mqttSubscribePort, type SubscribePort } from "../mqtt/subscribe_port.ts
 import { centralMessage } from "../protocol/central_message.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import type { CentralPort } from "./central_port.ts";
-import type { BridgeSession } from "./internal_session.ts";
+import type { CentralMessage as ReceivedMessage } from "./central_router.ts";
+import { proxyInternalSession } from "./internal_session.ts";
 import { ownBridge } from "./proxy_settings.ts";
 import { subscribeInternal } from "./proxy_subscriptions.ts";
 
@@ -27,7 +28,7 @@ import { subscribeInternal } from "./proxy_subscriptions.ts";
 export interface ProxyConnectionEvents {
   centralConnected(): void;
   centralClosed(): void;
-  centralMessage(topic: string, payload: Uint8Array, retained: boolean): void;
+  centralMessage(message: ReceivedMessage): void;
   /** Readings started or stopped flowing: see {@link ProxyConnections.readingsFlow}. */
   readingsFlowChanged(): void;
   /** A message from the internal broker; `ack` acknowledges it once it is safe. */
@@ -43,7 +44,8 @@ export class ProxyConnections {
   readonly centralSubscriptions: SubscribePort;
   #readingsFlow = false;
 
-  constructor(config: Config, session: BridgeSession, events: ProxyConnectionEvents, log: Logger) {
+  constructor(config: Config, events: ProxyConnectionEvents, log: Logger) {
+    const session = proxyInternalSession(config);
     const central = new BrokerConnection({
       name: "central",
       broker: config.central_broker,
@@ -76,7 +78,8 @@ export class ProxyConnections {
     central.client.on("close", () => events.centralClosed());
     central.client.on(
       "message",
-      (topic, payload, packet) => events.centralMessage(topic, payload, packet.retain),
+      (topic, payload, packet) =>
+        events.centralMessage({ topic, payload, retained: packet.retain }),
     );
     internal.client.on(
       "connect",

@@ -2,8 +2,8 @@
  * Carries out what the {@link ReadingPipeline} decided about a reading:
  * publications into the outbox, counters, the meter registry, logs,
  * availability and Home Assistant discovery. Also the meters' digital I/O
- * (`MQTT_TELEIND`), published as is on `<root>/<id>/io` and `…/relay`, and
- * the count of what central acknowledged.
+ * (`MQTT_TELEIND`), published as is on `<root>/<id>/io` and `…/relay`, a
+ * relay switched on command, and the count of what central acknowledged.
  *
  * @module
  */
@@ -13,7 +13,8 @@ import { parseCentralTopic } from "../protocol/central_topic.ts";
 import { decodeUplink } from "../protocol/decode.ts";
 import { ioPayload } from "../protocol/io_state.ts";
 import { isMeterId, type MeterId } from "../protocol/meter_id.ts";
-import { centralMessage } from "../protocol/central_message.ts";
+import { type CentralMessage, centralMessage } from "../protocol/central_message.ts";
+import type { RelayState } from "../protocol/meter_status.ts";
 import type { Publication } from "../outbox/outbox_store.ts";
 import type { BridgeEvent } from "../worker/messages.ts";
 import type { Clock } from "./central_port.ts";
@@ -28,10 +29,12 @@ export interface ReadingFlowPort {
   readonly pipeline: Pick<ReadingPipeline, "admit">;
   readonly registry: Pick<
     MeterRegistry,
-    "published" | "implausible" | "reset" | "dropped" | "seen" | "io" | "delivered"
+    "published" | "implausible" | "reset" | "dropped" | "seen" | "io" | "delivered" | "relay"
   >;
   /** Whether this proxy handles the meter (with replicas: its own). */
   owns(id: MeterId): boolean;
+  /** Publishes retained on central now, not through the outbox (skipped while disconnected). */
+  publishRetained(message: CentralMessage): void;
   /** Hands publications to the outbox; `ack` once it holds them. */
   accept(publications: Publication[], meterIds: Set<string>, ack: () => void): void;
   /** Publishes the meter's Home Assistant discovery, if not yet. */
@@ -83,6 +86,14 @@ export class ReadingFlow {
       ack,
     );
     if (first && this.port.config().homeassistant.enabled) this.port.discoverMeter(id);
+  }
+
+  /** A meter confirmed a relay command: its state is recorded (if handled here) and published. */
+  relaySwitched(id: MeterId, state: RelayState): void {
+    if (this.port.owns(id)) this.port.registry.relay(id, state, this.now());
+    this.port.publishRetained(
+      centralMessage("relay", { root: this.port.config().topics.root, id }, state),
+    );
   }
 
   /** Central acknowledged a publication of the outbox: counted, and taken off its meter's backlog. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { AnnouncementGate, realTimers, type Timers } from "./announcement_gate.ts";
 import type { Clock } from "./central_port.ts";
 import type { ReadingPipeline } from "./pipeline.ts";
 import type { ProxyStats } from "./proxy_stats.ts";
@@ -26,8 +27,8 @@ export interface InternalMessage {
 export interface ReadingIntakePort {
   /** Whether the proxy is stopping. */
   stopping(): boolean;
-  /** Holds the message until the announcements are in; returns whether it was held. */
-  hold(message: InternalMessage, ack: () => void): boolean;
+  /** When the last announcement arrived (epoch ms). */
+  lastAnnouncementAt(): number;
   readonly stats: Pick<ProxyStats, "received">;
   readonly pipeline: Pick<ReadingPipeline, "handle" | "expire">;
   readonly flow: Pick<ReadingFlow, "onIo" | "apply">;
@@ -35,13 +36,23 @@ export interface ReadingIntakePort {
 
 /** Takes the internal broker's messages in. */
 export class ReadingIntake {
-  constructor(readonly port: ReadingIntakePort, readonly now: Clock) {}
+  /** Holds readings until the announcements are in; a reading it releases is taken anew. */
+  readonly gate: AnnouncementGate<[InternalMessage, () => void]>;
+
+  constructor(readonly port: ReadingIntakePort, readonly now: Clock, timers: Timers = realTimers) {
+    this.gate = new AnnouncementGate(
+      () => port.lastAnnouncementAt(),
+      ([message, ack]) => this.onMessage(message, ack),
+      now,
+      timers,
+    );
+  }
 
   /** One message; `ack` acknowledges it to the internal broker once it is safe. */
   onMessage(message: InternalMessage, ack: () => void): void {
     const { port } = this;
     // Not acknowledged: the internal broker sends it again to the next session.
-    if (port.stopping() || port.hold(message, ack)) return;
+    if (port.stopping() || this.gate.hold([message, ack])) return;
     port.stats.received(message.topic);
     if (message.topic === "MQTT_TELEIND") {
       port.flow.onIo(message.payload as Uint8Array, ack);

@@ -230,3 +230,18 @@ Deno.test("property: at most maxMeters meters' configurations are remembered", (
     }
   }));
 });
+
+Deno.test("republishing sends the bridge device at once and queues every meter", () => {
+  const env = setUp();
+  env.publisher.republish(true);
+  assert.equal(env.published.length, 5);
+  assert.equal(env.publisher.queued, 1);
+  env.flush();
+  assert.equal(env.published.length, 7);
+  env.publisher.republish(false);
+  env.flush();
+  assert.equal(env.published.length, 7);
+  env.publisher.republish(true);
+  env.flush();
+  assert.equal(env.published.length, 14);
+});

@@ -35,6 +35,7 @@ function setUp(settings: Record<string, unknown> = {}) {
   const availability: string[] = [];
   const emitted: BridgeEvent[] = [];
   const warnings: string[] = [];
+  const direct: string[] = [];
   const owned = new Set<MeterId>();
   const { log, lines } = fakeLog();
   const flow = new ReadingFlow(
@@ -44,6 +45,7 @@ function setUp(settings: Record<string, unknown> = {}) {
       pipeline,
       registry,
       owns: (id) => owned.has(id),
+      publishRetained: ({ topic, payload }) => direct.push(`${topic} ${payload}`),
       accept: (publications, meterIds, ack) => {
         accepted.push({ publications, meterIds: [...meterIds] });
         ack();
@@ -68,6 +70,7 @@ function setUp(settings: Record<string, unknown> = {}) {
     availability,
     emitted,
     warnings,
+    direct,
     owned,
     lines,
     ack,
@@ -191,4 +194,16 @@ Deno.test("what central acknowledged is counted and taken off the meter's outbox
   assert.equal(counts.published, 1);
   assert.deepEqual(counts.published_by_level, { seconds: 1 });
   assert.equal(env.registry.status(A)?.outbox_depth, 0);
+});
+
+Deno.test("a switched relay is published at once; recorded only for a meter handled here", () => {
+  const env = setUp();
+  env.flow.relaySwitched(A, "ON");
+  assert.deepEqual(env.direct, [`kpm33b/${A}/relay ON`]);
+  assert.equal(env.registry.status(A), undefined);
+  env.owned.add(A);
+  env.flow.relaySwitched(A, "OFF");
+  assert.deepEqual(env.direct, [`kpm33b/${A}/relay ON`, `kpm33b/${A}/relay OFF`]);
+  assert.equal(env.registry.status(A)?.relay, "OFF");
+  assert.deepEqual(env.accepted, []);
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { Timers } from "../../src/proxy/announcement_gate.ts";
 import type { PipelineEvent } from "../../src/proxy/pipeline.ts";
 import { type InternalMessage, ReadingIntake } from "../../src/proxy/reading_intake.ts";
 
@@ -6,39 +7,43 @@ const NOW = Date.parse("2026-01-12T15:39:05Z");
 const PAYLOAD = new TextEncoder().encode("{}");
 const EVENTS: PipelineEvent[] = [{ type: "rejected", code: "not_json", reason: "test" }];
 
-function setUp() {
-  const state = { stopping: false, holding: false };
+/** Timers that never fire: the tests open the gate themselves. */
+const NO_TIMERS: Timers = { set: () => undefined, clear: () => {} };
+
+function setUp({ open = true } = {}) {
+  const state = { stopping: false };
   const handled: unknown[][] = [];
   const applied: unknown[][] = [];
   const io: Uint8Array[] = [];
   const received: string[] = [];
-  const held: string[] = [];
   const acks: string[] = [];
-  const intake = new ReadingIntake({
-    stopping: () => state.stopping,
-    hold: (message) => {
-      if (state.holding) held.push(message.topic);
-      return state.holding;
-    },
-    stats: { received: (topic) => received.push(topic) },
-    pipeline: {
-      handle: (topic, _payload, now, replayed) => {
-        handled.push([topic, now, replayed]);
-        return EVENTS;
+  const intake = new ReadingIntake(
+    {
+      stopping: () => state.stopping,
+      lastAnnouncementAt: () => 0,
+      stats: { received: (topic) => received.push(topic) },
+      pipeline: {
+        handle: (topic, _payload, now, replayed) => {
+          handled.push([topic, now, replayed]);
+          return EVENTS;
+        },
+        expire: (now) => {
+          handled.push(["expire", now]);
+          return EVENTS;
+        },
       },
-      expire: (now) => {
-        handled.push(["expire", now]);
-        return EVENTS;
+      flow: {
+        onIo: (payload) => io.push(payload),
+        apply: (events, topic, ack) => {
+          applied.push([events, topic]);
+          ack?.();
+        },
       },
     },
-    flow: {
-      onIo: (payload) => io.push(payload),
-      apply: (events, topic, ack) => {
-        applied.push([events, topic]);
-        ack?.();
-      },
-    },
-  }, () => NOW);
+    () => NOW,
+    NO_TIMERS,
+  );
+  if (open) intake.gate.open();
   const message = (topic: string, flags: Partial<InternalMessage> = {}): InternalMessage => ({
     topic,
     payload: PAYLOAD,
@@ -47,7 +52,7 @@ function setUp() {
     ...flags,
   });
   const ack = (name: string) => () => acks.push(name);
-  return { state, intake, handled, applied, io, received, held, acks, message, ack };
+  return { state, intake, handled, applied, io, received, acks, message, ack };
 }
 
 Deno.test("a reading goes through the pipeline at the clock's time, then to the flow", () => {
@@ -80,18 +85,29 @@ Deno.test("digital I/O goes to the flow's I/O handling, not the pipeline", () =>
 });
 
 Deno.test("while stopping nothing is taken or acknowledged", () => {
-  const { state, intake, handled, applied, io, received, held, acks, message, ack } = setUp();
+  const { state, intake, handled, applied, io, received, acks, message, ack } = setUp();
   state.stopping = true;
   intake.onMessage(message("MQTT_RT_DATA"), ack("rt"));
   intake.onMessage(message("MQTT_TELEIND"), ack("io"));
-  assert.deepEqual([handled, applied, io, received, held, acks], [[], [], [], [], [], []]);
+  assert.deepEqual([handled, applied, io, received, acks], [[], [], [], [], []]);
 });
 
-Deno.test("a held reading is neither counted nor handled yet", () => {
-  const { state, intake, handled, received, held, acks, message, ack } = setUp();
-  state.holding = true;
+Deno.test("readings wait for the announcements, then are taken in order", () => {
+  const { intake, handled, received, acks, message, ack } = setUp({ open: false });
   intake.onMessage(message("MQTT_RT_DATA"), ack("rt"));
-  assert.deepEqual(held, ["MQTT_RT_DATA"]);
+  intake.onMessage(message("MQTT_ENY_NOW"), ack("eny"));
+  assert.deepEqual([handled, received, acks], [[], [], []]);
+  intake.gate.open();
+  assert.deepEqual(received, ["MQTT_RT_DATA", "MQTT_ENY_NOW"]);
+  assert.deepEqual(acks, ["rt", "eny"]);
+});
+
+Deno.test("readings held when the proxy stops are released but neither taken nor acknowledged", () => {
+  const { state, intake, handled, received, acks, message, ack } = setUp({ open: false });
+  intake.onMessage(message("MQTT_RT_DATA"), ack("rt"));
+  state.stopping = true;
+  intake.gate.open();
+  assert.equal(intake.gate.closed, false);
   assert.deepEqual([handled, received, acks], [[], [], []]);
 });
 
