@@ -100,8 +100,8 @@ function sleep(ms: number): Promise<"timeout"> {
   return new Promise((resolve) => setTimeout(() => resolve("timeout"), ms));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const results: Record<string, number[]> = { embedded: [], mosquitto: [] };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const results = { embedded: [] as number[], mosquitto: [] as number[] };
 for (let i = 0; i < RUNS; i++) {
   // Alternate so drift of the machine's load affects both alike.
   results.embedded.push(await run(true));

@@ -147,7 +147,7 @@ async function throughput(
 
 /** The value at quantile `q` of sorted `values` (nearest rank). */
 function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
 /** p50 and p99 milliseconds from publish to arrival, QoS 1, at `rate` readings/s. */
@@ -308,7 +308,7 @@ for (let run = 0; run < RUNS; run++) {
       results = step.figures.map(() => ({ value: NaN, note: `failed: ${message}` }));
     }
     step.figures.forEach((figure, i) => {
-      const result = results[i];
+      const result = results[i] ?? { value: NaN, note: "not measured" };
       samples.set(figure, [...samples.get(figure) ?? [], result]);
       console.log(
         `run ${run + 1}/${RUNS} ${figure}: ${format(result.value, figure)} ${unit(figure)}${

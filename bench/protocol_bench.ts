@@ -18,6 +18,7 @@ const sample = JSON.parse(
 const encoder = new TextEncoder();
 
 // 60 distinct minute-stamped copies, cycled, each for a different meter id.
+// An index modulo messages.length always names one of them (the `!` below).
 const messages = Array.from({ length: 600 }, (_, i) =>
   encoder.encode(JSON.stringify({
     ...sample,
@@ -40,7 +41,7 @@ const p = pipeline();
 let i = 0;
 let t = 0;
 Deno.bench("full pipeline, RT sample (new reading each time)", { baseline: true }, () => {
-  p.handle("MQTT_RT_DATA", messages[i++ % messages.length], t += 1);
+  p.handle("MQTT_RT_DATA", messages[i++ % messages.length]!, t += 1);
 });
 
 // What the proxy adds per reading for availability and status (no I/O).
@@ -53,7 +54,7 @@ const registry = new MeterRegistry(config.limits.max_meters, (id) => {
 });
 let j = 0;
 Deno.bench("full pipeline + meter registry (availability, status)", () => {
-  for (const event of tracked.handle("MQTT_RT_DATA", messages[j++ % messages.length], t += 1)) {
+  for (const event of tracked.handle("MQTT_RT_DATA", messages[j++ % messages.length]!, t += 1)) {
     if (event.type !== "publish") continue;
     registry.published(event.id, event.level, event.payload, event.driftSeconds, t);
     registry.seen(event.id, t);

@@ -160,7 +160,7 @@ async function warmAndTime(
     const cpuAfter = await Promise.all(pids.map(cpu));
     return {
       rate: (arrivals.count - meters) / seconds,
-      cpu: cpuAfter.map((after, i) => after - cpuBefore[i]),
+      cpu: cpuAfter.map((after, i) => after - (cpuBefore[i] ?? NaN)),
       ownCpu: await cpu(Deno.pid) - ownBefore,
       seconds,
       note: done
@@ -207,7 +207,7 @@ async function scaleRun(meters: number): Promise<ScaleRun> {
     await sleep(SETTLE_MS);
     return {
       rate: result.rate,
-      cpuUsPerReading: result.cpu[0] / timed * 1e6,
+      cpuUsPerReading: (result.cpu[0] ?? NaN) / timed * 1e6,
       peakMb: await memoryMb(pid, "hwmKb"),
       afterMb: await memoryMb(pid, "rssKb"),
       note: result.note,
@@ -524,8 +524,8 @@ if (!SKIP.has("replicas")) {
       String(replicas),
       `${fmt(median(ok.map((r) => r.rate!)))} (${ok.map((r) => fmt(r.rate!)).join(", ")})`,
       cpuOf.slice(0, replicas).map((s) => percent(s, middle.seconds!)).join(", "),
-      `${percent(cpuOf[replicas], middle.seconds!)} / ${
-        percent(cpuOf[replicas + 1], middle.seconds!)
+      `${percent(cpuOf[replicas] ?? NaN, middle.seconds!)} / ${
+        percent(cpuOf[replicas + 1] ?? NaN, middle.seconds!)
       }`,
       percent(middle.ownCpu!, middle.seconds!),
       `${fmt(median(ok.map((r) => r.outOfOrder)))} of ${fmt(middle.timed)}`,

@@ -145,8 +145,10 @@ export class Sender {
    */
   sendAll(batch: readonly Reading[], onSend?: (r: Reading) => void, rate?: number) {
     return this.sendEach(batch.length, (i) => {
-      onSend?.(batch[i]);
-      return batch[i].payload;
+      // sendEach counts i from 0 to below batch.length.
+      const reading = batch[i]!;
+      onSend?.(reading);
+      return reading.payload;
     }, rate);
   }
 
@@ -248,15 +250,16 @@ export function median(values: readonly number[]): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const middle = sorted.length / 2;
-  return Number.isInteger(middle)
-    ? (sorted[middle - 1] + sorted[middle]) / 2
-    : sorted[Math.floor(middle)];
+  const upper = sorted[Math.floor(middle)] ?? NaN;
+  return Number.isInteger(middle) ? ((sorted[middle - 1] ?? NaN) + upper) / 2 : upper;
 }
 
 /** Prints rows as a table with aligned columns. */
 export function printTable(rows: readonly (readonly string[])[]): void {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((r) => r[column].length)));
+  const [header] = rows;
+  if (header === undefined) return;
+  const widths = header.map((_, column) => Math.max(...rows.map((r) => r[column]?.length ?? 0)));
   for (const r of rows) {
-    console.log(r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+    console.log(r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd());
   }
 }

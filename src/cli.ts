@@ -92,7 +92,7 @@ export function parseCli(args: readonly string[]): CliCommand {
     if (!id.success) {
       return {
         kind: "usage-error",
-        message: `--reset-meter-history ${JSON.stringify(resetId)}: ${id.error.issues[0].message}`,
+        message: `--reset-meter-history ${JSON.stringify(resetId)}: ${id.error.issues[0]?.message}`,
       };
     }
     return { kind: "reset-meter-history", configPath: values.config, id: id.data };

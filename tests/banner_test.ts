@@ -53,7 +53,7 @@ Deno.test("the banner of the shipped configuration explains the loopback-only me
 
 Deno.test("the banner names the configured shared meter username", () => {
   const lines = banner(shipped({ username: "kpm" }));
-  assert.ok(lines[1].includes('(meters log in as "kpm")'), lines[1]);
+  assert.ok(lines[1]?.includes('(meters log in as "kpm")'), String(lines[1]));
 });
 
 Deno.test("with a meter password the meters' broker listens on the LAN and meters must log in", () => {

@@ -25,12 +25,12 @@ const EXAMPLE = /^(\s*)# ("[^"]+"|[a-z_]+):(\s|$)/;
 function examples(lines: readonly string[]): Example[] {
   const found: Example[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const match = EXAMPLE.exec(lines[i]);
+    const match = EXAMPLE.exec(lines[i]!);
     if (match === null) continue;
-    const [, indent, key] = match;
+    const [, indent = "", key = ""] = match;
     let last = i;
     // Its children: commented lines indented further after the "# ".
-    while (last + 1 < lines.length && lines[last + 1].startsWith(`${indent}#  `)) last++;
+    while (lines[last + 1]?.startsWith(`${indent}#  `)) last++;
     found.push({ key, indent, first: i, last });
     i = last;
   }
@@ -42,24 +42,27 @@ const indentOf = (line: string) => line.length - line.trimStart().length;
 
 /** The file with one example uncommented, replacing the live key of the same name it follows. */
 function uncomment(lines: readonly string[], example: Example): string {
-  const out = [...lines];
-  for (let i = example.first; i <= example.last; i++) {
-    out[i] = out[i].replace(`${example.indent}# `, example.indent);
-  }
+  const out = lines.map((line, i) =>
+    i >= example.first && i <= example.last
+      ? line.replace(`${example.indent}# `, example.indent)
+      : line
+  );
   // The live sibling of the same name above it, within the same parent.
   const depth = example.indent.length;
   for (let i = example.first - 1; i >= 0; i--) {
-    if (!isLive(lines[i])) continue;
-    if (indentOf(lines[i]) < depth) break;
-    if (indentOf(lines[i]) === depth && lines[i].trimStart().startsWith(`${example.key}:`)) {
+    const line = lines[i] ?? "";
+    if (!isLive(line)) continue;
+    if (indentOf(line) < depth) break;
+    if (indentOf(line) === depth && line.trimStart().startsWith(`${example.key}:`)) {
       let end = i;
-      while (
-        end + 1 < example.first && (!isLive(lines[end + 1]) ||
-          indentOf(lines[end + 1]) > depth)
-      ) end++;
+      while (end + 1 < example.first) {
+        const next = lines[end + 1] ?? "";
+        if (isLive(next) && indentOf(next) <= depth) break;
+        end++;
+      }
       // Only the key and its own children go; comments in between stay harmless.
       out.splice(i, 1, "");
-      for (let j = i + 1; j <= end; j++) if (isLive(lines[j])) out[j] = "";
+      for (let j = i + 1; j <= end; j++) if (isLive(lines[j] ?? "")) out[j] = "";
       break;
     }
   }
@@ -88,7 +91,7 @@ Deno.test("every commented-out example in config.yaml passes --check-config when
   await Deno.copyFile(certificates.caCert, `${tls}/ca.pem`);
   // Secrets the examples take from the environment, as a user would set them.
   const env: Record<string, string> = { NO_COLOR: "1", TZ: "UTC" };
-  for (const [, name] of text.matchAll(/\$\{([A-Z0-9_]+)\}/g)) env[name] = `example-${name}`;
+  for (const [, name = ""] of text.matchAll(/\$\{([A-Z0-9_]+)\}/g)) env[name] = `example-${name}`;
   env.KPM33B_METER_PASSWORD = "example-meter-password";
 
   const failures = await Promise.all(found.map(async (example) => {

@@ -93,7 +93,7 @@ export async function lookUpMqttService(
   const service = MqttService.safeParse(envelope.data);
   if (!service.success) {
     throw new MqttServiceError(
-      `the Supervisor's MQTT service is not a broker: ${service.error.issues[0].message}`,
+      `the Supervisor's MQTT service is not a broker: ${service.error.issues[0]?.message}`,
     );
   }
   return { available: true, service: service.data };

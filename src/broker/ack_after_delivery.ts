@@ -82,12 +82,15 @@ interface SessionStore {
   subscriptionsByTopic(topic: string): Promise<Subscriptions>;
 }
 
+/** One copy of a meter's message and the answer aedes waits for. */
+type PendingAnswer = { readonly packet: PublishPacket; readonly answer: PublishAnswer };
+
 /** A meter's message whose PUBACK waits. */
 interface Waiting {
   readonly publisher: Client;
   readonly messageId: number;
   /** The message and its retransmissions: all are answered together. */
-  readonly answers: Array<{ readonly packet: PublishPacket; readonly answer: PublishAnswer }>;
+  readonly answers: [PendingAnswer, ...PendingAnswer[]];
   /** The payload of the forwarded copy, by identity: aedes's acknowledgements carry it. */
   copy?: Buffer;
   /** When the copy was forwarded, epoch ms. */

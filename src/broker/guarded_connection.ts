@@ -36,8 +36,9 @@ export function guardConnection(connection: Duplex, options: GuardOptions = {}):
     const chunks: Buffer[] = [];
     // Reading until null also asks the stream for a `readable` event once more data arrives.
     for (let chunk = read(); chunk !== null; chunk = read()) chunks.push(chunk);
-    if (chunks.length === 0) return null;
-    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const [first] = chunks;
+    if (first === undefined) return null;
+    const bytes = chunks.length === 1 ? first : Buffer.concat(chunks);
     const oversized = scanner?.scan(bytes);
     if (oversized === undefined) return bytes;
     options.onOversized?.(oversized);

@@ -66,17 +66,18 @@ export class PacketLengthScanner {
         this.#skip -= skipped;
         i += skipped;
       } else if (this.#type === undefined) {
-        this.#type = bytes[i++] >> 4;
+        this.#type = bytes[i++]! >> 4;
         this.#length = 0;
         this.#lengthBytes = 0;
       } else {
-        const byte = bytes[i++];
+        const byte = bytes[i++]!;
         this.#length += (byte & 0x7f) * 128 ** this.#lengthBytes++;
         if (byte & 0x80) {
           this.#malformed = this.#lengthBytes === 4;
           continue;
         }
-        const type = PACKET_TYPES[this.#type];
+        // Four bits name one of the 16 types.
+        const type = PACKET_TYPES[this.#type] ?? "reserved";
         this.#type = undefined;
         if (this.#length > this.maxRemainingLength) return { type, bytes: this.#length };
         this.#skip = this.#length;

@@ -126,7 +126,9 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
       doc.errors.map((e) => ({
         location: locate(file, lines, e.pos[0]),
         path: "",
-        message: `YAML syntax error: ${maskSecretPieces(e.message.split("\n")[0], secrets())}`,
+        message: `YAML syntax error: ${
+          maskSecretPieces(e.message.split("\n")[0] ?? "", secrets())
+        }`,
       })),
       text,
     );

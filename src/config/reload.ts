@@ -72,6 +72,8 @@ function get(tree: unknown, path: readonly string[]): unknown {
 /** A copy of `tree` with the value at `path` replaced (removed for `undefined`). */
 function set(tree: Tree, path: readonly string[], value: unknown): Tree {
   const [key, ...rest] = path;
+  // The value at the empty path is the whole tree.
+  if (key === undefined) return value as Tree;
   if (rest.length === 0) {
     const { [key]: _, ...others } = tree;
     return value === undefined ? others : { ...others, [key]: value };

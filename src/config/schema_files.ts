@@ -42,18 +42,20 @@ export function chartSchemaText(current: string): string {
 export async function updateSchemaFiles(root: URL, check: boolean): Promise<string[]> {
   const stale: string[] = [];
   const chartPath = new URL(SCHEMA_FILES.chart, root);
+  const editorText = await Deno.readTextFile(new URL(SCHEMA_FILES.editor, root)).catch(
+    (error) => {
+      if (error instanceof Deno.errors.NotFound) return "";
+      throw error;
+    },
+  );
+  const chartText = await Deno.readTextFile(chartPath);
   const current: Record<string, string> = {
-    [SCHEMA_FILES.editor]: await Deno.readTextFile(new URL(SCHEMA_FILES.editor, root)).catch(
-      (error) => {
-        if (error instanceof Deno.errors.NotFound) return "";
-        throw error;
-      },
-    ),
-    [SCHEMA_FILES.chart]: await Deno.readTextFile(chartPath),
+    [SCHEMA_FILES.editor]: editorText,
+    [SCHEMA_FILES.chart]: chartText,
   };
   const wanted: Record<string, string> = {
     [SCHEMA_FILES.editor]: editorSchemaText(),
-    [SCHEMA_FILES.chart]: chartSchemaText(current[SCHEMA_FILES.chart]),
+    [SCHEMA_FILES.chart]: chartSchemaText(chartText),
   };
   for (const [path, text] of Object.entries(wanted)) {
     if (current[path] === text) continue;

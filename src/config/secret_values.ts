@@ -39,7 +39,7 @@ const BLOCK_HEADER = /^[|>][-+0-9]*$/;
 function valueText(rest: string): string {
   const text = rest.trim();
   const quoted = text.match(/^"((?:[^"\\]|\\.)*)/) ?? text.match(/^'((?:[^']|'')*)/);
-  if (quoted) return quoted[1];
+  if (quoted) return quoted[1] ?? "";
   const value = text.replace(/\s#.*$/, "");
   return BLOCK_HEADER.test(value) ? "" : value;
 }
@@ -52,15 +52,14 @@ function valueText(rest: string): string {
 function fromText(text: string): string[] {
   const lines = text.split(/\r?\n/);
   const values: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
+  for (const [i, line] of lines.entries()) {
     if (line.trimStart().startsWith("#")) continue;
     for (const match of line.matchAll(KEY)) {
-      if (!isSecretKey(match[2])) continue;
-      values.push(valueText(line.slice(match.index + match[0].length)));
+      const [whole, , key] = match;
+      if (key === undefined || !isSecretKey(key)) continue;
+      values.push(valueText(line.slice(match.index + whole.length)));
       const indent = indentOf(line);
-      for (let j = i + 1; j < lines.length; j++) {
-        const next = lines[j];
+      for (const next of lines.slice(i + 1)) {
         if (next.trim() !== "" && indentOf(next) <= indent) break;
         values.push(next.trim());
       }

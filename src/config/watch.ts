@@ -57,7 +57,7 @@ function refuse(log: ConfigWatchLog, file: string, error: ConfigError): string {
     log.warning(
       "{path} was still being written ({problem}); the running configuration stays. Its next " +
         "change is read again, or reload once the save is complete",
-      { path: file, problem: error.problems[0].message },
+      { path: file, problem: error.problems[0]?.message },
     );
     return `${file} was still being written; the running configuration stays ` +
       "(reload again once the save is complete)";

@@ -23,7 +23,7 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
 
 function crc32(bytes: Uint8Array): number {
   let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+  for (const byte of bytes) c = (CRC_TABLE[(c ^ byte) & 0xff] ?? 0) ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -101,7 +101,7 @@ function text(x: number, y: number, word: string, left: number, top: number, sca
   if (row < 0 || row >= 7 || column < 0) return false;
   const letter = word[Math.floor(column / 6)];
   const glyph = letter === undefined ? undefined : FONT[letter];
-  return glyph !== undefined && glyph[row][column % 6] === "1";
+  return glyph !== undefined && glyph[row]?.[column % 6] === "1";
 }
 
 /** The store pictures by file name: icon.png (128 x 128) and logo.png (250 x 100). */

@@ -111,7 +111,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const specs: BrokerSpec[] = [
+  const specs: [BrokerSpec, BrokerSpec] = [
     {
       name: "internal",
       conf: "mosquitto/internal.conf",

@@ -39,8 +39,10 @@ export function authorized(header: string | undefined, token: string): boolean {
   if (header === undefined) return false;
   const match = /^\s*(bearer|basic)\s+(\S+)\s*$/i.exec(header);
   if (match === null) return false;
-  const offered = match[1].toLowerCase() === "bearer"
-    ? encoder.encode(match[2])
-    : basicPassword(match[2]);
+  const [, scheme, credentials] = match;
+  if (scheme === undefined || credentials === undefined) return false;
+  const offered = scheme.toLowerCase() === "bearer"
+    ? encoder.encode(credentials)
+    : basicPassword(credentials);
   return offered !== undefined && sameSecret(offered, token);
 }

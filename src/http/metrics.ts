@@ -83,7 +83,9 @@ class Exposition {
 
 /** Samples of a by-key counter map, keys sorted so that output is stable. */
 function byKey(label: string, counts: Readonly<Record<string, number>>): Sample[] {
-  return Object.keys(counts).sort().map((key) => [{ [label]: key }, counts[key]]);
+  return Object.entries(counts)
+    .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    .map(([key, count]) => [{ [label]: key }, count]);
 }
 
 const seconds = (ms: number) => ms / 1000;

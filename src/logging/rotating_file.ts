@@ -69,10 +69,15 @@ export class RotatingFile {
 
   #rotate(): void {
     this.#file.close();
-    const rotated = rotatedPaths(this.#path, this.#policy.keep);
-    removeIfPresent(rotated[rotated.length - 1]);
-    for (let i = rotated.length - 1; i > 0; i--) renameIfPresent(rotated[i - 1], rotated[i]);
-    Deno.renameSync(this.#path, rotated[0]);
+    // From the oldest on, each rotated file takes the next older name; the oldest is removed.
+    let older: string | undefined;
+    for (const path of rotatedPaths(this.#path, this.#policy.keep).reverse()) {
+      if (older === undefined) removeIfPresent(path);
+      else renameIfPresent(path, older);
+      older = path;
+    }
+    if (older === undefined) throw new RangeError("logging.file.keep must be at least 1");
+    Deno.renameSync(this.#path, older);
     [this.#file, this.#current] = this.#open();
   }
 }

@@ -102,7 +102,7 @@ export class Outbox {
   #flushScheduled = false;
   // Entries in memory, in sequence order, and the same entries per topic.
   readonly #window = new Map<number, OutboxEntry>();
-  readonly #topics = new Map<string, OutboxEntry[]>();
+  readonly #topics = new Map<string, [OutboxEntry, ...OutboxEntry[]]>();
   /** Topics whose head is in flight or whose removal is not yet written. */
   readonly #busy = new Set<string>();
   /** Topics whose head may be sent now. */
@@ -275,7 +275,8 @@ export class Outbox {
     if (this.#backlog > 0) this.#credits += appended.length;
     appended.forEach((entry, i) => {
       this.#lastSeq = entry.seq;
-      if (!this.durable) this.#owners.set(entry.seq, appendAcceptances[i]);
+      const owner = appendAcceptances[i];
+      if (!this.durable && owner !== undefined) this.#owners.set(entry.seq, owner);
       if (this.#more || this.#window.size >= WINDOW) {
         this.#more = true;
       } else {
@@ -298,7 +299,7 @@ export class Outbox {
   #releaseBarriers(): void {
     const oldest = this.#window.keys().next().value ??
       (this.#more ? this.#loadedUpTo + 1 : Infinity);
-    while (this.#barriers.length > 0 && this.#barriers[0].afterSeq < oldest) {
+    while (this.#barriers[0] !== undefined && this.#barriers[0].afterSeq < oldest) {
       this.#barriers.shift()!.onAccepted();
     }
   }

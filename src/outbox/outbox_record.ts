@@ -92,7 +92,7 @@ export function decodeOutboxRecord(databasePath: string, text: string): DecodedR
   }
   const parsed = RecordFile.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, reason: `not an outbox record: ${parsed.error.issues[0].message}` };
+    return { ok: false, reason: `not an outbox record: ${parsed.error.issues[0]?.message}` };
   }
   const file = parsed.data;
   const record: OutboxRecord = {

@@ -136,7 +136,7 @@ export class SqliteOutboxStore implements OutboxStore {
       // Take the exclusive lock now, so a second bridge on this state_dir fails here.
       db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
       const check = db.prepare("PRAGMA quick_check(5)").all() as { quick_check: string }[];
-      if (check.length !== 1 || check[0].quick_check !== "ok") {
+      if (check.length !== 1 || check[0]?.quick_check !== "ok") {
         throw new OutboxCorruptError(path, check.map((row) => row.quick_check).join("; "));
       }
       this.#db = db;
@@ -250,6 +250,7 @@ export class SqliteOutboxStore implements OutboxStore {
         const chunk: number[] = [];
         let done = rows.length < TRIM_CHUNK;
         for (const row of rows) {
+          after = row.seq;
           const over = entries > bounds.maxEntries || bytes > bounds.maxBytes;
           if (!over && row.enqueued_at >= bounds.notBefore) {
             done = true;
@@ -263,7 +264,6 @@ export class SqliteOutboxStore implements OutboxStore {
         this.#deleteAll(chunk);
         deleted.push(...chunk);
         if (done) return;
-        after = rows[rows.length - 1].seq;
       }
     });
     return deleted;

@@ -55,8 +55,10 @@ export function parseCentralTopic(root: string, topic: string, statusTopic?: str
   if (statusTopic !== undefined && topic === statusTopic) return { kind: "home_assistant_status" };
   if (rest !== undefined) {
     const levels = rest.split("/");
-    if (levels.length === 2 && LEVELS.has(levels[1])) {
-      return { kind: "reading", id: levels[0], level: levels[1] as ReadingLevel };
+    const id = levels[0];
+    const level = levels[1];
+    if (levels.length === 2 && id !== undefined && level !== undefined && LEVELS.has(level)) {
+      return { kind: "reading", id, level: level as ReadingLevel };
     }
   }
   return { kind: "other" };

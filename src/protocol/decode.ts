@@ -63,6 +63,8 @@ export function parseJsonObject(
 
 function describeIssues(error: z.ZodError, payload: Record<string, unknown>): Rejection {
   const issue = error.issues[0];
+  // Zod reports at least one issue for a failed parse.
+  if (issue === undefined) return reject("invalid_payload", "payload does not match its schema");
   const key = issue.path.length > 0 ? String(issue.path[0]) : "";
   const where = key === "" ? "payload" : `tag "${key}"`;
   const got = key === "" ? "" : `, got ${quote(payload[key])}`;

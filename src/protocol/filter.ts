@@ -50,8 +50,9 @@ import {
   type Plausibility,
   PlausibilityCheck,
   type RegisterPoint,
+  registerTag,
 } from "./plausibility.ts";
-import { isAllZero, LAYOUTS, mergeValues, type Reading } from "./reading.ts";
+import { isAllZero, mergeValues, type Reading } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /** Why a valid reading was not published. */
@@ -179,7 +180,7 @@ const StoredHistory = z.object({
 
 /** The cumulative registers of a reading's values, in {@link CUMULATIVE_INDICES} order. */
 function registersOf(level: ReadingLevel, values: readonly number[]): number[] {
-  return CUMULATIVE_INDICES[level].map((i) => values[i]);
+  return CUMULATIVE_INDICES[level].map((i) => values[i] ?? NaN);
 }
 
 function parseJson(json: string): unknown {
@@ -407,13 +408,14 @@ export class ReadingFilter {
   ): { readonly code: DropCode | ImplausibleCode; readonly reason: string } | undefined {
     const indices = CUMULATIVE_INDICES[level];
     for (let r = 0; r < indices.length; r++) {
+      const before = from.registers[r] ?? NaN;
+      const after = next.registers[r] ?? NaN;
       // A comparison with NaN (no value) is false: only two values can regress.
-      if (next.registers[r] < from.registers[r]) {
+      if (after < before) {
+        const { tag } = registerTag(level, r);
         return {
           code: "energy_regression",
-          reason: `register ${LAYOUTS[level].tags[indices[r]]} would go backwards from ${
-            from.registers[r]
-          } to ${next.registers[r]}`,
+          reason: `register ${tag} would go backwards from ${before} to ${after}`,
         };
       }
     }
@@ -485,10 +487,10 @@ function resetOf(
   let moved = -1;
   for (let r = 0; r < indices.length; r++) {
     // NaN (a register without value) compares false and is never chosen.
-    const delta = Math.abs(to[r] - from[r]);
+    const delta = Math.abs((to[r] ?? NaN) - (from[r] ?? NaN));
     if (delta > moved) [best, moved] = [r, delta];
   }
-  return { register: LAYOUTS[level].tags[indices[best]], from: from[best], to: to[best] };
+  return { register: registerTag(level, best).tag, from: from[best] ?? NaN, to: to[best] ?? NaN };
 }
 
 /**

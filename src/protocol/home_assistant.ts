@@ -169,7 +169,9 @@ export function parseDiscoveryTopic(prefix: string, topic: string): EntityKey | 
   const match = /^(sensor|binary_sensor|switch)\/kpm33b_([0-9A-Z]{13})\/([a-z0-9_]+)\/config$/
     .exec(topic.slice(prefix.length + 1));
   if (match === null) return undefined;
-  return { component: match[1] as Component, id: match[2] as MeterId, key: match[3] };
+  const [, component, id, key] = match;
+  if (component === undefined || id === undefined || key === undefined) return undefined;
+  return { component: component as Component, id: id as MeterId, key };
 }
 
 function title(field: string): string {

@@ -13,6 +13,6 @@ function bit(mask: number, index: number): RelayState {
 
 /** The `<root>/<id>/io` payload of a validated `DI@DO` value. */
 export function ioPayload(value: string): IoPayload {
-  const [di, out] = value.split("@").map((hex) => parseInt(hex, 16));
+  const [di = 0, out = 0] = value.split("@").map((hex) => parseInt(hex, 16));
   return { di1: bit(di, 0), di2: bit(di, 1), do1: bit(out, 0), do2: bit(out, 1), raw: value };
 }

@@ -119,18 +119,18 @@ export class MeterClock {
 
   /** The wall-clock time in this zone at an instant (epoch milliseconds). */
   wallTimeAt(epochMs: number): WallTime {
-    const fields: Record<string, number> = {};
-    for (const part of this.#format.formatToParts(new Date(epochMs))) {
-      if (part.type !== "literal") fields[part.type] = Number(part.value);
-    }
-    return {
-      year: fields.year,
-      month: fields.month,
-      day: fields.day,
-      hour: fields.hour,
-      minute: fields.minute,
-      second: fields.second,
+    const wall: Record<keyof WallTime, number> = {
+      year: NaN,
+      month: NaN,
+      day: NaN,
+      hour: NaN,
+      minute: NaN,
+      second: NaN,
     };
+    for (const { type, value } of this.#format.formatToParts(new Date(epochMs))) {
+      if (type in wall) wall[type as keyof WallTime] = Number(value);
+    }
+    return wall;
   }
 
   /** Offset from UTC in minutes at an instant. */

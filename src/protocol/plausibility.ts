@@ -14,7 +14,7 @@
  * @module
  */
 import { z } from "zod";
-import { LAYOUTS } from "./reading.ts";
+import { LAYOUTS, type LayoutTag, tagAt } from "./reading.ts";
 import { isCumulative, type Unit } from "./tags.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
@@ -97,6 +97,17 @@ function cumulativeIndices(level: ReadingLevel): readonly number[] {
   return LAYOUTS[level].info.flatMap((info, i) => isCumulative(info) ? [i] : []);
 }
 
+/**
+ * The tag of a level's cumulative register `r` ({@link CUMULATIVE_INDICES} order).
+ *
+ * @throws RangeError when the level has no such register
+ */
+export function registerTag(level: ReadingLevel, r: number): LayoutTag {
+  const i = CUMULATIVE_INDICES[level][r];
+  if (i === undefined) throw new RangeError(`${level} readings have no cumulative register ${r}`);
+  return tagAt(level, i);
+}
+
 interface Bound {
   readonly min: number;
   readonly max: number;
@@ -173,16 +184,20 @@ export class PlausibilityCheck {
   values(level: ReadingLevel, values: readonly number[]): Implausible | undefined {
     const bounds = this.#bounds[level];
     for (let i = 0; i < values.length; i++) {
-      const value = values[i];
+      const value = values[i]!;
+      // One bound per tag of the layout the values follow.
+      const bound = bounds[i];
       // NaN (no value) compares false: only present values are checked.
-      if (value >= bounds[i].min && value <= bounds[i].max || value !== value) continue;
-      const { min, max, key } = bounds[i];
-      const info = LAYOUTS[level].info[i];
+      if (bound === undefined || value >= bound.min && value <= bound.max || value !== value) {
+        continue;
+      }
+      const { min, max, key } = bound;
+      const { tag, info } = tagAt(level, i);
       const unit = info.unit === null ? "" : ` ${info.unit}`;
       const setting = key === undefined ? "" : ` (meters.plausibility.${key})`;
       return {
         code: "implausible_value",
-        reason: `${info.name} (${LAYOUTS[level].tags[i]}) ${value}${unit} is outside ${min} … ` +
+        reason: `${info.name} (${tag}) ${value}${unit} is outside ${min} … ` +
           `${max}${unit}${setting}`,
       };
     }
@@ -229,11 +244,13 @@ export class PlausibilityCheck {
     const allowed = this.limits.max_power_kw * hours * RISE_MARGIN;
     const indices = CUMULATIVE_INDICES[level];
     for (let r = 0; r < indices.length; r++) {
-      // NaN on either side compares false: a register without value cannot jump.
-      if (!(to.registers[r] - from.registers[r] > allowed)) continue;
-      const info = LAYOUTS[level].info[indices[r]];
-      return `${info.name} (${LAYOUTS[level].tags[indices[r]]}) would rise from ` +
-        `${from.registers[r]} to ${to.registers[r]} ${info.unit} within ` +
+      // NaN (no value) on either side compares false: a register without value cannot jump.
+      const before = from.registers[r] ?? NaN;
+      const after = to.registers[r] ?? NaN;
+      if (!(after - before > allowed)) continue;
+      const { tag, info } = registerTag(level, r);
+      return `${info.name} (${tag}) would rise from ` +
+        `${before} to ${after} ${info.unit} within ` +
         `${describeDuration(hours * 3_600_000)}, more than ${this.limits.max_power_kw} kW ` +
         "(meters.plausibility.max_power_kw) could";
     }

@@ -22,11 +22,12 @@ export interface LevelLayout {
 }
 
 function layoutOf(level: ReadingLevel, dictionary: Readonly<Record<string, TagInfo>>): LevelLayout {
-  const tags = Object.keys(dictionary);
+  const entries = Object.entries(dictionary);
+  const tags = entries.map(([tag]) => tag);
   return {
     level,
     tags,
-    info: tags.map((tag) => dictionary[tag]),
+    info: entries.map(([, info]) => info),
     index: new Map(tags.map((tag, i) => [tag, i])),
   };
 }
@@ -37,6 +38,27 @@ export const LAYOUTS: Readonly<Record<ReadingLevel, LevelLayout>> = {
   minutes: layoutOf("minutes", READING_TOPICS.MQTT_ENY_NOW.tags),
   day: layoutOf("day", READING_TOPICS.MQTT_DAY_DATA.tags),
 };
+
+/** A tag of a level's values: its name and dictionary entry. */
+export interface LayoutTag {
+  readonly tag: string;
+  readonly info: TagInfo;
+}
+
+/**
+ * The tag at position `i` of a level's values.
+ *
+ * @throws RangeError when the level has no tag there (a position not taken from its layout)
+ */
+export function tagAt(level: ReadingLevel, i: number): LayoutTag {
+  const { tags, info } = LAYOUTS[level];
+  const tag = tags[i];
+  const entry = info[i];
+  if (tag === undefined || entry === undefined) {
+    throw new RangeError(`${level} readings have no tag at position ${i}`);
+  }
+  return { tag, info: entry };
+}
 
 /** A validated reading (possibly one packet of a split reading). */
 export interface Reading {
@@ -66,7 +88,8 @@ export function isAllZero(values: readonly number[]): boolean {
 export function mergeValues(earlier: readonly number[], later: readonly number[]): number[] {
   const merged = earlier.slice();
   for (let i = 0; i < later.length; i++) {
-    if (later[i] === later[i]) merged[i] = later[i];
+    const value = later[i]!;
+    if (value === value) merged[i] = value;
   }
   return merged;
 }
@@ -76,5 +99,5 @@ export function valueOf(reading: Reading, tag: string): number | null {
   const i = LAYOUTS[reading.level].index.get(tag);
   if (i === undefined) return null;
   const value = reading.values[i];
-  return value === value ? value : null;
+  return value !== undefined && value === value ? value : null;
 }

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import type { JsonText } from "./central_message.ts";
 import type { MeterModel } from "./meter_id.ts";
-import { LAYOUTS, type Reading } from "./reading.ts";
+import { LAYOUTS, type Reading, tagAt } from "./reading.ts";
 import type { ReadingLevel } from "./uplink.ts";
 
 /** Optional per-phase field groups of the `seconds` payload. */
@@ -71,14 +71,14 @@ export function payloadFields(
   if (shape.profile === "full") {
     const extended = EXTENDED_MODELS.has(model);
     layout.tags.forEach((tag, i) => {
-      if (extended || !layout.info[i].extended) tags.push(tag);
+      if (extended || !tagAt(level, i).info.extended) tags.push(tag);
     });
   } else if (level === "seconds") {
     for (const group of shape.fields) tags.push(...FIELD_GROUP_TAGS[group]);
   }
   return [...new Set(tags)].map((tag) => {
     const i = layout.index.get(tag)!;
-    return [i, layout.info[i].name] as const;
+    return [i, tagAt(level, i).info.name] as const;
   });
 }
 

@@ -40,7 +40,8 @@ export class ProxySnapshot {
   ackLatency(seconds: number): void {
     const histogram = this.#ackLatency;
     const bucket = ACK_LATENCY_BUCKETS.findIndex((bound) => seconds <= bound);
-    histogram.counts[bucket === -1 ? ACK_LATENCY_BUCKETS.length : bucket]++;
+    const index = bucket === -1 ? ACK_LATENCY_BUCKETS.length : bucket;
+    histogram.counts[index] = (histogram.counts[index] ?? 0) + 1;
     histogram.sum += seconds;
     histogram.count++;
   }

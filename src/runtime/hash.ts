@@ -23,6 +23,7 @@ export function digest(text: string, seed = 0): number {
 }
 
 const float = new Float64Array(1);
+/** The two 32-bit halves of `float`'s one value. */
 const words = new Uint32Array(float.buffer);
 
 /**
@@ -33,12 +34,14 @@ export function digestNumbers(values: readonly number[], seed = 0): number {
   let h1 = 0xdeadbeef ^ seed ^ values.length;
   let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < values.length; i++) {
-    const value = values[i];
+    const value = values[i]!;
     float[0] = value !== value ? NaN : value === 0 ? 0 : value;
-    h1 = Math.imul(h1 ^ words[0], 2654435761);
-    h2 = Math.imul(h2 ^ words[1], 1597334677);
-    h1 = Math.imul(h1 ^ words[1], 2246822507);
-    h2 = Math.imul(h2 ^ words[0], 3266489909);
+    const low = words[0]!;
+    const high = words[1]!;
+    h1 = Math.imul(h1 ^ low, 2654435761);
+    h2 = Math.imul(h2 ^ high, 1597334677);
+    h1 = Math.imul(h1 ^ high, 2246822507);
+    h2 = Math.imul(h2 ^ low, 3266489909);
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);

@@ -86,8 +86,9 @@ const dropAcks = Number(values["drop-acks"]);
 const ids = Number.isInteger(count) && count >= 1
   ? Array.from({ length: count }, (_, i) => nextId(values["first-id"], i))
   : [];
+const [firstId] = ids;
 if (
-  !isMeterId(values["first-id"]) || !isTimeZone(values.timezone) || ids.length === 0 ||
+  !isMeterId(values["first-id"]) || !isTimeZone(values.timezone) || firstId === undefined ||
   !ids.every(isMeterId) || !(perConnection >= 1) || !(appearWithin >= 0) || !(dropAcks >= 0)
 ) {
   console.error(
@@ -106,7 +107,7 @@ function exitWith(error: unknown): never {
   Deno.exit(74);
 }
 
-const statePath = values.state === "none" ? undefined : values.state ?? defaultStatePath(ids[0]);
+const statePath = values.state === "none" ? undefined : values.state ?? defaultStatePath(firstId);
 const stored: SimulatorState = statePath === undefined
   ? { version: 1, meters: {} }
   : await readSimulatorState(statePath).catch(exitWith);

@@ -215,8 +215,9 @@ export class MeterConnection {
         // A refusal arrives as an error with the SUBACK; anything else is a lost connection.
         if (error && packet === undefined) return;
         const codes: ReadonlyArray<number | object> = packet?.granted ?? [];
-        codes.forEach((code, i) => {
-          if (typeof code === "number" && (code & 0x80) !== 0) refused.push(list[i]);
+        list.forEach((topic, i) => {
+          const code = codes[i];
+          if (typeof code === "number" && (code & 0x80) !== 0) refused.push(topic);
         });
         if (--pending === 0) subscribed();
       };

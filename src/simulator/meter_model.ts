@@ -99,16 +99,22 @@ export class MeterModel {
   instant(): Record<string, number> {
     const total = (this.options.powerKw ?? 3) * (0.8 + Math.random() * 0.4);
     const reading: Record<string, number> = { f: round(49.95 + Math.random() * 0.1, 3) };
+    const voltage = { a: 0, b: 0, c: 0 };
+    let active = 0;
     let reactive = 0;
-    ["a", "b", "c"].forEach((phase, i) => {
+    let apparent = 0;
+    (["a", "b", "c"] as const).forEach((phase, i) => {
       const u = 230 + (Math.random() - 0.5) * 6;
       const p = total / 3 * (0.9 + 0.2 * Math.random());
       const pf = 0.96 + Math.random() * 0.03;
       const s = p / pf;
       const q = -Math.sqrt(s * s - p * p);
+      voltage[phase] = round(u, 3);
+      active += round(p, 4);
       reactive += q;
+      apparent += round(s, 4);
       Object.assign(reading, {
-        [`u${phase}`]: round(u, 3),
+        [`u${phase}`]: voltage[phase],
         [`i${phase}`]: round((s * 1000) / u, 3),
         [`p${phase}`]: round(p, 4),
         [`q${phase}`]: round(q, 4),
@@ -118,16 +124,13 @@ export class MeterModel {
       });
     });
     Object.assign(reading, {
-      uab: round(reading.ua * Math.sqrt(3), 3),
-      ubc: round(reading.ub * Math.sqrt(3), 3),
-      uca: round(reading.uc * Math.sqrt(3), 3),
-      zyggl: round(reading.pa + reading.pb + reading.pc, 4),
+      uab: round(voltage.a * Math.sqrt(3), 3),
+      ubc: round(voltage.b * Math.sqrt(3), 3),
+      uca: round(voltage.c * Math.sqrt(3), 3),
+      zyggl: round(active, 4),
       zwggl: round(reactive, 4),
-      zszgl: round(reading.sa + reading.sb + reading.sc, 4),
-      zglys: round(
-        (reading.pa + reading.pb + reading.pc) / (reading.sa + reading.sb + reading.sc),
-        3,
-      ),
+      zszgl: round(apparent, 4),
+      zglys: round(active / apparent, 3),
     });
     return reading;
   }

@@ -118,7 +118,8 @@ export class SimulatedFleet {
       const model = new MeterModel({ ...options, id, memory: options.memories?.[id] }, now);
       this.models.set(id, model);
       this.#bySuffix.set(model.suffix, model);
-      this.#connectionOf.set(id, connections[Math.floor(i / perConnection)]);
+      const connection = connections[Math.floor(i / perConnection)];
+      if (connection !== undefined) this.#connectionOf.set(id, connection);
       const first = now + Math.random() * window;
       this.#schedule.set(id, 0);
       this.#at(first, [id, "instant", 0]);
@@ -136,18 +137,20 @@ export class SimulatedFleet {
   /** Connects, subscribes every meter to its command topics and starts publishing. */
   static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
     const perConnection = options.metersPerConnection ?? 1000;
-    const groups: MeterId[][] = [];
-    for (let i = 0; i < options.ids.length; i += perConnection) {
-      groups.push(options.ids.slice(i, i + perConnection));
+    const groups: { readonly first: MeterId; readonly ids: readonly MeterId[] }[] = [];
+    for (const [i, first] of options.ids.entries()) {
+      if (i % perConnection === 0) {
+        groups.push({ first, ids: options.ids.slice(i, i + perConnection) });
+      }
     }
-    const opened = await Promise.allSettled(groups.map((ids) =>
+    const opened = await Promise.allSettled(groups.map(({ first, ids }) =>
       MeterConnection.open({
         url: options.url,
         username: options.username,
         password: options.password,
-        clientId: fleetClientId(options.clientIdPrefix, ids[0]),
+        clientId: fleetClientId(options.clientIdPrefix, first),
         topics: ids.flatMap((id) => COMMANDS.map((name) => `MQTT_${name}_${id.slice(-8)}`)),
-        label: ids.length === 1 ? `meter ${ids[0]}` : `meters ${ids[0]} … ${ids.at(-1)}`,
+        label: ids.length === 1 ? `meter ${first}` : `meters ${first} … ${ids.at(-1)}`,
         log: options.log,
       })
     ));

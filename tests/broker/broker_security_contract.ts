@@ -102,11 +102,11 @@ async function publishQuietly(client: MqttClient, topic: string, payload: string
 async function grantedQos(client: MqttClient, filter: string): Promise<number> {
   try {
     const granted = await client.subscribeAsync(filter, { qos: 1 });
-    return granted[0].qos;
+    return granted[0]?.qos ?? NaN;
   } catch (error) {
     const packet = (error as { packet?: { granted?: number[] } }).packet;
     if (packet?.granted === undefined) throw error;
-    return packet.granted[0];
+    return packet.granted[0] ?? NaN;
   }
 }
 

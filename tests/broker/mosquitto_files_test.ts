@@ -134,13 +134,14 @@ function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
-/** Asserts that `client` is `username` with a hash of `password` and the role `rolename`. */
+/** Asserts that `client` is there and is `username` with a hash of `password` and the role `rolename`. */
 async function assertClient(
-  client: Dynsec["clients"][number],
+  client: Dynsec["clients"][number] | undefined,
   username: string,
   password: string,
   rolename: string,
 ) {
+  assert.ok(client !== undefined, `a client ${username}`);
   assert.equal(client.username, username);
   assert.equal(client.textName, GENERATED);
   assert.deepEqual(client.roles, [{ rolename }]);
@@ -163,7 +164,7 @@ Deno.test("a hash with a fixed salt has the parts of the line mosquitto_passwd w
     const line = (await Deno.readTextFile(file)).trim();
     const match = /^alice:\$7\$101\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(line);
     assert.ok(match, `unexpected mosquitto_passwd line: ${line}`);
-    const salt = fromBase64(match[1]);
+    const salt = fromBase64(match[1] ?? "");
     assert.equal(salt.length, 12);
     assert.deepEqual(await mosquittoPasswordHash("s3cret", salt), {
       password: match[2],
@@ -239,6 +240,7 @@ Deno.test("each client gets its own salt", async () => {
     accounts: { [A]: { username: "panel-a", password: "same" } },
   }));
   const [, shared, bound] = dynsec.clients;
+  assert.ok(shared !== undefined && bound !== undefined);
   assert.notEqual(shared.salt, bound.salt);
   assert.notEqual(shared.password, bound.password);
 });

@@ -44,7 +44,10 @@ Deno.test("the shipped Mosquitto configurations start without a warning (no depr
     );
     await central.stop();
     for (
-      const [name, log] of [["internal.conf", internal.log()], ["central.conf", central.log()]]
+      const [name, log] of [
+        ["internal.conf", internal.log()],
+        ["central.conf", central.log()],
+      ] as const
     ) {
       // The log is read: the port probe's connection is in it.
       assert.match(log, /New connection from 127\.0\.0\.1/, name);

@@ -22,7 +22,7 @@ Deno.test("a meter override with a longer interval counts", () => {
         '  overrides:\n    "33B1225950027": { upload_interval_seconds: 600 }\n',
     ),
   );
-  assert.match(warning, /300 s is not longer than .* \(600 s\).*set at least 1200/);
+  assert.match(warning ?? "", /300 s is not longer than .* \(600 s\).*set at least 1200/);
 });
 
 Deno.test("the defaults and a timeout longer than every interval give no warning", () => {

@@ -58,10 +58,10 @@ Deno.test("no kind of issue repeats a value under a secret key, and each says wh
   for (const message of Object.values(messages)) {
     assert.match(message, /\(value not shown: it is a secret\)$/);
   }
-  assert.match(messages.password, /^Too big: expected string to have <=4 characters/);
-  assert.match(messages.passphrase, /^Too small: expected string to have >=40 characters/);
-  assert.match(messages.token, /expected one of "a"\|"b"/);
-  assert.match(messages.key, /^Invalid string: must match pattern/);
+  assert.match(messages.password ?? "", /^Too big: expected string to have <=4 characters/);
+  assert.match(messages.passphrase ?? "", /^Too small: expected string to have >=40 characters/);
+  assert.match(messages.token ?? "", /expected one of "a"\|"b"/);
+  assert.match(messages.key ?? "", /^Invalid string: must match pattern/);
   // A schema's own message that quotes the input gives way to one made from the issue's code.
   assert.equal(messages.secret, "is not valid (value not shown: it is a secret)");
   assert.equal(
@@ -72,8 +72,8 @@ Deno.test("no kind of issue repeats a value under a secret key, and each says wh
     messages.private_key,
     "is too short or too small (at least 30) (value not shown: it is a secret)",
   );
-  assert.match(messages["credentials.user"], /expected string, received number/);
-  assert.match(messages.credentials, /Unrecognized key: "pass"/);
+  assert.match(messages["credentials.user"] ?? "", /expected string, received number/);
+  assert.match(messages.credentials ?? "", /Unrecognized key: "pass"/);
 });
 
 Deno.test("an invalid record key is named by its path and the rule, never with its entry", () => {

@@ -229,10 +229,10 @@ Deno.test("parseConfig: overrides are validated with their full key path", () =>
     "meters:\n  overrides:\n    33B1225950027:\n      upload_interval_seconds: 45\n",
   );
   assert.equal(error.problems.length, 1);
-  assert.equal(error.problems[0].location, "config.yaml:4:32");
-  assert.equal(error.problems[0].path, "meters.overrides.33B1225950027.upload_interval_seconds");
+  assert.equal(error.problems[0]?.location, "config.yaml:4:32");
+  assert.equal(error.problems[0]?.path, "meters.overrides.33B1225950027.upload_interval_seconds");
   assert.equal(
-    error.problems[0].message,
+    error.problems[0]?.message,
     "45 is not one of 30, 60, 300, 600, 900, 1200, 1800, 3600",
   );
 });
@@ -241,8 +241,8 @@ Deno.test("parseConfig: unknown keys are reported at the key", () => {
   const error = parseError("metres:\n  x: 1\nmeters:\n  profil: full\n");
   const byPath = Object.fromEntries(error.problems.map((p) => [p.path, p]));
   assert.deepEqual(Object.keys(byPath).toSorted(), ["meters.profil", "metres"]);
-  assert.equal(byPath["metres"].location, "config.yaml:1:1");
-  assert.equal(byPath["meters.profil"].location, "config.yaml:4:3");
+  assert.equal(byPath["metres"]?.location, "config.yaml:1:1");
+  assert.equal(byPath["meters.profil"]?.location, "config.yaml:4:3");
   for (const problem of error.problems) assert.match(problem.message, /^unknown key/);
 });
 
@@ -263,10 +263,10 @@ Deno.test("parseConfig: bad broker URLs", () => {
   for (const url of ["http://broker:1883", "not a url", "mqtt://", "broker:1883"]) {
     const error = parseError(`central_broker:\n  url: "${url}"\n`);
     assert.equal(error.problems.length, 1, url);
-    assert.equal(error.problems[0].path, "central_broker.url");
-    assert.equal(error.problems[0].location, "config.yaml:2:8");
+    assert.equal(error.problems[0]?.path, "central_broker.url");
+    assert.equal(error.problems[0]?.location, "config.yaml:2:8");
     assert.equal(
-      error.problems[0].message,
+      error.problems[0]?.message,
       `${
         JSON.stringify(url)
       } is not a broker URL like mqtt://host:1883 (schemes: mqtt, mqtts, tcp, ssl, ws, wss)`,
@@ -297,23 +297,23 @@ Deno.test("parseConfig: numeric ranges and types", () => {
     message: "must be at least 256 (got 10)",
   }]);
   const tooBig = parseError("meters:\n  zero_confirm_readings: 1001\n");
-  assert.equal(tooBig.problems[0].message, "must be at most 1000 (got 1001)");
+  assert.equal(tooBig.problems[0]?.message, "must be at most 1000 (got 1001)");
   const notNumber = parseError("limits:\n  max_meters: lots\n");
-  assert.equal(notNumber.problems[0].path, "limits.max_meters");
-  assert.match(notNumber.problems[0].message, /\(got "lots"\)$/);
+  assert.equal(notNumber.problems[0]?.path, "limits.max_meters");
+  assert.match(notNumber.problems[0]?.message ?? "", /\(got "lots"\)$/);
   const bool = parseError("topics:\n  retain_readings: maybe\n");
-  assert.equal(bool.problems[0].path, "topics.retain_readings");
+  assert.equal(bool.problems[0]?.path, "topics.retain_readings");
 });
 
 Deno.test("parseConfig: a bad topic root and bad meter ids", () => {
   const root = parseError("topics:\n  root: a//b\n");
-  assert.equal(root.problems[0].path, "topics.root");
-  assert.equal(root.problems[0].location, "config.yaml:2:9");
+  assert.equal(root.problems[0]?.path, "topics.root");
+  assert.equal(root.problems[0]?.location, "config.yaml:2:9");
   const exclude = parseError("meters:\n  exclude: ['../#']\n");
-  assert.equal(exclude.problems[0].path, "meters.exclude.0");
-  assert.equal(exclude.problems[0].message, "meter id must be exactly 13 characters 0-9 or A-Z");
+  assert.equal(exclude.problems[0]?.path, "meters.exclude.0");
+  assert.equal(exclude.problems[0]?.message, "meter id must be exactly 13 characters 0-9 or A-Z");
   const override = parseError("meters:\n  overrides:\n    lowercase0000:\n      profile: full\n");
-  assert.equal(override.problems[0].path.startsWith("meters.overrides"), true);
+  assert.equal(override.problems[0]?.path.startsWith("meters.overrides"), true);
 });
 
 Deno.test("parseConfig: meters.admission defaults, and bad patterns named at their key", () => {
@@ -329,20 +329,20 @@ Deno.test("parseConfig: meters.admission defaults, and bad patterns named at the
     "meters.admission.burst",
     "meters.admission.allow.1",
   ]);
-  assert.match(error.problems[1].message, /prefix ending in \*, e\.g\. 33B12259500\*/);
+  assert.match(error.problems[1]?.message ?? "", /prefix ending in \*, e\.g\. 33B12259500\*/);
 });
 
 Deno.test("parseConfig: YAML syntax errors name the line", () => {
   const error = parseError("meters: [\n");
-  assert.equal(error.problems[0].path, "");
-  assert.equal(error.problems[0].location, "config.yaml:2:1");
-  assert.match(error.problems[0].message, /^YAML syntax error: /);
+  assert.equal(error.problems[0]?.path, "");
+  assert.equal(error.problems[0]?.location, "config.yaml:2:1");
+  assert.match(error.problems[0]?.message ?? "", /^YAML syntax error: /);
   assert.doesNotMatch(error.problems[0].message, /\n/);
   const nested = parseError("meters:\n  profile: full\n    fields: [current]\n");
-  assert.match(nested.problems[0].location, /^config\.yaml:[23]:\d+$/);
+  assert.match(nested.problems[0]?.location ?? "", /^config\.yaml:[23]:\d+$/);
   assert.match(nested.message, /YAML syntax error/);
   const tab = parseError("meters:\n\tprofile: full\n");
-  assert.match(tab.problems[0].location, /^config\.yaml:2:\d+$/);
+  assert.match(tab.problems[0]?.location ?? "", /^config\.yaml:2:\d+$/);
 });
 
 Deno.test("parseConfig: ${VAR} and ${VAR:-default} interpolation", () => {
@@ -377,9 +377,9 @@ Deno.test("parseConfig: values from the environment are validated like any other
     "meters:\n  upload_interval_seconds: ${BAD}\n",
     (n) => n === "BAD" ? "45" : undefined,
   );
-  assert.equal(error.problems[0].path, "meters.upload_interval_seconds");
+  assert.equal(error.problems[0]?.path, "meters.upload_interval_seconds");
   assert.equal(
-    error.problems[0].message,
+    error.problems[0]?.message,
     "45 is not one of 30, 60, 300, 600, 900, 1200, 1800, 3600",
   );
 });
@@ -407,7 +407,7 @@ Deno.test("parseConfig: a missing variable is an error naming the variable, the 
   );
   // An empty variable counts as unset.
   const empty = parseError("central_broker:\n  password: ${EMPTY}\n");
-  assert.match(empty.problems[0].message, /^environment variable EMPTY is not set/);
+  assert.match(empty.problems[0]?.message ?? "", /^environment variable EMPTY is not set/);
   // Every bad reference is reported.
   const two = parseError("central_broker:\n  username: ${A1}\n  password: ${A2}\n");
   assert.deepEqual(two.problems.map((p) => p.location), ["config.yaml:2:13", "config.yaml:3:13"]);
@@ -416,7 +416,7 @@ Deno.test("parseConfig: a missing variable is an error naming the variable, the 
 Deno.test("parseConfig: invalid references are errors", () => {
   const error = parseError("central_broker:\n  url: ${BAD-NAME}\n");
   assert.equal(
-    error.problems[0].message,
+    error.problems[0]?.message,
     '"${BAD-NAME}" is not a valid reference; use ${NAME} or ${NAME:-default}',
   );
 });
@@ -426,7 +426,7 @@ Deno.test("parseConfig: keys are not interpolated", () => {
     "meters:\n  names:\n    ${ID}: Kitchen\n",
     (n) => n === "ID" ? "33B1225950027" : undefined,
   );
-  assert.equal(error.problems[0].path.startsWith("meters.names"), true);
+  assert.equal(error.problems[0]?.path.startsWith("meters.names"), true);
 });
 
 Deno.test("ConfigError lists every problem in its message", () => {
@@ -474,7 +474,7 @@ Deno.test("loadConfig: reads and validates a real file", async () => {
     await Deno.writeTextFile(path, "meters:\n  upload_interval_seconds: 45\n");
     await assert.rejects(loadConfig(path, env), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      assert.equal(error.problems[0].location, `${path}:2:28`);
+      assert.equal(error.problems[0]?.location, `${path}:2:28`);
       return true;
     });
   } finally {
@@ -487,8 +487,8 @@ Deno.test("loadConfig: a directory cannot be read", async () => {
   try {
     await assert.rejects(loadConfig(dir, noEnv), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      assert.equal(error.problems[0].location, dir);
-      assert.match(error.problems[0].message, /^cannot read: /);
+      assert.equal(error.problems[0]?.location, dir);
+      assert.match(error.problems[0]?.message ?? "", /^cannot read: /);
       return true;
     });
   } finally {
@@ -621,7 +621,7 @@ Deno.test("parseConfig: the outbox section, its defaults and its bounds", () => 
     path: "outbox.max_entries",
     message: "must be at least 100 (got 10)",
   }]);
-  assert.equal(parseError("outbox:\n  size: 5\n").problems[0].path, "outbox.size");
+  assert.equal(parseError("outbox:\n  size: 5\n").problems[0]?.path, "outbox.size");
 });
 
 Deno.test("logging.file: off by default; daily, no size limit and 7 kept when only a path is given", () => {
@@ -635,11 +635,11 @@ Deno.test("logging.file: off by default; daily, no size limit and 7 kept when on
 
 Deno.test("logging.file: a bad keep or a missing path names the line and the key", () => {
   const keep = parseError("logging:\n  file: { path: bridge.log, keep: 0 }\n");
-  assert.equal(keep.problems[0].location, `${FILE}:2:35`);
-  assert.equal(keep.problems[0].path, "logging.file.keep");
-  assert.match(keep.problems[0].message, /must be at least 1/);
+  assert.equal(keep.problems[0]?.location, `${FILE}:2:35`);
+  assert.equal(keep.problems[0]?.path, "logging.file.keep");
+  assert.match(keep.problems[0]?.message ?? "", /must be at least 1/);
   const path = parseError("logging:\n  file: { daily: false }\n");
-  assert.equal(path.problems[0].path, "logging.file.path");
+  assert.equal(path.problems[0]?.path, "logging.file.path");
 });
 
 Deno.test("loadConfig: a relative logging.file.path is made absolute, as permissions need", async () => {
@@ -663,8 +663,8 @@ Deno.test("booleans may come from the environment as true or false; anything els
   assert.equal(config.internal_broker.embedded.enabled, true);
   assert.equal(config.http.enabled, false);
   const error = parseError("http:\n  enabled: ${YES}\n", lookup);
-  assert.equal(error.problems[0].path, "http.enabled");
-  assert.match(error.problems[0].message, /"yes" is not true or false/);
+  assert.equal(error.problems[0]?.path, "http.enabled");
+  assert.match(error.problems[0]?.message ?? "", /"yes" is not true or false/);
 });
 
 Deno.test("parseConfig: cluster needs a replica name with a share group, and no embedded meters' broker", () => {

@@ -273,10 +273,10 @@ Deno.test("a directory instead of a file is a problem at its key", async () => {
       central_broker: { url: "mqtts://ha.local", tls: { key_file: dir } },
     }));
     assert.equal(problems.length, 1);
-    assert.equal(problems[0].location, CONFIG_PATH);
-    assert.equal(problems[0].path, "central_broker.tls.key_file");
-    assert.ok(problems[0].message.startsWith(`${dir}: `), problems[0].message);
-    assert.notEqual(problems[0].message, `${dir}: file not found`);
+    assert.equal(problems[0]?.location, CONFIG_PATH);
+    assert.equal(problems[0]?.path, "central_broker.tls.key_file");
+    assert.ok(problems[0]?.message.startsWith(`${dir}: `), problems[0]?.message);
+    assert.notEqual(problems[0]?.message, `${dir}: file not found`);
   });
 });
 

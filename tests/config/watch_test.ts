@@ -81,6 +81,7 @@ Deno.test("a valid change to config.yaml is reported once with the new configura
 
   assert.equal(w.changes.length, 1);
   const [next] = w.changes;
+  assert.ok(next !== undefined);
   assert.equal(next.meters.upload_interval_seconds, 300);
   assert.equal(next.meters.upload_interval_minutes, 1);
   assert.equal(next.meters.timezone, "Europe/Vienna");
@@ -110,8 +111,8 @@ Deno.test("replacing config.yaml by renaming a new file over it is seen", async 
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 600);
-  assert.equal(w.changes[0].meters.upload_interval_minutes, 5);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 600);
+  assert.equal(w.changes[0]?.meters.upload_interval_minutes, 5);
 });
 
 Deno.test("changes to other files in the directory are not reported", async () => {
@@ -152,7 +153,7 @@ Deno.test("an invalid change is rejected with the error logged and the running c
   await until(() => w.changes.length > 0, "onChange after the valid change", 3_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
 });
 
 Deno.test("broken YAML and a removed file are rejected, and the next valid file is applied", async () => {
@@ -170,7 +171,7 @@ Deno.test("broken YAML and a removed file are rejected, and the next valid file 
   await until(() => w.changes.length > 0, "onChange after the file came back", 3_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 900);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 900);
 });
 
 Deno.test("reloads interpolate environment variables through the given lookup", async () => {
@@ -184,8 +185,8 @@ Deno.test("reloads interpolate environment variables through the given lookup", 
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
-  assert.equal(w.changes[0].meters.upload_interval_minutes, 15);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
+  assert.equal(w.changes[0]?.meters.upload_interval_minutes, 15);
 });
 
 Deno.test("after the watcher is stopped changes are no longer reported", async () => {
@@ -205,7 +206,7 @@ Deno.test("after the watcher is stopped changes are no longer reported", async (
   await sleep(QUIET_MS);
 
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
 });
 
 Deno.test("a change still settling when the watcher is stopped is not reported", async () => {
@@ -261,6 +262,7 @@ Deno.test("config.yaml truncated to 0 bytes is refused naming the file; the runn
     message: string;
     properties: Record<string, unknown>;
   }[];
+  assert.ok(refusal !== undefined);
   assert.equal(refusal.properties.path, w.path);
   assert.match(refusal.message, /is empty; the running configuration stays/);
   assert.match(refusal.message, /write \{\} into it/);
@@ -269,8 +271,8 @@ Deno.test("config.yaml truncated to 0 bytes is refused naming the file; the runn
   await until(() => w.changes.length > 0, "onChange after the valid save", 5_000);
   await sleep(QUIET_MS);
   assert.equal(w.changes.length, 1);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
-  assert.deepEqual(w.changes[0].meters.exclude, [EXCLUDED]);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
+  assert.deepEqual(w.changes[0]?.meters.exclude, [EXCLUDED]);
 });
 
 Deno.test("a config.yaml of blanks only, or of comments only, is refused like an empty one", async () => {
@@ -316,8 +318,8 @@ Deno.test("a save written in two halves with a pause shorter than the settle: on
   await sleep(settle.settleMs * 3);
 
   assert.equal(w.changes.length, 1, "the first half alone was never applied");
-  assert.deepEqual(w.changes[0].meters.exclude, [EXCLUDED]);
-  assert.equal(w.changes[0].meters.upload_interval_seconds, 300);
+  assert.deepEqual(w.changes[0]?.meters.exclude, [EXCLUDED]);
+  assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
 });
 
 Deno.test("reload on request during a save in two halves waits for the complete file", async () => {

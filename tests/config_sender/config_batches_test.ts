@@ -52,6 +52,12 @@ function harness(meters: Record<string, unknown> = {}) {
     batches,
     state,
     sent,
+    /** The `i`th command sent so far; the test fails when there is none. */
+    command(i: number): MeterCommand {
+      const command = sent[i];
+      assert.ok(command !== undefined, `command ${i} was sent`);
+      return command;
+    },
     queued,
     reports,
     config,
@@ -84,7 +90,7 @@ Deno.test("a meter never configured gets both intervals and its clock, and is re
   const h = harness();
   h.batches.check(A, "discovered");
   assert.deepEqual(h.kinds(A), ["interval_seconds", "interval_minutes", "clock"]);
-  assert.equal(JSON.parse(h.sent[2].payload).time, "20260601100000");
+  assert.equal(JSON.parse(h.command(2).payload).time, "20260601100000");
   assert.ok(h.sent.every((c) => c.request === undefined));
   assert.ok(h.batches.has(A));
   assert.deepEqual(h.reports, [A]);
@@ -103,7 +109,7 @@ Deno.test("a batch acknowledged in full records the configuration; the same day 
   h.batches.check(A, "discovered");
   h.ackAll(A);
   assert.equal(h.batches.has(A), false);
-  assert.deepEqual(h.state.meters[A].configured, {
+  assert.deepEqual(h.state.meters[A]?.configured, {
     day: "20260601",
     settings: { upload_interval_seconds: 300, upload_interval_minutes: 1 },
     at: new Date(T0).toISOString(),
@@ -138,7 +144,7 @@ Deno.test("a clock set recently is not repeated; one queued already counts for t
   assert.ok(h.batches.has(B), "waits for the queued clock set");
   settleClock(h, B);
   assert.equal(h.batches.has(B), false);
-  assert.ok(h.state.meters[B].configured !== undefined);
+  assert.ok(h.state.meters[B]?.configured !== undefined);
 });
 
 /** A configuration-flow clock set sent outside any batch (a drift report's). */
@@ -161,7 +167,7 @@ Deno.test("a failed batch raises an ALERT and counts once however many commands 
     },
   };
   h.batches.check(A, "discovered");
-  const [seconds, minutes, clock] = h.sent;
+  const [seconds, minutes, clock] = [h.command(0), h.command(1), h.command(2)];
   h.settle(seconds, refused);
   h.settle(minutes, refused);
   h.settle(clock, ok);
@@ -201,7 +207,7 @@ Deno.test("a failed clock set outside a batch is recorded without a batch's sett
 Deno.test("commands of requests are no part of any batch", () => {
   const h = harness();
   h.batches.check(A, "discovered");
-  const request = { ...h.sent[0], request: "r1" };
+  const request = { ...h.command(0), request: "r1" };
   assert.equal(h.batches.claim(request), false);
   h.settle(request, refused);
   assert.equal(h.state.meters[A]?.last_failure, undefined);
@@ -265,7 +271,7 @@ Deno.test("settings changed while a batch was out are sent once it finishes", ()
   });
   h.ackAll(A);
   assert.deepEqual(h.kinds(A).slice(3), ["interval_seconds", "interval_minutes"]);
-  assert.equal(JSON.parse(h.sent[3].payload).value, "300");
+  assert.equal(JSON.parse(h.command(3).payload).value, "300");
 });
 
 Deno.test("a freed slot goes to the oldest waiting meter only", () => {

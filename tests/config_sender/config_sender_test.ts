@@ -170,7 +170,8 @@ Deno.test("a meter that never acknowledges is retried with the same oprid, then 
   const alerts = logs.lines.filter((l) => l.message.includes("ALERT"));
   assert.equal(alerts.length, 1, JSON.stringify(alerts));
   const [alert] = alerts;
-  const first = meter.commands[0];
+  const [first] = meter.commands;
+  assert.ok(alert !== undefined && first !== undefined);
   assert.equal(alert.level, "error");
   assert.ok(alert.message.includes(METER_A), alert.message);
   assert.ok(alert.message.includes("seconds interval 60 s"), alert.message);
@@ -214,7 +215,7 @@ Deno.test("a restart on the same day sends nothing; the next day the configurati
     "COMMOD_SET 0001 1",
     "SETTIME",
   ]);
-  const clock = meter.commands[5].payload.time as string;
+  const clock = meter.commands[5]!.payload.time as string;
   assert.equal(clock.slice(0, 8), new MeterClock(TIME_ZONE).meterTimeAt(tomorrow).slice(0, 8));
   await until(() => nextDay.meterState(METER_A)?.configured?.day === clock.slice(0, 8), "day");
   assertOprids(meter.commands);

@@ -39,6 +39,12 @@ function harness(options: { refusal?: string; maxRequests?: number } = {}) {
     advance: (ms: number) => time += ms,
     /** The commands enqueued so far, flattened. */
     commands: () => enqueued.flatMap((e) => e.commands),
+    /** The `i`th command enqueued so far; the test fails when there is none. */
+    command(i: number): MeterCommand {
+      const command = enqueued.flatMap((e) => e.commands)[i];
+      assert.ok(command !== undefined, `command ${i} was enqueued`);
+      return command;
+    },
   };
 }
 
@@ -81,7 +87,7 @@ Deno.test("each action becomes its commands, tagged with the request, due by the
       [["r4", "interval_minutes"]],
     ],
   );
-  assert.equal(JSON.parse(h.enqueued[0].commands[0].payload).time, `T${T0}`);
+  assert.equal(JSON.parse(h.command(0).payload).time, `T${T0}`);
   assert.deepEqual(new Set(h.commands().map((c) => c.oprid)).size, 7, "a fresh oprid each");
   assert.ok(h.enqueued.every((e) => e.deadline === T0 + TIMEOUT_MS));
   assert.equal(h.jobs.size, 5);
@@ -98,7 +104,7 @@ Deno.test("the requester's earlier deadline wins over the request timeout", () =
 Deno.test("a request is answered once all its commands settled, with their data", () => {
   const h = harness();
   h.jobs.open("r1", { action: "read_interval", id: A });
-  const [seconds, minutes] = h.commands();
+  const [seconds, minutes] = [h.command(0), h.command(1)];
   h.jobs.settle(seconds, ok({ Cmd: "0000", value: "60" }));
   assert.equal(h.answers.length, 0, "one command still open");
   h.jobs.settle(minutes, ok({ Cmd: "0001", value: "5" }));
@@ -111,9 +117,9 @@ Deno.test("a request is answered once all its commands settled, with their data"
 Deno.test("a relay answer reports the meter's state, or the one asked for when the reply has none", () => {
   const h = harness();
   h.jobs.open("on", { action: "relay", id: A, on: true });
-  h.jobs.settle(h.commands()[0], ok({ do1: "0" }));
+  h.jobs.settle(h.command(0), ok({ do1: "0" }));
   h.jobs.open("off", { action: "relay", id: A, on: false });
-  h.jobs.settle(h.commands()[1], ok());
+  h.jobs.settle(h.command(1), ok());
   assert.deepEqual(h.answers.map((a) => a.result), [
     { ok: true, data: { id: A, state: "OFF" } },
     { ok: true, data: { id: A, state: "OFF" } },
@@ -123,7 +129,7 @@ Deno.test("a relay answer reports the meter's state, or the one asked for when t
 Deno.test("failures are joined; an unanswered command says what it may have done", () => {
   const h = harness();
   h.jobs.open("r1", { action: "set_interval", id: A, seconds: 60, minutes: 5 });
-  const [seconds, minutes] = h.commands();
+  const [seconds, minutes] = [h.command(0), h.command(1)];
   h.jobs.settle(seconds, unanswered);
   h.jobs.settle(minutes, notSent);
   assert.deepEqual(h.answers, [{
@@ -148,7 +154,7 @@ Deno.test("identical requests in a row share one job and one result", async () =
   assert.ok(
     logs.lines.some((l) => l.message === "Request r2: relay for 33B1225950027, answered with r1"),
   );
-  h.jobs.settle(h.commands()[0], ok({ do1: "1" }));
+  h.jobs.settle(h.command(0), ok({ do1: "1" }));
   const result = { ok: true, data: { id: A, state: "ON" } };
   assert.deepEqual(h.answers, [{ request: "r1", result }, { request: "r2", result }]);
 });
@@ -166,7 +172,7 @@ Deno.test("a result settles only the request its command carries", () => {
   const h = harness();
   h.jobs.open("r1", { action: "sync_time", id: A });
   h.jobs.open("r2", { action: "relay", id: A, on: true });
-  const [clock] = h.commands();
+  const clock = h.command(0);
   h.jobs.settle({ ...clock, request: undefined }, ok());
   assert.equal(h.answers.length, 0, "a configuration-flow clock set answers no request");
   h.jobs.settle(clock, ok());
@@ -200,7 +206,7 @@ Deno.test("the flow takes at most maxRequests requests; a settled one frees a pl
     request: "r2",
     result: { ok: false, error: "1 requests are in progress; try again later" },
   }]);
-  h.jobs.settle(h.commands()[0], ok());
+  h.jobs.settle(h.command(0), ok());
   h.jobs.open("r3", { action: "sync_time", id: B });
   assert.equal(h.enqueued.length, 2);
 });
@@ -222,7 +228,7 @@ Deno.test("stopping answers every open request: sent ones say they may have take
   h.jobs.open("same", { action: "relay", id: A, on: true });
   h.jobs.open("interval", { action: "set_interval", id: B, seconds: 60 });
   h.jobs.open("queued", { action: "sync_time", id: B });
-  const [relay, interval] = h.commands();
+  const [relay, interval] = [h.command(0), h.command(1)];
   h.jobs.sent(relay);
   h.jobs.sent(interval);
   h.jobs.stop();

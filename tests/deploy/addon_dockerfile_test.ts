@@ -29,7 +29,7 @@ const dockerfile: Instruction[] = read(`${ADDON}/Dockerfile`).replace(/\\\n/g, "
   .map((line) => line.trim())
   .filter((line) => line !== "" && !line.startsWith("#"))
   .map((line) => {
-    const [keyword] = line.split(/\s/, 1);
+    const [keyword = ""] = line.split(/\s/, 1);
     return { keyword: keyword.toUpperCase(), value: line.slice(keyword.length).trim() };
   });
 const all = (keyword: string) =>
@@ -51,12 +51,12 @@ const expand = (text: string) =>
   text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? "");
 
 Deno.test("the image runs the add-on entry with deno task start's flags, on build.yaml's base image", () => {
-  assert.deepEqual(JSON.parse(all("ENTRYPOINT")[0]), [
+  assert.deepEqual(all("ENTRYPOINT").map((value) => JSON.parse(value)), [[
     "deno",
     "run",
     ...startFlags(),
     "src/addon/start.ts",
-  ]);
+  ]]);
   assert.deepEqual(all("FROM"), ["${BUILD_FROM}"]);
   const defaults = Object.fromEntries(all("ARG").map((value) => value.split("=", 2)));
   // A build without build.yaml (newer Supervisors pass no BUILD_FROM) uses the same image.
@@ -128,7 +128,7 @@ Deno.test("the Dockerfile's build steps leave all the add-on needs, and its entr
     await using central = await TestClient.connect(broker.url, undefined, SERVICE_ACCOUNT);
     const meterId = "33B1225950027" as MeterId;
     await central.subscribe(`kpm33b/${meterId}/seconds`);
-    const [program, ...entryArgs] = JSON.parse(all("ENTRYPOINT")[0]) as string[];
+    const [program, ...entryArgs] = JSON.parse(all("ENTRYPOINT")[0] ?? "[]") as string[];
     assert.equal(program, "deno");
     // DENO_DIR read-only: what the build cached is all the entry needs.
     const readOnly = 'mount --bind "$DENO_DIR" "$DENO_DIR" && ' +

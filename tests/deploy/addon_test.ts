@@ -102,7 +102,7 @@ Deno.test("options a homeowner sets pass both checks; a bad meter id fails both"
     config_overrides: "meters: {upload_interval_seconds: 30}",
   };
   assert.deepEqual(optionProblems(config.schema, set), []);
-  assert.equal(parseAddonOptions(set).meter_names[0].name, "Main panel");
+  assert.equal(parseAddonOptions(set).meter_names[0]?.name, "Main panel");
   const bad = { ...set, relay_control: ["33b-1"] };
   assert.equal(optionProblems(config.schema, bad).length, 1);
   assert.throws(() => parseAddonOptions(bad), /option relay_control\[0\]: meter id/);

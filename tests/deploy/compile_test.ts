@@ -29,15 +29,18 @@ interface CompileCommand {
 }
 
 function parseCompileTask(name: string): CompileCommand {
-  const [deno, subcommand, ...words] = TASKS[name].split(/\s+/);
-  assert.deepEqual([deno, subcommand], ["deno", "compile"], `${name}: ${TASKS[name]}`);
+  const task = TASKS[name];
+  assert.ok(task !== undefined, `deno.json has a task ${name}`);
+  const [deno, subcommand, ...words] = task.split(/\s+/);
+  assert.deepEqual([deno, subcommand], ["deno", "compile"], `${name}: ${task}`);
   const flags: string[] = [];
   const includes: string[] = [];
   const options = new Map<string, string>();
   for (let i = 0; i < words.length - 1; i++) {
-    const word = words[i];
+    const word = words[i]!;
     if (["--include", "--target", "--output"].includes(word)) {
-      const value = words[++i];
+      // Below the last word: a value follows.
+      const value = words[++i]!;
       if (word === "--include") includes.push(value);
       else options.set(word, value);
     } else {
@@ -49,7 +52,7 @@ function parseCompileTask(name: string): CompileCommand {
     includes,
     target: options.get("--target"),
     output: options.get("--output") ?? "",
-    entry: words[words.length - 1],
+    entry: words.at(-1) ?? "",
   };
 }
 

@@ -26,7 +26,7 @@ function instructions(text: string): Instruction[] {
     .map((line) => line.trim())
     .filter((line) => line !== "" && !line.startsWith("#"))
     .map((line) => {
-      const [keyword] = line.split(/\s/, 1);
+      const [keyword = ""] = line.split(/\s/, 1);
       return { keyword: keyword.toUpperCase(), value: line.slice(keyword.length).trim() };
     });
 }
@@ -39,7 +39,7 @@ const all = (keyword: string) =>
 const one = (keyword: string) => {
   const values = all(keyword);
   assert.equal(values.length, 1, `one ${keyword} in the Containerfile: ${values.join(" | ")}`);
-  return values[0];
+  return values[0]!;
 };
 const entrypoint: string[] = JSON.parse(one("ENTRYPOINT"));
 const workdir = one("WORKDIR");

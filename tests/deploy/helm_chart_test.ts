@@ -141,7 +141,7 @@ function scanTemplate(source: string): Scan {
           break;
         }
         if (source.startsWith("{{", j)) break;
-        if (`"'\``.includes(source[j])) {
+        if (`"'\``.includes(source.charAt(j))) {
           const past = skipLiteral(source, j);
           if (past === -1) break;
           j = past;
@@ -174,24 +174,24 @@ function keyword(action: Action): string | undefined {
 function matchBlocks(actions: readonly Action[]): { ends: Map<number, number>; errors: string[] } {
   const ends = new Map<number, number>();
   const errors: string[] = [];
-  const open: number[] = [];
+  const open: { index: number; action: Action }[] = [];
   actions.forEach((action, index) => {
     const word = keyword(action);
     const top = open.at(-1);
     if (word !== undefined && BLOCKS.has(word)) {
-      open.push(index);
+      open.push({ index, action });
     } else if (word === "else") {
-      if (top === undefined || !ELSE_IN.has(keyword(actions[top]) ?? "")) {
+      if (top === undefined || !ELSE_IN.has(keyword(top.action) ?? "")) {
         errors.push(`line ${action.line}: else outside if, range or with`);
       }
     } else if (word === "end") {
       if (top === undefined) errors.push(`line ${action.line}: end without an open block`);
-      else ends.set(open.pop()!, index);
+      else ends.set(open.pop()!.index, index);
     }
   });
-  for (const index of open) {
+  for (const { index, action } of open) {
     ends.set(index, -1);
-    errors.push(`line ${actions[index].line}: ${keyword(actions[index])} without end`);
+    errors.push(`line ${action.line}: ${keyword(action)} without end`);
   }
   return { ends, errors };
 }
@@ -210,7 +210,9 @@ function defineBody(source: string, name: string): string {
   assert.notEqual(index, -1, `define ${name} exists`);
   const end = ends.get(index) ?? -1;
   assert.notEqual(end, -1, `define ${name} has an end`);
-  return source.slice(actions[index].end, actions[end].start);
+  const [opening, closing] = [actions[index], actions[end]];
+  assert.ok(opening !== undefined && closing !== undefined);
+  return source.slice(opening.end, closing.start);
 }
 
 /** `.Values.a.b` and `$.Values.a.b`, not part of a longer name such as `.Chart.Values`. */
@@ -228,12 +230,12 @@ function valuesPaths(source: string): string[] {
   const aliases = new Map<string, string>();
   const paths: string[] = [];
   for (const { text } of scanTemplate(source).actions) {
-    const alias = VALUES_ALIAS.exec(text);
-    if (alias) aliases.set(alias[1], alias[2]);
-    for (const match of text.matchAll(VALUES_PATH)) paths.push(match[1].slice(1));
-    for (const match of text.matchAll(VARIABLE_PATH)) {
-      const base = aliases.get(match[1]);
-      if (base !== undefined) paths.push(`${base}${match[2]}`.slice(1));
+    const [, variable, aliased] = VALUES_ALIAS.exec(text) ?? [];
+    if (variable !== undefined && aliased !== undefined) aliases.set(variable, aliased);
+    for (const [, path = ""] of text.matchAll(VALUES_PATH)) paths.push(path.slice(1));
+    for (const [, variable = "", fields = ""] of text.matchAll(VARIABLE_PATH)) {
+      const base = aliases.get(variable);
+      if (base !== undefined) paths.push(`${base}${fields}`.slice(1));
     }
   }
   return [...new Set(paths)];
@@ -263,8 +265,10 @@ function undocumentedKeys(text: string): string[] {
   const key = /^(\s*)([A-Za-z_][\w.-]*|"[^"]+"):(.*)$/;
   const indent = (line: string) => line.length - line.trimStart().length;
   const documentedAbove = (index: number) => {
-    for (let i = index - 1; i >= 0 && lines[i].trim().startsWith("#"); i--) {
-      if (lines[i].trim().startsWith("# --")) return true;
+    for (const above of lines.slice(0, index).reverse()) {
+      const comment = above.trim();
+      if (!comment.startsWith("#")) return false;
+      if (comment.startsWith("# --")) return true;
     }
     return false;
   };
@@ -273,16 +277,17 @@ function undocumentedKeys(text: string): string[] {
   lines.forEach((line, index) => {
     const match = key.exec(line);
     if (!match) return;
-    const depth = match[1].length;
+    const [, spaces = "", keyName = "", rest = ""] = match;
+    const depth = spaces.length;
     while (stack.length > 0 && stack.at(-1)!.indent >= depth) stack.pop();
     const documented = documentedAbove(index) || stack.some((k) => k.documented);
-    const inline = match[3].replace(/\s#.*$/, "").trim();
+    const inline = rest.replace(/\s#.*$/, "").trim();
     const following = lines.slice(index + 1).find((l) => l.trim() && !l.trim().startsWith("#"));
     const isParent = inline === "" && following !== undefined && indent(following) > depth &&
       !following.trim().startsWith("-");
-    const name = [...stack.map((k) => k.name), match[2]].join(".");
+    const name = [...stack.map((k) => k.name), keyName].join(".");
     if (!isParent && !documented) missing.push(name);
-    stack.push({ indent: depth, name: match[2], documented });
+    stack.push({ indent: depth, name: keyName, documented });
   });
   return missing;
 }
@@ -588,7 +593,7 @@ Deno.test("the chart's mosquitto.conf keeps every setting of mosquitto/internal.
   // Paths are relative to the repository in the shipped file; the chart's are
   // absolute and point at the pod's volumes.
   const paths = new Set(["plugin_opt_config_file", "persistence_location"]);
-  const isPath = (line: string) => paths.has(line.split(/\s+/)[0]);
+  const isPath = (line: string) => paths.has(line.split(/\s+/)[0] ?? "");
   assert.deepEqual(chart.filter((l) => !isPath(l)), shipped.filter((l) => !isPath(l)));
   assert.deepEqual(chart.filter(isPath), [
     "plugin_opt_config_file /mosquitto/auth/dynamic-security.json",

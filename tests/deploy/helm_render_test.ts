@@ -46,8 +46,8 @@ interface Install {
 /** The `--set-string secret.x=…` an example's install command in its header comment gives. */
 function documentedStrings(text: string): Record<string, string> {
   const strings: Record<string, string> = {};
-  for (const match of text.matchAll(/--set-string (secret\.[\w.]+)=/g)) {
-    strings[match[1]] = `value-of-${match[1]}`;
+  for (const [, key = ""] of text.matchAll(/--set-string (secret\.[\w.]+)=/g)) {
+    strings[key] = `value-of-${key}`;
   }
   return strings;
 }
@@ -62,8 +62,10 @@ const EXAMPLES: Install[] = [...Deno.readDirSync(`${CHART}examples`)]
 
 const PASSWORDS = { "secret.meterPassword": "m", "secret.centralPassword": "c" };
 
+const DEFAULT_INSTALL: Install = { name: "the default values", files: [], strings: PASSWORDS };
+
 const INSTALLS: Install[] = [
-  { name: "the default values", files: [], strings: PASSWORDS },
+  DEFAULT_INSTALL,
   ...EXAMPLES,
   {
     name: "every optional object on",
@@ -315,7 +317,7 @@ Deno.test("a password the configuration needs is required when the chart renders
 Deno.test("the Secret the pod's environment comes from is not optional", async () => {
   const existing = EXAMPLES.find((e) => e.name === "examples/existing-secret.yaml")!;
   const mosquitto = EXAMPLES.find((e) => e.name === "examples/mosquitto.yaml")!;
-  for (const install of [existing, mosquitto, INSTALLS[0]]) {
+  for (const install of [existing, mosquitto, DEFAULT_INSTALL]) {
     const manifests = await renderOk(install);
     const spec = at(find(manifests, "Deployment"), "spec.template.spec") as Record<
       string,
@@ -336,16 +338,18 @@ Deno.test("the bridge's own Mosquitto password is generated when not given", asy
   delete strings["secret.internalPassword"];
   const manifests = await renderOk({ ...mosquitto, strings });
   const data = find(manifests, "Secret").data as Record<string, string>;
-  assert.match(atob(data.KPM33B_INTERNAL_PASSWORD), /^[A-Za-z0-9]{48}$/);
-  const config = (find(manifests, "ConfigMap").data as Record<string, string>)["config.yaml"];
+  assert.match(atob(data.KPM33B_INTERNAL_PASSWORD ?? ""), /^[A-Za-z0-9]{48}$/);
+  const config = (find(manifests, "ConfigMap").data as Record<string, string>)["config.yaml"] ??
+    "";
   assert.match(config, /password: \$\{KPM33B_INTERNAL_PASSWORD\}/);
 });
 
 Deno.test("the ServiceMonitor sends the bridge's token from its Secret", async () => {
-  const [everything] = INSTALLS.filter((i) => i.name === "every optional object on");
+  const everything = INSTALLS.find((i) => i.name === "every optional object on");
+  assert.ok(everything !== undefined);
   const monitor = find(await renderOk(everything), "ServiceMonitor");
   const [endpoint] = at(monitor, "spec.endpoints") as Record<string, unknown>[];
-  assert.deepEqual(endpoint.authorization, {
+  assert.deepEqual(endpoint?.authorization, {
     type: "Bearer",
     credentials: { name: `${RELEASE}-kpm33b-bridge`, key: "KPM33B_HTTP_TOKEN" },
   });
@@ -361,9 +365,12 @@ Deno.test("the ServiceMonitor sends the bridge's token from its Secret", async (
     ]),
     "ServiceMonitor",
   );
-  assert.deepEqual((at(explicit, "spec.endpoints") as Record<string, unknown>[])[0].authorization, {
-    credentials: { name: "scrape", key: "token" },
-  });
+  assert.deepEqual(
+    (at(explicit, "spec.endpoints") as Record<string, unknown>[])[0]?.authorization,
+    {
+      credentials: { name: "scrape", key: "token" },
+    },
+  );
   // A literal token cannot be found in a Secret: the chart asks for one.
   const literal = await render(everything, ["--set-string", "config.http.auth_token=abc"]);
   assert.equal(literal.ok, false);
@@ -372,10 +379,9 @@ Deno.test("the ServiceMonitor sends the bridge's token from its Secret", async (
   const strings = { ...everything.strings };
   delete strings["config.http.auth_token"];
   const open = find(await renderOk({ ...everything, strings }), "ServiceMonitor");
-  assert.equal(
-    (at(open, "spec.endpoints") as Record<string, unknown>[])[0].authorization,
-    undefined,
-  );
+  const [openEndpoint] = at(open, "spec.endpoints") as Record<string, unknown>[];
+  assert.ok(openEndpoint !== undefined);
+  assert.equal(openEndpoint.authorization, undefined);
 });
 
 Deno.test("an upgrade keeps the passwords the configuration still needs from the release's Secret", async () => {
@@ -403,7 +409,7 @@ Deno.test("an upgrade keeps the passwords the configuration still needs from the
     const replaced = await render(given, [], CHART, kubeconfig);
     assert.ok(replaced.ok, replaced.error);
     const secret = find(replaced.manifests, "Secret").data as Record<string, string>;
-    assert.equal(atob(secret.KPM33B_CENTRAL_PASSWORD), "new");
+    assert.equal(atob(secret.KPM33B_CENTRAL_PASSWORD ?? ""), "new");
   });
   // Without the release's Secret the same upgrade is refused.
   await withKubeApi([], async (kubeconfig) => {

@@ -34,12 +34,19 @@ function tracedCalls(
   const calls = new Set<string>();
   const families = new Set<string>();
   for (const line of lines.slice(start)) {
-    const call = line.match(/^\d+\s+([a-z0-9_]+)\(/);
-    if (call) calls.add(call[1]);
-    const socket = line.match(/^\d+\s+socket\((AF_[A-Z0-9]+)/);
-    if (socket) families.add(socket[1]);
+    const [, call] = line.match(/^\d+\s+([a-z0-9_]+)\(/) ?? [];
+    if (call !== undefined) calls.add(call);
+    const [, family] = line.match(/^\d+\s+socket\((AF_[A-Z0-9]+)/) ?? [];
+    if (family !== undefined) families.add(family);
   }
   return { calls, families };
+}
+
+/** The first value of a unit's setting; the test fails when the unit has none. */
+function setting(unit: Map<string, string[]>, key: string): string {
+  const [value] = unit.get(key) ?? [];
+  assert.ok(value !== undefined, `the unit sets ${key}=`);
+  return value;
 }
 
 /** A unit's absolute paths moved into an installation root. */
@@ -176,10 +183,10 @@ Deno.test("in the unit's sandbox the bridge bridges a reading using only allowed
         (await Deno.readTextFile(`${UNIT_DIR}kpm33b-bridge.service.d/deno-run.conf`)),
     );
     const rooted = rootedIn(root);
-    const execStart = rooted(unit.get("ExecStart")![0]).split(" ");
+    const execStart = rooted(setting(unit, "ExecStart")).split(" ");
     const env = Object.fromEntries(
       unit.get("Environment")!.flatMap((line) => line.split(" ")).map((pair) => {
-        const [key, value] = pair.split("=");
+        const [key, value = ""] = pair.split("=");
         return [key, rooted(value)];
       }),
     );
@@ -187,7 +194,7 @@ Deno.test("in the unit's sandbox the bridge bridges a reading using only allowed
     const sandbox = sandboxed(execStart, {
       user: "nobody",
       group: "nogroup",
-      cwd: rooted(unit.get("WorkingDirectory")![0]),
+      cwd: rooted(setting(unit, "WorkingDirectory")),
       env,
       trace: `${root}/strace.txt`,
     });
@@ -225,7 +232,7 @@ Deno.test("in the unit's sandbox the bridge bridges a reading using only allowed
     clearTimeout(killer);
     await sandbox.drained;
     assert.equal(status.code, 0, `exit code ${status.code}:\n${sandbox.output()}`);
-    await assertTraceWithinUnit(sandbox.trace, execStart[0], unit);
+    await assertTraceWithinUnit(sandbox.trace, execStart[0] ?? "", unit);
   } finally {
     if (box !== undefined) await killAll(box, [bridgePid]);
     await Deno.remove(root, { recursive: true });
@@ -268,11 +275,11 @@ Deno.test("in its unit's sandbox Mosquitto as the meters' broker serves a client
     await Deno.mkdir(data, { recursive: true });
     await runOk("chown", ["mosquitto:mosquitto", data]);
     // Debian's Mosquitto itself, with the installed configuration.
-    const [program, ...args] = unit.get("ExecStart")![0].split(" ");
+    const [program = "", ...args] = setting(unit, "ExecStart").split(" ");
     const execStart = [program, ...args.map(rooted)];
     const sandbox = sandboxed(execStart, {
-      user: unit.get("User")![0],
-      group: unit.get("Group")![0],
+      user: setting(unit, "User"),
+      group: setting(unit, "Group"),
       cwd: "/",
       env: {},
       trace: `${root}/strace.txt`,
@@ -298,7 +305,7 @@ Deno.test("in its unit's sandbox Mosquitto as the meters' broker serves a client
     const status = await exited;
     await sandbox.drained;
     assert.equal(status.code, 0, `exit code ${status.code}:\n${sandbox.output()}`);
-    await assertTraceWithinUnit(sandbox.trace, execStart[0], unit);
+    await assertTraceWithinUnit(sandbox.trace, program, unit);
   } finally {
     if (box !== undefined) await killAll(box, [mosquittoPid]);
     await Deno.remove(root, { recursive: true });

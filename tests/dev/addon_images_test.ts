@@ -16,6 +16,7 @@ Deno.test("the pictures are PNGs that decode to their sizes", async () => {
     const [name, [width, height]] of [["icon.png", [128, 128]], ["logo.png", [250, 100]]] as const
   ) {
     const bytes = images[name];
+    assert.ok(bytes !== undefined, `a picture ${name}`);
     const view = new DataView(bytes.buffer);
     assert.deepEqual([view.getUint32(16), view.getUint32(20)], [width, height], name);
     // The IDAT stream inflates to one filter byte and width RGBA pixels per row.

@@ -28,7 +28,9 @@ const MOSQUITTO_CONFIG = [
 
 /** The task's command with the script's path made absolute, for another working directory. */
 function taskCommand(): { program: string; args: string[] } {
-  const [deno, ...args] = TASKS.brokers.split(/\s+/);
+  const task = TASKS.brokers;
+  assert.ok(task !== undefined, "deno.json has a brokers task");
+  const [deno, ...args] = task.split(/\s+/);
   assert.equal(deno, "deno");
   return { program: Deno.execPath(), args: args.map((a) => a.endsWith(".ts") ? PROJECT + a : a) };
 }

@@ -55,17 +55,19 @@ function tableRows(markdown: string): Row[] {
   const start = lines.indexOf("### Keys");
   assert.ok(start >= 0, 'docs/configuration.md has no "### Keys" section');
   const rows: Row[] = [];
-  for (let i = start + 1; i < lines.length && !lines[i].startsWith("#"); i++) {
-    const cells = lines[i].split("|").map((cell) => cell.trim());
-    if (!lines[i].startsWith("| `")) continue;
+  for (const [i, line] of lines.entries()) {
+    if (i <= start) continue;
+    if (line.startsWith("#")) break;
+    if (!line.startsWith("| `")) continue;
+    const [, keyCell = "", , meaning = ""] = line.split("|").map((cell) => cell.trim());
     const keys: string[][] = [];
-    for (const [, key] of cells[1].matchAll(/`([^`]+)`/g)) {
+    for (const [, key = ""] of keyCell.matchAll(/`([^`]+)`/g)) {
       const segments = key.replace(/\.\*$/, "").split(".");
-      keys.push(
-        key.startsWith(".") ? [...keys[0].slice(0, -1), ...segments.slice(1)] : segments,
-      );
+      // `.name` continues the first key of the row: its last segment is replaced.
+      const [first = []] = keys;
+      keys.push(key.startsWith(".") ? [...first.slice(0, -1), ...segments.slice(1)] : segments);
     }
-    const named = new Set([...cells[3].matchAll(/`([^`]+)`/g)].map(([, word]) => word));
+    const named = new Set([...meaning.matchAll(/`([^`]+)`/g)].map(([, word = ""]) => word));
     rows.push({ line: i + 1, keys, named });
   }
   return rows;

@@ -8,7 +8,9 @@ export const TASKS: Readonly<Record<string, string>> = JSON.parse(
 
 /** `deno task start`'s flags, between `deno run` and the entry module `main.ts`. */
 export function startFlags(): string[] {
-  const [deno, subcommand, ...words] = TASKS.start.split(/\s+/);
+  const start = TASKS.start;
+  assert.ok(start !== undefined, "deno.json has a start task");
+  const [deno, subcommand, ...words] = start.split(/\s+/);
   assert.deepEqual([deno, subcommand], ["deno", "run"], `tasks.start: ${TASKS.start}`);
   assert.equal(words.pop(), "main.ts", `tasks.start: ${TASKS.start}`);
   return words;

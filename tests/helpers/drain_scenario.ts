@@ -310,7 +310,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
     while (draining && livePublished < live.length) {
       const due = Math.floor((performance.now() - began) * scenario.livePerSecond / 1000) + 1;
       while (livePublished < Math.min(due, live.length)) {
-        await publisher.client.publishAsync("MQTT_ENY_NOW", live[livePublished].payload, {
+        await publisher.client.publishAsync("MQTT_ENY_NOW", live[livePublished]!.payload, {
           qos: 1,
         });
         livePublished++;

@@ -240,7 +240,7 @@ function encode(payload: Record<string, unknown>): string {
 const mutated: fc.Arbitrary<HostileMessage> = fc.record({
   topic: topicArb,
   matchingBase: fc.boolean(),
-  base: fc.constantFrom(...Object.keys(BASES)),
+  base: fc.constantFrom(...Object.values(BASES)),
   id: change(hostileId, 2),
   time: change(hostileTime, 2),
   isend: change(fc.oneof(fc.constantFrom("0", "1", "2", "", "00", "1 "), wrongType), 4),
@@ -250,7 +250,7 @@ const mutated: fc.Arbitrary<HostileMessage> = fc.record({
     maxKeys: 2,
   }),
 }).map((m) => {
-  const payload = bare(BASES[m.matchingBase && BASES[m.topic] ? m.topic : m.base]);
+  const payload = bare((m.matchingBase ? BASES[m.topic] : undefined) ?? m.base);
   for (const key of ["id", "time", "isend"] as const) {
     const value = m[key];
     if (value === ABSENT) delete payload[key];

@@ -52,6 +52,13 @@ export class TestClient implements AsyncDisposable {
     return this.received.filter((m) => m.topic === topic);
   }
 
+  /** The first message received on a topic; throws when none arrived. */
+  first(topic: string): Received {
+    const [message] = this.on(topic);
+    if (message === undefined) throw new Error(`no message received on ${topic}`);
+    return message;
+  }
+
   /** Waits until `predicate` holds over the received messages. */
   async waitFor(
     predicate: (received: Received[]) => boolean,

@@ -57,16 +57,16 @@ export function energyReplay(
   const ids = Array.from({ length: meters }, (_, m) => meterId(m));
   for (let i = 0; i < perMeter; i++) {
     const time = clock.meterTimeAt(start + i * 60_000);
-    for (let m = 0; m < meters; m++) {
-      const payload: Record<string, unknown> = { ...SAMPLE, id: ids[m], time };
+    for (const [m, id] of ids.entries()) {
+      const payload: Record<string, unknown> = { ...SAMPLE, id, time };
       REGISTERS.forEach((tag, r) => {
         // Thousandths as integers, so the value prints exactly; strictly increasing in i.
         payload[tag] = (100_000 * (r + 1) + 1000 * m + 7 * i + 1) / 1000;
       });
       readings.push({
-        id: ids[m],
+        id,
         time,
-        key: `${ids[m]} ${time}`,
+        key: `${id} ${time}`,
         activeEnergy: payload.zygsz as number,
         payload: JSON.stringify(payload),
       });
@@ -123,7 +123,7 @@ export class Publisher implements AsyncDisposable {
     let next = 0;
     const lane = async () => {
       while (next < messages.length) {
-        const { topic, payload } = messages[next++];
+        const { topic, payload } = messages[next++]!;
         await this.client.publishAsync(topic, payload as string, { qos: 1 });
         this.acked++;
       }

@@ -149,7 +149,11 @@ async function bridgeReadings(
   } finally {
     await meter.stop();
   }
-  const received = (level: string) => JSON.parse(consumer.on(topic(level))[0].payload);
+  const received = (level: string) => {
+    const [message] = consumer.on(topic(level));
+    assert.ok(message !== undefined, `a ${level} reading was published`);
+    return JSON.parse(message.payload);
+  };
   return { sent, seconds: received("seconds"), minutes: received("minutes") };
 }
 

@@ -9,6 +9,7 @@
  * group. Changing the members moves meters, as a clustered broker does when
  * a replica joins or leaves.
  */
+import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { digest } from "../../src/runtime/hash.ts";
 
@@ -26,8 +27,10 @@ export class StickyShareRouter implements AsyncDisposable {
     this.routed = nodes.map(() => 0);
     ingress.on("message", (topic, payload) => {
       const node = this.memberOf(meterIdOf(payload));
-      this.routed[node]++;
-      nodes[node].publish(topic, payload, { qos: 1 });
+      const client = nodes[node];
+      assert.ok(client !== undefined, `member ${node} is one of the ${nodes.length} nodes`);
+      this.routed[node] = (this.routed[node] ?? 0) + 1;
+      client.publish(topic, payload, { qos: 1 });
     });
   }
 
@@ -43,7 +46,9 @@ export class StickyShareRouter implements AsyncDisposable {
 
   /** The member a meter's messages go to. */
   memberOf(id: string): number {
-    return this.#members[digest(id) % this.#members.length];
+    const member = this.#members[digest(id) % this.#members.length];
+    assert.ok(member !== undefined, "the router has members");
+    return member;
   }
 
   /** Sets the members that take meters (a replica joined or left the group). */

@@ -135,7 +135,8 @@ const mapEntry: Check = (v, p) => {
   if (typeof v === "string") {
     const match = RE_VOLUME.exec(v);
     if (!match) return [`${p}: invalid map entry (skipped by the Supervisor)`];
-    return LEGACY_MAPPING_TYPES.includes(match[1]) ? [`${p}: legacy map type ${match[1]}`] : [];
+    const [, type = ""] = match;
+    return LEGACY_MAPPING_TYPES.includes(type) ? [`${p}: legacy map type ${type}`] : [];
   }
   const problems = object({ type: oneOf([...MAPPING_TYPES, ...LEGACY_MAPPING_TYPES]) }, {
     read_only: bool,
@@ -311,7 +312,7 @@ function singleOption(type: string, value: unknown, path: string): string[] {
       : [`${path}: ${JSON.stringify(value)} does not match ${type}`];
   }
   if (type.startsWith("list")) {
-    return match.groups!.list.split("|").includes(String(value))
+    return (match.groups?.list ?? "").split("|").includes(String(value))
       ? []
       : [`${path}: ${JSON.stringify(value)} is not one of ${type}`];
   }

@@ -142,9 +142,9 @@ Deno.test("a busy port logs one actionable error and the worker goes on without 
   assert.equal(server.port, undefined);
   const errors = logs.lines.filter((line) => line.level === "error");
   assert.equal(errors.length, 1);
-  assert.equal(errors[0].category, "kpm33b.http");
+  assert.equal(errors[0]?.category, "kpm33b.http");
   assert.equal(
-    errors[0].properties.reason,
+    errors[0]?.properties.reason,
     `http.port ${port} is in use by another program: set http.port or http.enabled: false; ` +
       "bridging goes on without the HTTP endpoint",
   );

@@ -92,7 +92,7 @@ Deno.test("every family is declared once, HELP then TYPE, and every sample belon
   assert.equal(new Set(declared).size, declared.length);
   lines.forEach((line, i) => {
     if (line.startsWith("# TYPE ")) {
-      assert.ok(lines[i - 1].startsWith(`# HELP ${line.split(" ")[2]} `), line);
+      assert.ok(lines[i - 1]?.startsWith(`# HELP ${line.split(" ")[2]} `), line);
     }
   });
   for (const line of samples(text)) {

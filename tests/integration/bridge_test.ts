@@ -86,7 +86,7 @@ Deno.test("mosquitto_pub of the real samples yields clean seconds and minutes to
   }]);
   // Exact payload text, key order included, as existing consumers parse it.
   assert.equal(
-    env.consumer.on("kpm33b/33B1225950027/seconds")[0].payload,
+    env.consumer.first("kpm33b/33B1225950027/seconds").payload,
     '{"id":"33B1225950027","time":"20260112163900","timestamp":"2026-01-12T16:39:00+01:00","active_power":6.6905}',
   );
 
@@ -95,8 +95,8 @@ Deno.test("mosquitto_pub of the real samples yields clean seconds and minutes to
   await late.subscribe("kpm33b/discovery/+");
   await late.waitFor((r) => r.length > 0, "retained announcement");
   assert.equal(late.received.length, 1);
-  assert.equal(late.received[0].topic, "kpm33b/discovery/33B1225950027");
-  assert.equal(late.received[0].retain, true);
+  assert.equal(late.received[0]?.topic, "kpm33b/discovery/33B1225950027");
+  assert.equal(late.received[0]?.retain, true);
   const announcement = JSON.parse(late.received[0].payload);
   assert.deepEqual(Object.keys(announcement), ["id", "model", "first_seen"]);
   assert.equal(announcement.id, "33B1225950027");

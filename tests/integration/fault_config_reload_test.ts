@@ -43,8 +43,13 @@ Deno.test("an empty config.yaml stops the bridge at start (exit 78) with the fil
 Deno.test("config.yaml emptied while the bridge runs: the watch and config/reload refuse it, the excluded meter stays excluded", async () => {
   const replay = energyReplay({ meters: 2, perMeter: 3 });
   const [excluded, other] = replay.meters;
+  assert.ok(excluded !== undefined && other !== undefined);
   /** Minute `i` of meter `m`. */
-  const reading = (m: number, i: number) => replay.readings[i * 2 + m].payload;
+  const reading = (m: number, i: number) => {
+    const found = replay.readings[i * 2 + m];
+    assert.ok(found !== undefined, `minute ${i} of meter ${m} is in the replay`);
+    return found.payload;
+  };
   await using internal = await startMosquitto();
   await using central = await startMosquitto();
   await using consumer = await TestClient.connect(central.url);
@@ -87,9 +92,9 @@ logging: { format: json, level: info, stats_interval_seconds: 0 }
     "the config/reload answer",
     20_000,
   );
-  const answer = ApiResponse.parse(
-    JSON.parse(consumer.on("kpm33b/bridge/response/config/reload")[0].payload),
-  );
+  const [response] = consumer.on("kpm33b/bridge/response/config/reload");
+  assert.ok(response !== undefined);
+  const answer = ApiResponse.parse(JSON.parse(response.payload));
   assert.deepEqual(answer, {
     status: "error",
     data: {},

@@ -58,7 +58,7 @@ class Meters implements AsyncDisposable {
     let next = 0;
     const lane = async () => {
       while (next < readings.length) {
-        const reading = readings[next++];
+        const reading = readings[next++]!;
         await this.client.publishAsync("MQTT_ENY_NOW", reading.payload, { qos: 1 });
         this.acked.set(reading.key, this.run);
       }

@@ -221,7 +221,7 @@ Deno.test("fault injection: bridge killed with 3,050 pending, outbox.sqlite and 
     "the answer to outbox/acknowledge",
   );
   const answer = ApiResponse.parse(
-    JSON.parse(operator.on("kpm33b/bridge/response/outbox/acknowledge")[0].payload),
+    JSON.parse(operator.first("kpm33b/bridge/response/outbox/acknowledge").payload),
   );
   assert.equal(answer.status, "ok");
   assert.equal(answer.transaction, "ack-1");

@@ -200,6 +200,7 @@ Deno.test("fault injection: a register reset is accepted after 5 consistent read
     [1000, 1001, 6, 7],
   );
   const [reset] = rig.logged(/accepted as a register reset/);
+  assert.ok(reset !== undefined);
   assert.equal(reset.level, "WARN");
   assert.equal(
     reset.message,
@@ -226,7 +227,7 @@ Deno.test("fault injection: meter/reset_history and --reset-meter-history clear 
     "reset_history response",
   );
   assert.deepEqual(
-    JSON.parse(rig.consumer.on("kpm33b/bridge/response/meter/reset_history")[0].payload),
+    JSON.parse(rig.consumer.first("kpm33b/bridge/response/meter/reset_history").payload),
     { status: "ok", data: { id: ID, forgotten: true }, transaction: "swap" },
   );
   await rig.send([energy(11, meterTime(-480))], [5000, 11]);

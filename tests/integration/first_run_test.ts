@@ -160,7 +160,7 @@ Deno.test("after a restart the embedded central broker forgot its announcements,
       "the response",
       40_000,
     );
-    const response = JSON.parse(after.on("kpm33b/bridge/response/meter/read_interval")[0].payload);
+    const response = JSON.parse(after.first("kpm33b/bridge/response/meter/read_interval").payload);
     assert.deepEqual(response, {
       status: "ok",
       data: { id: METER, seconds: 60, minutes: 1 },

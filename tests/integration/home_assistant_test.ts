@@ -342,7 +342,8 @@ function entityState(config: Record<string, string>, payload: string): string {
   if (config.payload_on !== undefined) {
     return payload === config.payload_on ? "on" : payload === config.payload_off ? "off" : "?";
   }
-  const field = /^\{\{ value_json\.([a-z_]+) \}\}$/.exec(config.value_template)![1];
+  const [, field = ""] = /^\{\{ value_json\.([a-z_]+) \}\}$/.exec(config.value_template ?? "") ??
+    [];
   return String(JSON.parse(payload)[field]);
 }
 
@@ -386,8 +387,8 @@ Deno.test("bridge device: its entities read the bridge's retained topics; its bu
     }
     if (config.state_topic !== undefined) {
       states.set(
-        topic.split("/")[3],
-        entityState(config, reader.on(config.state_topic)[0].payload),
+        topic.split("/")[3] ?? topic,
+        entityState(config, reader.first(config.state_topic).payload),
       );
     }
   }
@@ -406,7 +407,7 @@ Deno.test("bridge device: its entities read the bridge's retained topics; its bu
     const before = env.ha.on(response).length;
     await env.ha.publish(button.command_topic, button.payload_press, { qos: button.qos });
     await env.ha.waitFor((r) => r.filter((m) => m.topic === response).length > before, response);
-    return ApiResponse.parse(JSON.parse(env.ha.on(response)[before].payload));
+    return ApiResponse.parse(JSON.parse(env.ha.on(response)[before]!.payload));
   };
   assert.deepEqual(await press(), { status: "ok", data: { changed: false } });
   await env.rewrite(`  names:\n    ${A}: Renamed`);

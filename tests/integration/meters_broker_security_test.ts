@@ -84,11 +84,11 @@ function warnings(bridge: BridgeProcess, prefix: string) {
 /** The QoS a broker grants for a subscription; 128 is a refusal. */
 async function grantedQos(client: MqttClient, filter: string): Promise<number> {
   try {
-    return (await client.subscribeAsync(filter, { qos: 1 }))[0].qos;
+    return (await client.subscribeAsync(filter, { qos: 1 }))[0]?.qos ?? NaN;
   } catch (error) {
     const granted = (error as { packet?: { granted?: number[] } }).packet?.granted;
     if (granted === undefined) throw error;
-    return granted[0];
+    return granted[0] ?? NaN;
   }
 }
 
@@ -132,7 +132,9 @@ Deno.test("the shared meter account cannot publish, read or answer as a meter wi
   await until(() => commands.length > 0, "the relay command on the meters' broker");
   // ... nor is a reply to it from the shared account, even one that knows the command.
   const forger = await env.client(SHARED_ACCOUNT, "forger");
-  const reply = JSON.stringify({ id: BOUND, oprid: commands[0].oprid, code: "01", do1: "1" });
+  const [command] = commands;
+  assert.ok(command !== undefined);
+  const reply = JSON.stringify({ id: BOUND, oprid: command.oprid, code: "01", do1: "1" });
   await Promise.race([forger.publishAsync("MQTT_TELECTRL_REP", reply, { qos: 1 }), sleep(1000)])
     .catch(() => {});
   const result = await within(
@@ -142,7 +144,9 @@ Deno.test("the shared meter account cannot publish, read or answer as a meter wi
         "the relay result",
         15_000,
       );
-      return JSON.parse(env.consumer.on(`kpm33b/${BOUND}/relay/result`)[0].payload);
+      const [message] = env.consumer.on(`kpm33b/${BOUND}/relay/result`);
+      assert.ok(message !== undefined);
+      return JSON.parse(message.payload);
     })(),
     "the relay result",
     20_000,
@@ -160,7 +164,7 @@ Deno.test("the shared meter account cannot publish, read or answer as a meter wi
   assert.equal(warnings(env.bridge, "Refused publish").length, 2);
   assert.equal(warnings(env.bridge, "Refused subscription").length, 1);
   assert.match(
-    String(warnings(env.bridge, "Refused publish")[0].message),
+    String(warnings(env.bridge, "Refused publish")[0]?.message),
     /payload id 33B1225950027 is bound to account panel-a; account meter may not use it/,
   );
 });
@@ -193,7 +197,7 @@ Deno.test("a 300 KB publish closes only that meter's connection; another meter's
   const closedLines = warnings(env.bridge, "Closed the connection");
   assert.equal(closedLines.length, 1);
   assert.match(
-    String(closedLines[0].message),
+    String(closedLines[0]?.message),
     /^Closed the connection of client "big-sender" \(user "panel-a"\): its PUBLISH packet of \d+ bytes exceeds limits\.max_payload_bytes \(65536\)/,
   );
 });

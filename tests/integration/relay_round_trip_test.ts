@@ -70,7 +70,7 @@ class Simulator implements AsyncDisposable {
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)];
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)] ?? NaN;
 }
 
 Deno.test("relay: 50 switches from Home Assistant, across a bridge restart and a meter reconnect, each acknowledged on its first send", async () => {

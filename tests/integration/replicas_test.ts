@@ -17,7 +17,9 @@ import { type Received, TestClient } from "../helpers/mqtt_client.ts";
 import { StickyShareRouter } from "../helpers/sticky_share_router.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
-const METERS = Array.from({ length: 30 }, (_, i) => `33B00000${String(77000 + i)}` as MeterId);
+/** The id of meter `i` of the fleet. */
+const meterId = (i: number) => `33B00000${String(77000 + i)}` as MeterId;
+const METERS = Array.from({ length: 30 }, (_, i) => meterId(i));
 const REPLICAS = ["r1", "r2", "r3"];
 /** Offline after 4 s without a reading; meters report every second. */
 const AVAILABILITY_TIMEOUT_S = 4;
@@ -32,7 +34,7 @@ meters:
   ack_timeout_seconds: 2
   availability_timeout_seconds: ${AVAILABILITY_TIMEOUT_S}
   status_interval_seconds: 1
-  relay_control: [${METERS[5]}]
+  relay_control: [${meterId(5)}]
 logging: { format: json, level: info, stats_interval_seconds: 0 }
 cluster: ${cluster}
 `;
@@ -47,9 +49,9 @@ const withWorkers = (workers: string) => ({
 function readings(received: readonly Received[], level: "seconds" | "minutes") {
   const byMeter = new Map<string, Record<string, unknown>[]>();
   for (const m of received) {
-    const match = /^kpm33b\/([0-9A-Z]{13})\/(seconds|minutes)$/.exec(m.topic);
-    if (match === null || match[2] !== level) continue;
-    byMeter.set(match[1], [...byMeter.get(match[1]) ?? [], JSON.parse(m.payload)]);
+    const [, id, readingLevel] = /^kpm33b\/([0-9A-Z]{13})\/(seconds|minutes)$/.exec(m.topic) ?? [];
+    if (id === undefined || readingLevel !== level) continue;
+    byMeter.set(id, [...byMeter.get(id) ?? [], JSON.parse(m.payload)]);
   }
   return byMeter;
 }
@@ -74,19 +76,19 @@ function assertClean(received: readonly Received[], moves: readonly Move[] = [])
     assert.ok(series.every((r) => r.active_energy !== 0), `a zero burst of ${id} leaked`);
     const energies = series.map((r) => r.active_energy as number);
     assert.ok(
-      energies.every((e, i) => i === 0 || e >= energies[i - 1]),
+      energies.every((e, i) => e >= (energies[i - 1] ?? -Infinity)),
       `energy of ${id} went backwards: ${energies}`,
     );
   }
   const copies = new Set<string>();
   const repeatedAtMove = new Set<string>();
   received.forEach((m, index) => {
-    const match = /^kpm33b\/([0-9A-Z]{13})\/(seconds|minutes)$/.exec(m.topic);
-    if (match === null) return;
+    const [, id] = /^kpm33b\/([0-9A-Z]{13})\/(seconds|minutes)$/.exec(m.topic) ?? [];
+    if (id === undefined) return;
     const key = `${m.topic} ${m.payload}`;
     if (copies.has(key)) {
-      const move = moves.findLastIndex((m) => m.ids.has(match[1]) && index >= m.from);
-      const allowance = `${move} ${match[1]}`;
+      const move = moves.findLastIndex((m) => m.ids.has(id) && index >= m.from);
+      const allowance = `${move} ${id}`;
       assert.ok(move >= 0 && !repeatedAtMove.has(allowance), `duplicate on central: ${key}`);
       repeatedAtMove.add(allowance);
     }
@@ -121,9 +123,9 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
   let fleet: SimulatedFleet | undefined;
   try {
     bridges.push(
-      ...await Promise.all(REPLICAS.map((replica, i) =>
+      ...await Promise.all(nodes.map((node, i) =>
         startBridge(
-          config(nodes[i].url, central.url, `{ share_group: it, replica: ${replica} }`),
+          config(node.url, central.url, `{ share_group: it, replica: ${REPLICAS[i]} }`),
           {},
           withWorkers("proxy"),
         )
@@ -174,7 +176,7 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
     // A request taken by one replica is carried out by the configuration process.
     await consumer.publish(
       "kpm33b/bridge/request/meter/read_interval",
-      JSON.stringify({ id: METERS[3], transaction: "t1" }),
+      JSON.stringify({ id: meterId(3), transaction: "t1" }),
     );
     await consumer.waitFor(
       (r) => r.some((m) => m.topic === "kpm33b/bridge/response/meter/read_interval"),
@@ -185,9 +187,9 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
     await sleep(500);
     const responses = consumer.on("kpm33b/bridge/response/meter/read_interval");
     assert.equal(responses.length, 1, "one replica answered");
-    assert.deepEqual(JSON.parse(responses[0].payload), {
+    assert.deepEqual(JSON.parse(responses[0]!.payload), {
       status: "ok",
-      data: { id: METERS[3], seconds: 30, minutes: 1 },
+      data: { id: meterId(3), seconds: 30, minutes: 1 },
       transaction: "t1",
     });
 
@@ -196,15 +198,15 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
     // One after the other: requests taken by different replicas may reach the configuration
     // flow in another order, and one identical to the latest in progress would share its command.
     for (const [i, state] of ["ON", "OFF", "ON"].entries()) {
-      await consumer.publish(`kpm33b/${METERS[5]}/relay/set`, state);
+      await consumer.publish(`kpm33b/${meterId(5)}/relay/set`, state);
       await consumer.waitFor(
-        (r) => r.filter((m) => m.topic === `kpm33b/${METERS[5]}/relay/result`).length === i + 1,
+        (r) => r.filter((m) => m.topic === `kpm33b/${meterId(5)}/relay/result`).length === i + 1,
         `relay result ${i + 1}`,
         20_000,
       );
     }
     assert.ok(
-      consumer.on(`kpm33b/${METERS[5]}/relay/result`).every((m) =>
+      consumer.on(`kpm33b/${meterId(5)}/relay/result`).every((m) =>
         JSON.parse(m.payload).status === "ok"
       ),
     );
@@ -231,7 +233,8 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
       await sleep((AVAILABILITY_TIMEOUT_S + 2) * 1000);
       assertClean(consumer.received, moves);
       // Home Assistant follows the replica that handles the meter now.
-      const id = moved[0];
+      const [id] = moved;
+      assert.ok(id !== undefined);
       const config = consumer.received.filter((m) =>
         m.topic === `homeassistant/sensor/kpm33b_${id}/power/config`
       ).at(-1);
@@ -256,7 +259,7 @@ Deno.test("3 replicas with sticky routing: filters, availability, announcements 
 
     // An older claim showing up (delayed in an outbox, retained from before) is answered by the
     // replica that handles the meter: its own claim is retained again, nobody hands over.
-    const target = METERS[11];
+    const target = meterId(11);
     const current = consumer.received.filter((m) => m.topic === `kpm33b/discovery/${target}`).at(
       -1,
     )!;

@@ -117,20 +117,17 @@ async function decodePng(bytes: Uint8Array): Promise<Image> {
   const stride = width * channels;
   const pixels = new Uint8Array(stride * height);
   for (let y = 0; y < height; y++) {
-    const filter = inflated[y * (stride + 1)];
+    const filter = inflated[y * (stride + 1)] ?? 0;
     const line = inflated.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
     for (let x = 0; x < stride; x++) {
       const i = y * stride + x;
-      const left = x >= channels ? pixels[i - channels] : 0;
-      const up = y > 0 ? pixels[i - stride] : 0;
-      const upLeft = x >= channels && y > 0 ? pixels[i - stride - channels] : 0;
-      pixels[i] = line[x] + [
-        0,
-        left,
-        up,
-        (left + up) >> 1,
-        paeth(left, up, upLeft),
-      ][filter];
+      // Bytes left of and above the image count as 0.
+      const left = x >= channels ? pixels[i - channels] ?? 0 : 0;
+      const up = y > 0 ? pixels[i - stride] ?? 0 : 0;
+      const upLeft = x >= channels && y > 0 ? pixels[i - stride - channels] ?? 0 : 0;
+      const predictor = [0, left, up, (left + up) >> 1, paeth(left, up, upLeft)][filter];
+      assert.ok(predictor !== undefined, `PNG filter type ${filter}`);
+      pixels[i] = (line[x] ?? 0) + predictor;
     }
   }
   return { width, height, channels, pixels };
@@ -146,7 +143,8 @@ function paeth(a: number, b: number, c: number): number {
 function countPixels(image: Image, test: (r: number, g: number, b: number) => boolean): number {
   let count = 0;
   for (let i = 0; i < image.pixels.length; i += image.channels) {
-    if (test(image.pixels[i], image.pixels[i + 1], image.pixels[i + 2])) count++;
+    const [r = 0, g = 0, b = 0] = image.pixels.subarray(i, i + 3);
+    if (test(r, g, b)) count++;
   }
   return count;
 }

@@ -31,11 +31,13 @@ Deno.test("deferred PUBACKs: messages keep flowing, and unacknowledged ones come
     for (const n of ["1", "2", "3"]) await publisher.publishAsync("readings", n, { qos: 1 });
     // All three arrive although none is acknowledged yet: reading is not held up.
     await until(() => first.deliveries.length === 3, "three deliveries");
-    first.deliveries[0].ack();
-    first.deliveries[0].ack(); // a second call is harmless
+    const [one, two] = first.deliveries;
+    assert.ok(one !== undefined && two !== undefined);
+    one.ack();
+    one.ack(); // a second call is harmless
     // Let the PUBACK reach the broker before the connection goes.
     await first.client.publishAsync("sync", "", { qos: 1 });
-    const staleAck = first.deliveries[1].ack;
+    const staleAck = two.ack;
     await first.client.endAsync(true);
     staleAck(); // from a closed connection: must not be sent on the next one
 
@@ -75,8 +77,8 @@ Deno.test("deferred PUBACKs: QoS 0 messages are delivered with an ack that does 
   try {
     await publisher.publishAsync("readings", "q0", { qos: 0 });
     await until(() => deliveries.length === 1, "the QoS 0 message");
-    deliveries[0].ack();
-    assert.equal(deliveries[0].dup, false);
+    deliveries[0]!.ack();
+    assert.equal(deliveries[0]?.dup, false);
   } finally {
     await publisher.endAsync();
     await client.endAsync(true);

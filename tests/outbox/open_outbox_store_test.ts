@@ -327,7 +327,7 @@ Deno.test("a torn record is a notice, not a problem; a new record is written", a
     assert.equal(store.size().entries, 200);
     assert.equal(notices.length, 1);
     assert.match(
-      notices[0],
+      notices[0]!,
       new RegExp(`^The outbox record ${recordPathOf(db.path)} is unreadable \\(not JSON`),
     );
   });

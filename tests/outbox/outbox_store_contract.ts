@@ -32,9 +32,11 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
       assert.equal(new Set(seqs).size, 3);
       assert.deepEqual(store.read(0, 10), [...first, ...second]);
-      assert.deepEqual(store.read(seqs[0], 1), [first[1]]);
-      assert.deepEqual(store.read(seqs[2], 10), []);
-      assert.deepEqual(first[0], { ...publication(0), seq: seqs[0], enqueuedAt: 1000 });
+      const [oldest, , newest] = seqs;
+      assert.ok(oldest !== undefined && newest !== undefined);
+      assert.deepEqual(store.read(oldest, 1), [first[1]]);
+      assert.deepEqual(store.read(newest, 10), []);
+      assert.deepEqual(first[0], { ...publication(0), seq: oldest, enqueuedAt: 1000 });
     } finally {
       store.close();
     }
@@ -43,18 +45,21 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
   Deno.test(`${name}: removals and appends in one write; size follows`, async () => {
     const store = await factory.open();
     try {
-      const entries = write(store, [publication(0), publication(1), publication(2)]);
+      const [seq0, seq1, seq2] = write(store, [publication(0), publication(1), publication(2)])
+        .map((e) => e.seq);
+      assert.ok(seq0 !== undefined && seq1 !== undefined && seq2 !== undefined);
       const bytes = store.size().bytes;
       assert.equal(store.size().entries, 3);
-      const next = write(store, [publication(3)], [entries[0].seq, entries[2].seq, 999_999]);
-      assert.deepEqual(store.read(0, 10).map((e) => e.seq), [entries[1].seq, next[0].seq]);
+      const [seq3] = write(store, [publication(3)], [seq0, seq2, 999_999]).map((e) => e.seq);
+      assert.ok(seq3 !== undefined);
+      assert.deepEqual(store.read(0, 10).map((e) => e.seq), [seq1, seq3]);
       assert.equal(store.size().entries, 2);
       assert.ok(store.size().bytes < bytes);
-      write(store, [], [entries[1].seq, next[0].seq]);
+      write(store, [], [seq1, seq3]);
       assert.deepEqual(store.size(), { entries: 0, bytes: 0 });
       // Sequence numbers are never reused, even once the store was empty.
-      const later = write(store, [publication(4)]);
-      assert.ok(later[0].seq > next[0].seq);
+      const [later] = write(store, [publication(4)]);
+      assert.ok(later !== undefined && later.seq > seq3);
     } finally {
       store.close();
     }
@@ -65,14 +70,14 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     try {
       assert.equal(store.lastSeq(), 0);
       const entries = write(store, [publication(0), publication(1)]);
-      assert.equal(store.lastSeq(), entries[1].seq);
+      assert.equal(store.lastSeq(), entries[1]?.seq);
       write(store, [], entries.map((e) => e.seq));
       assert.equal(store.size().entries, 0);
-      assert.equal(store.lastSeq(), entries[1].seq, "emptied, not forgotten");
+      assert.equal(store.lastSeq(), entries[1]?.seq, "emptied, not forgotten");
       store.trim({ maxEntries: 0, maxBytes: 0, notBefore: Infinity }, new Set());
-      assert.equal(store.lastSeq(), entries[1].seq);
+      assert.equal(store.lastSeq(), entries[1]?.seq);
       const next = write(store, [publication(2)]);
-      assert.equal(store.lastSeq(), next[0].seq);
+      assert.equal(store.lastSeq(), next[0]?.seq);
     } finally {
       store.close();
     }
@@ -83,24 +88,25 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     try {
       const old = write(store, [publication(0), publication(1)], [], 1000);
       const young = write(store, [publication(2), publication(3), publication(4)], [], 5000);
-      const keep = new Set([old[0].seq]);
+      const [kept, stale] = old.map((e) => e.seq);
+      assert.ok(kept !== undefined);
+      const keep = new Set([kept]);
       const unbounded = { maxEntries: 1e9, maxBytes: 1e12 };
       assert.deepEqual(store.trim({ ...unbounded, notBefore: 0 }, keep), []);
       // By age: everything accepted before 2000, except the kept entry.
-      assert.deepEqual(store.trim({ ...unbounded, notBefore: 2000 }, keep), [old[1].seq]);
+      assert.deepEqual(store.trim({ ...unbounded, notBefore: 2000 }, keep), [stale]);
       // By count: down to 2 entries, the kept one stays.
-      assert.deepEqual(store.trim({ maxEntries: 2, maxBytes: 1e12, notBefore: 0 }, keep), [
-        young[0].seq,
-        young[1].seq,
-      ]);
-      assert.deepEqual(store.read(0, 10).map((e) => e.seq), [old[0].seq, young[2].seq]);
+      const youngSeqs = young.map((e) => e.seq);
+      assert.deepEqual(
+        store.trim({ maxEntries: 2, maxBytes: 1e12, notBefore: 0 }, keep),
+        youngSeqs.slice(0, 2),
+      );
+      assert.deepEqual(store.read(0, 10).map((e) => e.seq), [kept, youngSeqs[2]]);
       // By bytes: one entry's worth is left.
       const oneEntry = store.size().bytes / 2;
       assert.deepEqual(
         store.trim({ maxEntries: 1e9, maxBytes: oneEntry, notBefore: 0 }, new Set()),
-        [
-          old[0].seq,
-        ],
+        [kept],
       );
       assert.equal(store.size().entries, 1);
     } finally {
@@ -158,16 +164,19 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
       meterStates: new Map([["33B1225950027", '{"live":true}']]),
       now: 1000,
     });
-    write(store, [], [entries[1].seq, entries[2].seq]);
+    const [, seq1, seq2] = entries.map((e) => e.seq);
+    assert.ok(seq1 !== undefined && seq2 !== undefined);
+    write(store, [], [seq1, seq2]);
     const size = store.size();
     store.close();
     const again = reopen();
     try {
       assert.deepEqual(again.read(0, 10), [entries[0]]);
       assert.deepEqual(again.size(), size);
-      assert.equal(again.lastSeq(), entries[2].seq, "the last sequence number survives too");
+      assert.equal(again.lastSeq(), seq2, "the last sequence number survives too");
       assert.deepEqual(again.meterStates(), new Map([["33B1225950027", '{"live":true}']]));
-      assert.ok(write(again, [publication(3)])[0].seq > entries[2].seq);
+      const [next] = write(again, [publication(3)]);
+      assert.ok(next !== undefined && next.seq > seq2);
     } finally {
       again.close();
     }

@@ -18,6 +18,18 @@ class FakeCentral {
   payloads(): string[] {
     return this.sent.map((s) => s.entry.payload);
   }
+  /** The oldest publish not acknowledged yet; the test fails when there is none. */
+  first(): { entry: OutboxEntry; done: (error?: Error) => void } {
+    const [first] = this.sent;
+    assert.ok(first !== undefined, "a publish waits for its acknowledgement");
+    return first;
+  }
+  /** Takes every publish not acknowledged yet, and gives the oldest. */
+  takeFirst(): { entry: OutboxEntry; done: (error?: Error) => void } {
+    const first = this.first();
+    this.sent.splice(0);
+    return first;
+  }
   /** Acknowledges every publish not acknowledged yet. */
   ackAll(): void {
     for (const s of this.sent.splice(0)) s.done();
@@ -95,7 +107,7 @@ Deno.test("memory store: a reading is accepted only once central acknowledged al
   let accepted = 0;
   box.accept([reading("t/a", "a1"), reading("t/b", "b1")], [], () => accepted++);
   await settle();
-  central.sent[0].done();
+  central.first().done();
   await settle();
   assert.equal(accepted, 0);
   central.ackAll();
@@ -114,10 +126,10 @@ Deno.test("a disconnect sends in-flight publications again on reconnect; late ca
   box.accept([reading("t/a", "a1")], [], () => {});
   box.accept([reading("t/a", "a2")], [], () => {});
   await settle();
-  const stale = central.sent.splice(0);
-  assert.deepEqual(stale.map((s) => s.entry.payload), ["a1"]);
+  assert.deepEqual(central.payloads(), ["a1"]);
+  const stale = central.takeFirst();
   box.setConnected(false);
-  stale[0].done();
+  stale.done();
   await settle();
   assert.deepEqual(delivered, [], "an acknowledgement from the old connection is not trusted");
   box.setConnected(true);
@@ -136,7 +148,7 @@ Deno.test("a publish refused while connected is retried after a pause, not in a 
   box.setConnected(true);
   box.accept([reading("t/a", "a1")], [], () => {});
   await settle();
-  central.sent.splice(0)[0].done(new Error("refused"));
+  central.takeFirst().done(new Error("refused"));
   await settle();
   assert.equal(central.sent.length, 0);
   await until(() => central.sent.length === 1, "the retry", 3000);
@@ -394,7 +406,7 @@ Deno.test("an entry delivered by central is not also counted as dropped by expir
   await settle();
   box.setConnected(true);
   now = 5000;
-  central.sent[0].done(); // delivered; its removal waits for the next write
+  central.first().done(); // delivered; its removal waits for the next write
   box.expire(); // the periodic expiry runs before that write
   await settle();
   try {
@@ -414,7 +426,7 @@ Deno.test("close() sends no new publication; what was in flight is sent after th
   box.accept([reading("t/a", "a2")], [], () => {});
   await settle();
   assert.deepEqual(central.payloads(), ["a1"]);
-  central.sent.splice(0)[0].done(); // a1 acknowledged, its removal not yet written
+  central.takeFirst().done(); // a1 acknowledged, its removal not yet written
   box.close();
   assert.deepEqual(central.payloads(), [], "close() published a2 to central while closing");
 });
@@ -434,7 +446,7 @@ Deno.test("a publish failing after close() leaves no timer running", async () =>
   }) as typeof setTimeout;
   try {
     // e.g. mqtt.js failing its outgoing callbacks with "Connection closed"
-    central.sent[0].done(new Error("Connection closed"));
+    central.first().done(new Error("Connection closed"));
   } finally {
     globalThis.setTimeout = original;
   }

@@ -177,7 +177,10 @@ Deno.test("MeterIdPattern refuses hostile and mistaken patterns with an actionab
   for (const text of hostile) {
     const parsed = MeterIdPattern.safeParse(text);
     assert.equal(parsed.success, false, JSON.stringify(text));
-    assert.match(parsed.error!.issues[0].message, /prefix ending in \*, e\.g\. 33B12259500\*/);
+    assert.match(
+      parsed.error!.issues[0]?.message ?? "",
+      /prefix ending in \*, e\.g\. 33B12259500\*/,
+    );
   }
   fc.assert(fc.property(fc.string({ maxLength: 20 }), (text) => {
     const parsed = MeterIdPattern.safeParse(text);

@@ -500,7 +500,9 @@ Deno.test("hostile text in reasons is quoted, single-line and truncated", () => 
     assert.ok(r.reason.length < 200, `reason of ${r.reason.length} chars`);
     assert.equal(r.reason.includes("A".repeat(50)), false, r.reason); // truncated
   }
-  const r = asRejection(cases[2][1], "invalid_id");
+  const [, invalidId] = cases.find(([code]) => code === "invalid_id") ?? [];
+  assert.ok(invalidId !== undefined);
+  const r = asRejection(invalidId, "invalid_id");
   assert.ok(r.reason.includes(`"33B\\n2026-01-01 INFO forged`), r.reason);
   assert.ok(r.reason.includes("…(5"), r.reason);
 });
@@ -653,7 +655,9 @@ Deno.test("property: decodeReading agrees with the topic's schema", () => {
       if (!schema.success) {
         const r = result as Rejection;
         assert.equal(r.ok, false, `schema rejects ${text} but decodeReading accepted it`);
-        const expected = schema.error.issues[0].path[0] === "id" ? "invalid_id" : "invalid_payload";
+        const expected = schema.error.issues[0]?.path[0] === "id"
+          ? "invalid_id"
+          : "invalid_payload";
         assert.equal(r.code, expected);
         return;
       }

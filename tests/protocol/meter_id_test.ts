@@ -60,7 +60,7 @@ Deno.test("MeterId rejection carries the documented message", () => {
   const result = MeterId.safeParse("../#");
   assert.equal(result.success, false);
   assert.equal(
-    result.error!.issues[0].message,
+    result.error!.issues[0]?.message,
     "meter id must be exactly 13 characters 0-9 or A-Z",
   );
 });

@@ -192,7 +192,7 @@ Deno.test("MeterTime schema accepts valid times and reports the reason for inval
   assert.equal(MeterTime.parse("20260112163900"), "20260112163900");
   const bad = MeterTime.safeParse("20261312000000");
   assert.equal(bad.success, false);
-  assert.equal(bad.error!.issues[0].message, "time has month 13, not 01-12");
+  assert.equal(bad.error!.issues[0]?.message, "time has month 13, not 01-12");
   assert.equal(MeterTime.safeParse(20260112163900).success, false);
   assert.equal(MeterTime.safeParse(null).success, false);
 });

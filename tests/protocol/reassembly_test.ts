@@ -115,6 +115,7 @@ Deno.test("maxPending evicts the oldest incomplete reading", () => {
   assert.equal(step.complete, undefined);
   assert.equal(step.expired.length, 1);
   const [evicted] = step.expired;
+  assert.ok(evicted !== undefined);
   assert.equal(evicted.cause, "evicted");
   assert.equal(evicted.packets, 2);
   assert.equal(evicted.reading.id, A);
@@ -135,16 +136,16 @@ Deno.test("maxAgeMs expires incomplete readings with cause timeout", () => {
   assert.equal(r.pending, 2);
   const expired = r.expire(61_000); // exactly maxAgeMs after the first packet
   assert.equal(expired.length, 1);
-  assert.equal(expired[0].cause, "timeout");
-  assert.equal(expired[0].reading.id, A);
-  assert.equal(expired[0].packets, 1);
+  assert.equal(expired[0]?.cause, "timeout");
+  assert.equal(expired[0]?.reading.id, A);
+  assert.equal(expired[0]?.packets, 1);
   assert.equal(r.pending, 1);
   // add() expires too, before handling its packet.
   const step = r.add(packet("minutes", A, T2, true, { zygsz: 1 }), 200_000);
   assert.equal(step.complete?.level, "minutes");
   assert.equal(step.expired.length, 1);
-  assert.equal(step.expired[0].reading.id, B);
-  assert.equal(step.expired[0].cause, "timeout");
+  assert.equal(step.expired[0]?.reading.id, B);
+  assert.equal(step.expired[0]?.cause, "timeout");
   assert.equal(r.pending, 0);
 });
 
@@ -154,15 +155,14 @@ Deno.test("age counts from the first packet, not the latest", () => {
   r.add(packet("seconds", A, T1, false, { ub: 1 }), 9_000);
   const step = r.add(packet("seconds", B, T1, true, { ua: 1 }), 10_000);
   assert.equal(step.expired.length, 1);
-  assert.equal(step.expired[0].packets, 2);
-  assert.equal(step.expired[0].cause, "timeout");
+  assert.equal(step.expired[0]?.packets, 2);
+  assert.equal(step.expired[0]?.cause, "timeout");
 });
 
 Deno.test("KPM37-style split: 9 packets of MQTT_RT_DATA form one reading", () => {
   const r = new Reassembler(LIMITS);
   const tags = LAYOUTS.seconds.tags;
-  const chunks: string[][] = Array.from({ length: 9 }, () => []);
-  tags.forEach((tag, i) => chunks[i % 9].push(tag));
+  const chunks = Array.from({ length: 9 }, (_, n) => tags.filter((_, i) => i % 9 === n));
   let done: Reading | undefined;
   chunks.forEach((chunk, n) => {
     const values = Object.fromEntries(
@@ -198,15 +198,18 @@ Deno.test("property: interleaved split readings of many meters each merge to the
       fc.infiniteStream(fc.nat()),
       (readings, choices) => {
         const r = new Reassembler(LIMITS);
-        const cursors = readings.map(() => 0);
+        const cursors = readings.map((rd) => ({ rd, next: 0 }));
         const completed = new Map<string, Reading>();
-        while (cursors.some((c, i) => c < readings[i].packets.length)) {
-          const open = readings.flatMap((rd, i) => cursors[i] < rd.packets.length ? [i] : []);
-          const i = open[choices.next().value % open.length];
-          const rd = readings[i];
-          const n = cursors[i]++;
+        while (cursors.some(({ rd, next }) => next < rd.packets.length)) {
+          const open = cursors.filter(({ rd, next }) => next < rd.packets.length);
+          const cursor = open[choices.next().value % open.length];
+          assert.ok(cursor !== undefined);
+          const { rd } = cursor;
+          const n = cursor.next++;
+          const values = rd.packets[n];
+          assert.ok(values !== undefined);
           const step = r.add(
-            packet("seconds", rd.id, rd.time, n === rd.packets.length - 1, rd.packets[n]),
+            packet("seconds", rd.id, rd.time, n === rd.packets.length - 1, values),
             0,
           );
           assert.deepEqual(step.expired, []);

@@ -44,7 +44,7 @@ Deno.test("TopicRoot rejects empty levels, wildcards, $ topics and odd character
     assert.equal(result.success, false, JSON.stringify(root));
   }
   assert.equal(
-    TopicRoot.safeParse("a//b").error!.issues[0].message,
+    TopicRoot.safeParse("a//b").error!.issues[0]?.message,
     "topic root must be levels of A-Z a-z 0-9 _ - separated by single '/', e.g. kpm33b",
   );
 });

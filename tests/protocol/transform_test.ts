@@ -295,7 +295,7 @@ Deno.test("published names are unique within each level and profile", () => {
 Deno.test("payloadFields maps to the right value positions", () => {
   for (const level of ["seconds", "minutes", "day"] as const) {
     for (const [i, name] of payloadFields(level, FULL, "KPM37")) {
-      assert.equal(LAYOUTS[level].info[i].name, name);
+      assert.equal(LAYOUTS[level]?.info[i]?.name, name);
     }
   }
 });

@@ -25,11 +25,11 @@ Deno.test("a value that is not allowed names the allowed values", () => {
   const seconds = SecondsLevelInterval.safeParse(45);
   assert.equal(seconds.success, false);
   assert.equal(
-    seconds.error!.issues[0].message,
+    seconds.error!.issues[0]?.message,
     "45 is not one of 30, 60, 300, 600, 900, 1200, 1800, 3600",
   );
   const minutes = MinutesLevelInterval.safeParse(2);
-  assert.equal(minutes.error!.issues[0].message, "2 is not one of 1, 5, 10, 15, 20, 30, 60, 1440");
+  assert.equal(minutes.error!.issues[0]?.message, "2 is not one of 1, 5, 10, 15, 20, 30, 60, 1440");
   // The levels are not interchangeable.
   assert.equal(SecondsLevelInterval.safeParse(1).success, false);
   assert.equal(MinutesLevelInterval.safeParse(3600).success, false);

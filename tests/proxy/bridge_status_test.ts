@@ -49,6 +49,12 @@ function setUp() {
 }
 
 const topics = (env: ReturnType<typeof setUp>) => env.central.published.map((p) => p.topic);
+/** The payload of publication `i`, parsed; the test fails when there is none. */
+function payloadAt(env: ReturnType<typeof setUp>, i: number) {
+  const publication = env.central.published[i];
+  assert.ok(publication !== undefined, `publication ${i} was sent`);
+  return JSON.parse(publication.payload);
+}
 
 Deno.test("the state is published retained on change only, online once readings flow", () => {
   const env = setUp();
@@ -106,8 +112,8 @@ Deno.test("the outbox status is published when it changed, again after a reconne
   env.status.disconnected();
   env.status.publishOutbox();
   assert.deepEqual(topics(env), Array(3).fill("kpm33b/bridge/outbox"));
-  assert.deepEqual(env.central.published[0].options, { qos: 0, retain: true });
-  assert.deepEqual(JSON.parse(env.central.published[0].payload), {
+  assert.deepEqual(env.central.published[0]?.options, { qos: 0, retain: true });
+  assert.deepEqual(payloadAt(env, 0), {
     depth: 0,
     bytes: 0,
     dropped: 0,
@@ -115,7 +121,7 @@ Deno.test("the outbox status is published when it changed, again after a reconne
     durable: true,
     problem: null,
   });
-  const second = JSON.parse(env.central.published[1].payload);
+  const second = payloadAt(env, 1);
   assert.equal(second.oldest, new Date(T0).toISOString());
   assert.equal(second.problem.kind, env.state.problem.kind);
 });
@@ -132,11 +138,11 @@ Deno.test("statuses: the meter list when it changed, info always, changed status
     "kpm33b/bridge/info",
     "kpm33b/bridge/info",
   ]);
-  assert.deepEqual(env.central.published[0].options, { qos: 0, retain: true });
-  assert.deepEqual(JSON.parse(env.central.published[1].payload), { uptime: 5000 });
+  assert.deepEqual(env.central.published[0]?.options, { qos: 0, retain: true });
+  assert.deepEqual(payloadAt(env, 1), { uptime: 5000 });
   env.status.drain(T0 + 10_000);
   assert.deepEqual(topics(env).slice(3), [`kpm33b/${A}/status`, `kpm33b/${B}/status`]);
-  assert.deepEqual(env.central.published[3].options, { qos: 0, retain: true });
+  assert.deepEqual(env.central.published[3]?.options, { qos: 0, retain: true });
   // A new connection gets the list again.
   env.status.connected();
   env.status.publishStatuses();

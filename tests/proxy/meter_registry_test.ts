@@ -180,6 +180,7 @@ Deno.test("property: bounded size, and availability as a full scan of every mete
           continue;
         }
         const id = ids[s.meter];
+        assert.ok(id !== undefined);
         if (s.op === "forget") {
           model.delete(id);
           meters.forget(id);

@@ -35,8 +35,8 @@ function setUp(problem = false, maxEntries = 10_000) {
 Deno.test("notices are warned about; a problem is logged and reported until acknowledged", () => {
   const env = setUp(true);
   assert.deepEqual(env.lines[0], ["warn", "{notice}", { notice: "a notice" }]);
-  assert.equal(env.lines[1][0], "error");
-  assert.equal(env.lines[1][1], "{description}");
+  assert.equal(env.lines[1]?.[0], "error");
+  assert.equal(env.lines[1]?.[1], "{description}");
   const problem = env.outbox.problem;
   assert.notEqual(problem, undefined);
   assert.equal(env.outbox.report().problem, problem);

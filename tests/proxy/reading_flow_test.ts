@@ -89,14 +89,15 @@ Deno.test("a first reading is announced and published, the meter comes online an
     `kpm33b/discovery/${A}`,
     `kpm33b/${A}/seconds`,
   ]]);
-  assert.deepEqual(env.accepted[0].meterIds, [A]);
+  const accepted = env.accepted[0]!;
+  assert.deepEqual(accepted.meterIds, [A]);
   assert.deepEqual(env.acks, ["rt"]);
   assert.deepEqual(env.availability, [`${A} online`]);
   assert.deepEqual(env.discovered, [A, A]);
   assert.deepEqual(env.lines.find(([level]) => level === "info"), [
     "info",
     "New meter {id} ({model}) found",
-    JSON.parse(env.accepted[0].publications[0].payload),
+    JSON.parse(accepted.publications[0]!.payload),
   ]);
 });
 
@@ -120,7 +121,7 @@ Deno.test("a rejected message is counted, warned about and acknowledged without 
   assert.deepEqual(env.acks, ["bad"]);
   assert.equal(Object.values(env.stats.snapshot().rejected).reduce((a, b) => a + b, 0), 1);
   assert.equal(env.warnings.length, 1);
-  assert.match(env.warnings[0], /Rejected \{topic\} message \(\{code\}\): \{reason\}$/);
+  assert.match(env.warnings[0]!, /Rejected \{topic\} message \(\{code\}\): \{reason\}$/);
 });
 
 Deno.test("events without a message (expiry) and without publications accept nothing", () => {

@@ -64,11 +64,11 @@ Deno.test("property: each delay lies in [step/2, step] for the capped doubling s
       (initialMs, extra, randoms) => {
         const maxMs = initialMs + extra;
         let i = 0;
-        const backoff = new Backoff({ initialMs, maxMs, random: () => randoms[i] });
+        const backoff = new Backoff({ initialMs, maxMs, random: () => randoms[i] ?? NaN });
         for (i = 0; i < randoms.length; i++) {
           const step = Math.min(maxMs, initialMs * 2 ** i);
           const delay = backoff.next();
-          assert.equal(delay, Math.round(step / 2 + randoms[i] * step / 2));
+          assert.equal(delay, Math.round(step / 2 + (randoms[i] ?? NaN) * step / 2));
           assert.ok(delay >= Math.floor(step / 2) && delay <= step, `${delay} for step ${step}`);
         }
       },

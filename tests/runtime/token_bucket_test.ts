@@ -51,7 +51,7 @@ Deno.test("property: over any window, takes never exceed burst + rate × window"
         }
         for (let i = 0; i < taken.length; i++) {
           for (let j = i; j < taken.length; j++) {
-            const windowMs = taken[j] - taken[i];
+            const windowMs = taken[j]! - taken[i]!;
             assert.ok(j - i + 1 <= burst + Math.floor(rate * windowMs / 1000) + 1e-9);
           }
         }

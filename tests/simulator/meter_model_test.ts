@@ -47,8 +47,8 @@ Deno.test("the clock shows the time it was set to; the energy register only grow
   assert.ok(model.meterTime(T0).startsWith("200"));
   model.command("MQTT_SETTIME_25950027", { oprid: OPRID, time: "20261206120000" }, T0);
   assert.equal(model.meterTime(T0 + 1000), "20261206120001");
-  const first = model.energy(T0 + 1000).zygsz;
-  const second = model.energy(T0 + 2000).zygsz;
+  const first = model.energy(T0 + 1000).zygsz ?? NaN;
+  const second = model.energy(T0 + 2000).zygsz ?? NaN;
   assert.ok(second > first, `${second} > ${first}`);
 });
 
@@ -58,7 +58,7 @@ Deno.test("a model keeps what a real meter keeps across a restart: registers, in
   model.command("MQTT_COMMOD_SET_25950027", { oprid: OPRID, Cmd: "0001", value: "5" }, T0);
   model.command("MQTT_TELECTRL_25950027", { oprid: OPRID, do1: "1" }, T0);
   model.command("MQTT_SETTIME_25950027", { oprid: OPRID, time: "20261206120500" }, T0);
-  const published = model.energy(T0 + 1000).zygsz;
+  const published = model.energy(T0 + 1000).zygsz ?? NaN;
   // The register keeps counting between readings: what is kept is at least what was published.
   const memory = model.memory(T0 + 2000);
   assert.ok(memory.import_kwh > published, `${memory.import_kwh} > ${published}`);
@@ -79,13 +79,13 @@ Deno.test("a model keeps what a real meter keeps across a restart: registers, in
   assert.equal(restarted.minutesInterval, 5);
   assert.equal(restarted.outputs, 1);
   assert.equal(restarted.meterTime(T1), "20261207120500");
-  const next = restarted.energy(T1 + 1000).zygsz;
+  const next = restarted.energy(T1 + 1000).zygsz ?? NaN;
   assert.ok(next >= published && next - memory.import_kwh < 0.01, `${next} after ${published}`);
 });
 
 Deno.test("a reading for an earlier time never lowers the register", () => {
   const model = new MeterModel({ id: ID, timeZone: "UTC", energyKwh: 100 }, T0);
-  const later = model.energy(T0 + 3_600_000).zygsz;
-  assert.ok(model.energy(T0).zygsz >= later);
+  const later = model.energy(T0 + 3_600_000).zygsz ?? NaN;
+  assert.ok((model.energy(T0).zygsz ?? NaN) >= later);
   assert.ok(model.memory(T0).import_kwh >= later);
 });

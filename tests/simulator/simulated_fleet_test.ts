@@ -17,7 +17,9 @@ import { TestClient } from "../helpers/mqtt_client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { until } from "../helpers/wait.ts";
 
-const IDS = Array.from({ length: 60 }, (_, i) => `33B12259${50000 + i}` as MeterId);
+/** The meter id number `i` of the fleet. */
+const meterId = (i: number) => `33B12259${50000 + i}` as MeterId;
+const IDS = Array.from({ length: 60 }, (_, i) => meterId(i));
 const oprid = () => crypto.randomUUID().replaceAll("-", "");
 
 Deno.test("every meter of a fleet reports within the window and answers its own commands", async () => {
@@ -45,11 +47,11 @@ Deno.test("every meter of a fleet reports within the window and answers its own 
     const spread = Math.max(...fleet.appearedAt.values()) - started;
     assert.ok(spread < 3000, `the last meter appeared ${spread} ms after the start`);
     // Duplicates: every reading twice, so each meter's readings come in identical pairs.
-    const first = bridge.on("MQTT_RT_DATA").filter((m) => JSON.parse(m.payload).id === IDS[7]);
+    const first = bridge.on("MQTT_RT_DATA").filter((m) => JSON.parse(m.payload).id === meterId(7));
     assert.equal(first.length % 2, 0);
-    assert.equal(first[0].payload, first[1].payload);
+    assert.equal(first[0]?.payload, first[1]?.payload);
 
-    const target = IDS[42];
+    const target = meterId(42);
     const suffix = target.slice(-8);
     const commands = [
       [`MQTT_COMMOD_SET_${suffix}`, { oprid: oprid(), Cmd: "0000", value: "30", types: "1" }],
@@ -81,7 +83,7 @@ Deno.test("with dropAcks a fleet meter applies its first commands without answer
   await using broker = await startMosquitto();
   await using bridge = await TestClient.connect(broker.url);
   await bridge.subscribe("MQTT_COMMOD_SET_REP");
-  const id = IDS[0];
+  const id = meterId(0);
   const fleet = await SimulatedFleet.start({
     url: broker.url,
     ids: [id],
@@ -137,27 +139,27 @@ Deno.test("two fleets with their own meters on one broker keep their connections
   const log = capture();
   const first = await SimulatedFleet.start({
     url: broker.url,
-    ids: [IDS[0], IDS[1]],
+    ids: [meterId(0), meterId(1)],
     timeZone: "UTC",
     metersPerConnection: 1,
     log,
   });
   const second = await SimulatedFleet.start({
     url: broker.url,
-    ids: [IDS[2]],
+    ids: [meterId(2)],
     timeZone: "UTC",
     metersPerConnection: 1,
     log,
   });
   try {
-    const answered = await switchRelay(bridge, IDS[0], 10);
+    const answered = await switchRelay(bridge, meterId(0), 10);
     assert.equal(answered, 10, `replies to 10 relay commands; log:\n${log.lines.join("\n")}`);
-    assert.equal(first.commandsOf.get(IDS[0]), 10, "each command arrived once");
+    assert.equal(first.commandsOf.get(meterId(0)), 10, "each command arrived once");
     assert.deepEqual(
       [...first.connections, ...second.connections].map((
         c,
       ) => [c.client.options.clientId, c.losses]),
-      [[`meter-${IDS[0]}`, 0], [`meter-${IDS[1]}`, 0], [`meter-${IDS[2]}`, 0]],
+      [[`meter-${meterId(0)}`, 0], [`meter-${meterId(1)}`, 0], [`meter-${meterId(2)}`, 0]],
     );
     assert.deepEqual(log.lines, []);
   } finally {
@@ -171,8 +173,8 @@ Deno.test("fleets sharing client ids take each other over: the fleet says so", a
   const start = (ids: MeterId[]) =>
     SimulatedFleet.start({ url: broker.url, ids, timeZone: "UTC", clientIdPrefix: "same", log });
   // Both connections are named after their first meter: one id for both fleets.
-  const first = await start([IDS[0]]);
-  const second = await start([IDS[0], IDS[1]]);
+  const first = await start([meterId(0)]);
+  const second = await start([meterId(0), meterId(1)]);
   try {
     await until(
       () => log.lines.some((line) => /connections in a row ended within 5 s/.test(line)),
@@ -201,7 +203,7 @@ Deno.test("after the embedded broker restarts, a fleet meter is subscribed befor
       log: logger("broker", "internal"),
     });
   let broker = await start();
-  const id = IDS[0];
+  const id = meterId(0);
   const log = capture();
   const fleet = await SimulatedFleet.start({
     url: `mqtt://127.0.0.1:${port}`,
@@ -225,7 +227,7 @@ Deno.test("after the embedded broker restarts, a fleet meter is subscribed befor
     await bridge.waitFor((r) => r.some((m) => m.topic === "MQTT_RT_DATA"), "a reading", 15_000);
     assert.equal(await switchRelay(bridge, id, 1), 1, `the reply; log:\n${log.lines.join("\n")}`);
     assert.equal(fleet.commandsOf.get(id), 1);
-    assert.equal(fleet.connections[0].losses, 1);
+    assert.equal(fleet.connections[0]?.losses, 1);
     assert.ok(log.lines.some((line) => line.includes(`meter ${id}: connection lost after`)));
     assert.ok(
       log.lines.some((line) => line.includes(`meter ${id}: connected again as meter-${id}`)),
@@ -243,7 +245,7 @@ Deno.test("a fleet logs subscriptions the broker refuses and, verbose, each comm
     name: "internal",
     host: "127.0.0.1",
     port,
-    // The account is bound to another meter: subscriptions to IDS[0]'s commands are refused.
+    // The account is bound to another meter: subscriptions to meter 0's commands are refused.
     policy: new AccessPolicy(
       MeterAuthConfig.parse({ accounts: { [other]: { username: "m1", password: "pw" } } }),
       { username: "bridge", password: "bridge-secret", clientIdPrefix: "bridge" },
@@ -255,7 +257,7 @@ Deno.test("a fleet logs subscriptions the broker refuses and, verbose, each comm
     url: `mqtt://127.0.0.1:${port}`,
     username: "m1",
     password: "pw",
-    ids: [IDS[0], other],
+    ids: [meterId(0), other],
     metersPerConnection: 2,
     timeZone: "UTC",
     appearWithinMs: 60_000,
@@ -265,9 +267,9 @@ Deno.test("a fleet logs subscriptions the broker refuses and, verbose, each comm
   try {
     const refused = log.lines.filter((line) => line.includes("refused the subscription"));
     assert.equal(refused.length, 1, log.lines.join("\n"));
-    assert.match(refused[0], /MQTT_COMMOD_SET_25950000, .*MQTT_TELECTRL_25950000 \(SUBACK 0x80\)/);
-    assert.doesNotMatch(refused[0], /_25950099/);
-    assert.equal(fleet.connections[0].refused.length, 4);
+    assert.match(refused[0]!, /MQTT_COMMOD_SET_25950000, .*MQTT_TELECTRL_25950000 \(SUBACK 0x80\)/);
+    assert.doesNotMatch(refused[0]!, /_25950099/);
+    assert.equal(fleet.connections[0]?.refused.length, 4);
     await using bridge = await TestClient.connect(`mqtt://127.0.0.1:${port}`, "bridge-test", {
       username: "bridge",
       password: "bridge-secret",
@@ -294,7 +296,7 @@ Deno.test("a fleet started with the meters' memory continues their registers, in
   await using broker = await startMosquitto();
   await using bridge = await TestClient.connect(broker.url);
   await bridge.subscribe("MQTT_ENY_NOW");
-  const [kept, fresh] = IDS;
+  const [kept, fresh] = [meterId(0), meterId(1)];
   const memory = {
     import_kwh: 5000.25,
     upload_interval_seconds: 60,
@@ -318,9 +320,11 @@ Deno.test("a fleet started with the meters' memory continues their registers, in
     assert.ok(registers(fresh)[0].zygsz < 1000);
     const memories = fleet.memories();
     assert.deepEqual(Object.keys(memories).sort(), [kept, fresh].sort());
-    assert.deepEqual({ ...memories[kept], import_kwh: 0 }, { ...memory, import_kwh: 0 });
-    assert.ok(memories[kept].import_kwh >= continued);
-    assert.equal(memories[fresh].upload_interval_seconds, 300);
+    const keptMemory = memories[kept];
+    assert.ok(keptMemory !== undefined);
+    assert.deepEqual({ ...keptMemory, import_kwh: 0 }, { ...memory, import_kwh: 0 });
+    assert.ok(keptMemory.import_kwh >= continued);
+    assert.equal(memories[fresh]?.upload_interval_seconds, 300);
   } finally {
     await fleet.stop();
   }

@@ -27,10 +27,10 @@ Deno.test("enabled embedded brokers run first, each allowed only its own listen 
     ["proxy", false],
     ["config_sender", false],
   ]);
-  assert.equal(specs[0].url.href, WORKER_MODULES.broker.href);
-  assert.deepEqual(specs[0].permissions.net, ["127.0.0.1:11883"]);
-  assert.deepEqual(specs[1].permissions.net, ["127.0.0.1:11884"]);
-  assert.equal(specs[0].permissions.read, false);
+  assert.equal(specs[0]?.url.href, WORKER_MODULES.broker.href);
+  assert.deepEqual(specs[0]?.permissions.net, ["127.0.0.1:11883"]);
+  assert.deepEqual(specs[1]?.permissions.net, ["127.0.0.1:11884"]);
+  assert.equal(specs[0]?.permissions.read, false);
 });
 
 Deno.test("the HTTP worker runs last when http.enabled, allowed only its listen address", () => {
