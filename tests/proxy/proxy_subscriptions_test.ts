@@ -15,6 +15,13 @@ function fakeBroker() {
 
 const CLUSTER = ["kpm33b/bridge/cluster/proxy/#"];
 
+/** The `i`th subscribe the broker got; fails the test when there was none. */
+function nth<T>(calls: readonly T[], i: number): T {
+  const call = calls[i];
+  assert.ok(call !== undefined, `subscribe #${i} was sent`);
+  return call;
+}
+
 function central(settings: Record<string, unknown>) {
   const broker = fakeBroker();
   const { log, lines } = fakeLog();
@@ -33,7 +40,7 @@ Deno.test("central: announcements first, the rest only once they are answered", 
   const { calls, filters, announced } = central({ homeassistant: { enabled: true } });
   assert.deepEqual(filters(), [["kpm33b/discovery/+"]]);
   assert.deepEqual(announced, []);
-  calls[0].answer({ refused: [] });
+  nth(calls, 0).answer({ refused: [] });
   assert.deepEqual(announced, ["announcements in"]);
   assert.deepEqual(filters(), [
     ["kpm33b/discovery/+"],
@@ -44,7 +51,7 @@ Deno.test("central: announcements first, the rest only once they are answered", 
 
 Deno.test("central: without Home Assistant no discovery or status subscription", () => {
   const { calls, filters } = central({ homeassistant: { enabled: false } });
-  calls[0].answer({ refused: [] });
+  nth(calls, 0).answer({ refused: [] });
   assert.deepEqual(filters(), [
     ["kpm33b/discovery/+"],
     ["kpm33b/bridge/request/#", "kpm33b/+/relay/set", ...CLUSTER],
@@ -56,7 +63,7 @@ Deno.test("central: with replicas the requests and relay commands are shared", (
     homeassistant: { enabled: false },
     cluster: { share_group: "bridges", replica: "a" },
   });
-  calls[0].answer({ refused: [] });
+  nth(calls, 0).answer({ refused: [] });
   assert.deepEqual(filters()[1], [
     "$share/bridges/kpm33b/bridge/request/#",
     "$share/bridges/kpm33b/+/relay/set",
@@ -66,10 +73,10 @@ Deno.test("central: with replicas the requests and relay commands are shared", (
 
 Deno.test("central: a refusal is logged once, naming the refused filters; the chain goes on", () => {
   const { calls, lines, announced } = central({ homeassistant: { enabled: true } });
-  calls[0].answer({ refused: ["kpm33b/discovery/+"] });
+  nth(calls, 0).answer({ refused: ["kpm33b/discovery/+"] });
   assert.deepEqual(announced, ["announcements in"]);
-  calls[1].answer({ refused: ["kpm33b/+/relay/set"] });
-  calls[2].answer({ refused: [] });
+  nth(calls, 1).answer({ refused: ["kpm33b/+/relay/set"] });
+  nth(calls, 2).answer({ refused: [] });
   assert.deepEqual(lines, [
     ["error", "Central broker refused subscriptions {filters}: {error}", {
       filters: ["kpm33b/discovery/+"],
@@ -84,8 +91,8 @@ Deno.test("central: a refusal is logged once, naming the refused filters; the ch
 
 Deno.test("central: an error names every filter of the subscribe and the error", () => {
   const { calls, lines } = central({ homeassistant: { enabled: true } });
-  calls[0].answer({ refused: [] });
-  calls[2].answer({ error: new Error("connection closed"), refused: [] });
+  nth(calls, 0).answer({ refused: [] });
+  nth(calls, 2).answer({ error: new Error("connection closed"), refused: [] });
   assert.deepEqual(lines, [
     ["error", "Central broker refused subscriptions {filters}: {error}", {
       filters: ["homeassistant/+/+/+/config", "homeassistant/status"],
@@ -101,7 +108,7 @@ Deno.test("internal: granted filters are logged and reported subscribed", () => 
   subscribeInternal(port, ["MQTT_RT_DATA", "MQTT_TELEIND"], () => subscribed++, log);
   assert.deepEqual(filters(), [["MQTT_RT_DATA", "MQTT_TELEIND"]]);
   assert.equal(subscribed, 0);
-  calls[0].answer({ refused: [] });
+  nth(calls, 0).answer({ refused: [] });
   assert.equal(subscribed, 1);
   assert.deepEqual(lines, [
     ["info", "Subscribed to {topics} on the internal broker", {
@@ -115,7 +122,7 @@ Deno.test("internal: a refusal is logged once and readings are not reported flow
   const { log, lines } = fakeLog();
   let subscribed = 0;
   subscribeInternal(port, ["MQTT_RT_DATA", "MQTT_TELEIND"], () => subscribed++, log);
-  calls[0].answer({ refused: ["MQTT_TELEIND"] });
+  nth(calls, 0).answer({ refused: ["MQTT_TELEIND"] });
   assert.equal(subscribed, 0);
   assert.deepEqual(lines, [
     ["error", "Internal broker refused subscriptions {topics}: {error}", {
