@@ -24,6 +24,7 @@ export const TIERS: readonly Tier[] = ["unit", "integration", "deploy"];
  */
 export const STARTS_PROCESSES: readonly string[] = [
   "tests/addon/start_test.ts",
+  "tests/architecture_test.ts",
   "tests/broker/mosquitto_files_test.ts",
   "tests/broker/mosquitto_shipped_test.ts",
   "tests/cluster/cluster_link_test.ts",
