@@ -4,6 +4,11 @@
  * and each meter's `status`, sent spread over one status interval (with
  * replicas the bridge topics are the replica's own, see `topic`).
  *
+ * Everything goes out with QoS 1, like the readings. A QoS 0 message makes a
+ * subscriber of both send no PUBACK, so nothing carries its TCP ACK back; a
+ * stock broker (Nagle on) then holds the next readings for that subscriber
+ * until the delayed ACK, up to 40 ms.
+ *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
@@ -122,7 +127,7 @@ export class BridgeStatus {
     });
     if (message.payload === this.#publishedOutbox) return;
     this.#publishedOutbox = message.payload;
-    this.central.publish(message, { qos: 0, retain: true });
+    this.central.publish(message, { qos: 1, retain: true });
   }
 
   /** Publishes `<root>/bridge/info` (retained). */
@@ -147,7 +152,7 @@ export class BridgeStatus {
     const meters = centralMessage("bridge_meters", this.sources.bridge(), this.sources.statuses());
     if (meters.payload !== this.#publishedMeters) {
       this.#publishedMeters = meters.payload;
-      publishDirect(this.central, this.log, meters, true, 0);
+      publishDirect(this.central, this.log, meters, true);
     }
     this.publishInfo();
   }
@@ -161,7 +166,7 @@ export class BridgeStatus {
     const status = this.sources.status(id);
     if (status === undefined) return 0;
     const message = centralMessage("status", { root: this.sources.root(), id }, status);
-    publishDirect(this.central, this.log, message, true, 0);
+    publishDirect(this.central, this.log, message, true);
     return 1;
   }
 }

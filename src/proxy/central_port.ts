@@ -35,10 +35,9 @@ export function publishDirect(
   log: Logger,
   message: CentralMessage,
   retain: boolean,
-  qos: 0 | 1 = 1,
 ): void {
   if (!central.connected()) return;
-  central.publish(message, { qos, retain }, (error) => {
+  central.publish(message, { qos: 1, retain }, (error) => {
     if (error) {
       log.warn("Publishing {topic} failed: {error}", {
         topic: message.topic,

@@ -112,7 +112,7 @@ Deno.test("the outbox status is published when it changed, again after a reconne
   env.status.disconnected();
   env.status.publishOutbox();
   assert.deepEqual(topics(env), Array(3).fill("kpm33b/bridge/outbox"));
-  assert.deepEqual(env.central.published[0]?.options, { qos: 0, retain: true });
+  assert.deepEqual(env.central.published[0]?.options, { qos: 1, retain: true });
   assert.deepEqual(payloadAt(env, 0), {
     depth: 0,
     bytes: 0,
@@ -138,11 +138,11 @@ Deno.test("statuses: the meter list when it changed, info always, changed status
     "kpm33b/bridge/info",
     "kpm33b/bridge/info",
   ]);
-  assert.deepEqual(env.central.published[0]?.options, { qos: 0, retain: true });
+  assert.deepEqual(env.central.published[0]?.options, { qos: 1, retain: true });
   assert.deepEqual(payloadAt(env, 1), { uptime: 5000 });
   env.status.drain(T0 + 10_000);
   assert.deepEqual(topics(env).slice(3), [`kpm33b/${A}/status`, `kpm33b/${B}/status`]);
-  assert.deepEqual(env.central.published[3]?.options, { qos: 0, retain: true });
+  assert.deepEqual(env.central.published[3]?.options, { qos: 1, retain: true });
   // A new connection gets the list again.
   env.status.connected();
   env.status.publishStatuses();
