@@ -213,8 +213,8 @@ export const MetersConfig = z.strictObject({
   admission: z.strictObject({
     /** New ids admitted a minute once the burst is spent; 0 is unlimited. */
     new_per_minute: integer(0, 1_000_000).default(60),
-    /** New ids admitted at once: an installer commissioning a batch of meters. */
-    burst: integer(1, 1_000_000).default(100),
+    /** New ids admitted at once: a site's first start, or a batch of meters commissioned. */
+    burst: integer(1, 1_000_000).default(1000),
     /** Ids or prefixes ending in `*` allowed; empty allows all. Whole ids pass without a token. */
     allow: z.array(MeterIdPattern).default([]),
   }).prefault({}),

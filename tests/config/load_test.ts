@@ -319,7 +319,7 @@ Deno.test("parseConfig: a bad topic root and bad meter ids", () => {
 Deno.test("parseConfig: meters.admission defaults, and bad patterns named at their key", () => {
   assert.deepEqual(parseConfig("meters: {}\n", FILE, noEnv).meters.admission, {
     new_per_minute: 60,
-    burst: 100,
+    burst: 1000,
     allow: [],
   });
   const error = parseError(
