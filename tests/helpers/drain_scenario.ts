@@ -291,8 +291,7 @@ export async function runDrainScenario(scenario: DrainScenario): Promise<DrainRe
   await witness.reconnect();
   await slow.reconnect();
   const ackedBefore = slow.acknowledged;
-  await central.admit([SLOW, WITNESS, BRIDGE]);
-  const admittedAt = Date.now();
+  const admittedAt = await central.admit([SLOW, WITNESS, BRIDGE]);
 
   let peakLag = 0;
   let sampling = true;

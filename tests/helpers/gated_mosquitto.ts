@@ -102,9 +102,12 @@ export class GatedMosquitto implements AsyncDisposable {
 
   /**
    * Rewrites the password file with `accounts` and makes Mosquitto reload it
-   * (SIGHUP); resolves once Mosquitto logged the reload.
+   * (SIGHUP); resolves once Mosquitto logged the reload, with the time (epoch
+   * ms) it began. Measure from that time: a client retrying its connection
+   * may be admitted, and publish, before the reload is seen in the log.
    */
-  async admit(accounts: readonly Account[], timeoutMs = 5000): Promise<void> {
+  async admit(accounts: readonly Account[], timeoutMs = 5000): Promise<number> {
+    const began = Date.now();
     await this.#writeAccounts(accounts);
     const before = this.log().split("Reloading config").length;
     Deno.kill(this.pid, "SIGHUP");
@@ -113,6 +116,7 @@ export class GatedMosquitto implements AsyncDisposable {
       if (Date.now() > deadline) throw new Error(`mosquitto did not reload:\n${this.log()}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    return began;
   }
 
   /**

@@ -192,8 +192,7 @@ Deno.test("fault injection: central broker killed (SIGKILL) mid-replay and resta
   // bridge delivers after the restart can pass the consumer by.
   await central.restart([CONSUMER]);
   await consumer.reconnect();
-  await central.admit([CONSUMER, BRIDGE]);
-  const admittedAt = Date.now();
+  const admittedAt = await central.admit([CONSUMER, BRIDGE]);
   const backAt = await expectState(consumer, bridge, "online", killedAt, 45_000);
   assertPublished(await publishing);
   await allArrived(consumer, total);
@@ -291,8 +290,9 @@ Deno.test("fault injection: internal broker restarted (SIGTERM, then SIGKILL): t
     const offlineAt = await expectState(consumer, bridge, "offline", killedAt);
     // Internal stays away at least 2 s.
     await sleep(Math.max(0, killedAt + 2000 - Date.now()));
-    internal = await startMosquitto(INTERNAL, port);
+    // Taken before the start: the bridge may be back online before startMosquitto returns.
     const restartedAt = Date.now();
+    internal = await startMosquitto(INTERNAL, port);
     const onlineAt = await expectState(consumer, bridge, "online", restartedAt);
     restarts.push(
       `${signal}: offline after ${seconds(offlineAt - killedAt)}, ` +
@@ -365,9 +365,8 @@ Deno.test("fault injection: outbox full while central is down keeps the newest m
 
   await central.restart([CONSUMER]);
   await consumer.reconnect();
-  await central.admit([CONSUMER, BRIDGE]);
-  const admittedAt = Date.now();
-  const backAt = await expectState(consumer, bridge, "online", admittedAt - 1, 45_000);
+  const admittedAt = await central.admit([CONSUMER, BRIDGE]);
+  const backAt = await expectState(consumer, bridge, "online", admittedAt, 45_000);
   const firstStatus = await waitUntil(
     () => consumer.outbox.some((s) => s.at >= admittedAt),
     10_000,
