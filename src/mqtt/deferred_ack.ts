@@ -8,6 +8,12 @@
  * makes mqtt.js skip its PUBACK and read on, and the PUBACK is sent when the
  * message's `ack` is called.
  *
+ * PUBACKs leave in the order the messages arrived, whatever order their
+ * `ack`s are called in: an `ack` waits for those of all earlier messages
+ * (MQTT 3.1.1 §4.6). A broker may rely on it: Mosquitto up to 2.0.12 lets a
+ * new message overtake those it queued for the client after an out-of-order
+ * PUBACK, which hands a meter's readings over out of order.
+ *
  * An `ack` is dropped if the connection that delivered the message has closed
  * since: message ids belong to one connection, and the broker sends the
  * message again (DUP set) on the next one.
@@ -19,8 +25,43 @@ import type { IPublishPacket, MqttClient } from "mqtt";
 /** The callback's error value that means "the PUBACK is sent later". */
 const DEFERRED = new Error("PUBACK deferred");
 
+/** Acknowledged entries at the head of a queue are compacted away beyond this many. */
+const COMPACT_AFTER = 1024;
+
 interface PacketWriter {
   _sendPacket(packet: { cmd: "puback"; messageId: number }): void;
+}
+
+interface Delivery {
+  readonly messageId: number;
+  acked: boolean;
+}
+
+/** The QoS 1 messages of one connection whose PUBACK is not sent yet, in arrival order. */
+class AckQueue {
+  readonly #deliveries: Delivery[] = [];
+  #head = 0;
+
+  constructor(readonly send: (messageId: number) => void) {}
+
+  add(messageId: number): Delivery {
+    const delivery = { messageId, acked: false };
+    this.#deliveries.push(delivery);
+    return delivery;
+  }
+
+  /** Marks the delivery acknowledged and sends every PUBACK no earlier message holds back. */
+  ack(delivery: Delivery): void {
+    delivery.acked = true;
+    const deliveries = this.#deliveries;
+    while (this.#head < deliveries.length && deliveries[this.#head].acked) {
+      this.send(deliveries[this.#head++].messageId);
+    }
+    if (this.#head === deliveries.length || this.#head > COMPACT_AFTER) {
+      deliveries.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
 }
 
 /**
@@ -31,8 +72,10 @@ export function deferAcks(
   client: MqttClient,
   onMessage: (packet: IPublishPacket, ack: () => void) => void,
 ): void {
-  let connection = 0;
-  client.on("close", () => connection++);
+  const send = (messageId: number) =>
+    (client as unknown as PacketWriter)._sendPacket({ cmd: "puback", messageId });
+  let queue = new AckQueue(send);
+  client.on("close", () => queue = new AckQueue(send));
   client.handleMessage = (packet, callback) => {
     const messageId = packet.messageId;
     if (packet.qos !== 1 || messageId === undefined) {
@@ -40,12 +83,11 @@ export function deferAcks(
       callback();
       return;
     }
-    const deliveredOn = connection;
-    let acked = false;
+    const deliveredOn = queue;
+    const delivery = deliveredOn.add(messageId);
     onMessage(packet, () => {
-      if (acked || deliveredOn !== connection || !client.connected) return;
-      acked = true;
-      (client as unknown as PacketWriter)._sendPacket({ cmd: "puback", messageId });
+      if (delivery.acked || deliveredOn !== queue || !client.connected) return;
+      deliveredOn.ack(delivery);
     });
     callback(DEFERRED);
   };

@@ -7,6 +7,7 @@ import { until } from "../helpers/wait.ts";
 interface Delivery {
   readonly payload: string;
   readonly dup: boolean;
+  readonly messageId: number | undefined;
   readonly ack: () => void;
 }
 
@@ -15,12 +16,27 @@ async function subscriber(url: string, clientId: string) {
   // Installed before the CONNACK: a resumed session's messages follow it at once.
   const client = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0 });
   const deliveries: Delivery[] = [];
+  /** Message ids of the PUBACKs the client wrote, in order. */
+  const pubacks: number[] = [];
+  client.on("packetsend", (packet) => {
+    if (packet.cmd === "puback" && packet.messageId !== undefined) pubacks.push(packet.messageId);
+  });
   deferAcks(client, (packet: IPublishPacket, ack) => {
-    deliveries.push({ payload: String(packet.payload), dup: packet.dup, ack });
+    deliveries.push({
+      payload: String(packet.payload),
+      dup: packet.dup,
+      messageId: packet.messageId,
+      ack,
+    });
   });
   await new Promise((resolve) => client.once("connect", resolve));
   await client.subscribeAsync("readings", { qos: 1 });
-  return { client, deliveries };
+  return { client, deliveries, pubacks };
+}
+
+/** Returns once the broker has handled everything the client sent before (one round trip). */
+async function roundTrip(client: mqtt.MqttClient): Promise<void> {
+  await client.publishAsync("sync", "", { qos: 1 });
 }
 
 Deno.test("deferred PUBACKs: messages keep flowing, and unacknowledged ones come back with DUP on the next session", async () => {
@@ -79,6 +95,40 @@ Deno.test("deferred PUBACKs: QoS 0 messages are delivered with an ack that does 
     await until(() => deliveries.length === 1, "the QoS 0 message");
     deliveries[0]!.ack();
     assert.equal(deliveries[0]?.dup, false);
+  } finally {
+    await publisher.endAsync();
+    await client.endAsync(true);
+  }
+});
+
+Deno.test("deferred PUBACKs leave in arrival order, so the broker's queue keeps the messages' order", async () => {
+  // Mosquitto sends at most 20 messages unacknowledged (its default) and queues the rest.
+  await using broker = await startMosquitto();
+  const { client, deliveries, pubacks } = await subscriber(broker.url, "deferred-ack-order");
+  const publisher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  try {
+    for (let n = 0; n < 100; n++) await publisher.publishAsync("readings", String(n), { qos: 1 });
+    await until(() => deliveries.length === 20, "the first 20 deliveries");
+    deliveries[0].ack();
+    await roundTrip(client);
+    // Acknowledged before the earlier ones: its PUBACK waits for theirs. Sent at once, it would
+    // free a slot in Mosquitto 2.0.11 that the next message takes ahead of the queued ones.
+    deliveries.at(-1)!.ack();
+    await roundTrip(client);
+    await publisher.publishAsync("readings", "100", { qos: 1 });
+    // The rest, acknowledged last to first, and each newly arriving message at once.
+    for (const delivery of deliveries.toReversed()) delivery.ack();
+    let acked = deliveries.length;
+    await until(() => {
+      while (acked < deliveries.length) deliveries[acked++].ack();
+      return deliveries.length >= 101 && pubacks.length >= 101;
+    }, () => `all 101 messages and their PUBACKs (${deliveries.length}, ${pubacks.length})`);
+    assert.deepEqual(
+      deliveries.map((d) => d.payload),
+      Array.from({ length: 101 }, (_, n) => String(n)),
+      "delivered in the order published",
+    );
+    assert.deepEqual(pubacks, deliveries.map((d) => d.messageId), "PUBACKs in arrival order");
   } finally {
     await publisher.endAsync();
     await client.endAsync(true);
