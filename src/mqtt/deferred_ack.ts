@@ -54,8 +54,8 @@ class AckQueue {
   ack(delivery: Delivery): void {
     delivery.acked = true;
     const deliveries = this.#deliveries;
-    while (this.#head < deliveries.length && deliveries[this.#head].acked) {
-      this.send(deliveries[this.#head++].messageId);
+    for (let next = deliveries[this.#head]; next?.acked; next = deliveries[++this.#head]) {
+      this.send(next.messageId);
     }
     if (this.#head === deliveries.length || this.#head > COMPACT_AFTER) {
       deliveries.splice(0, this.#head);
