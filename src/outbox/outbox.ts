@@ -13,13 +13,11 @@
  * - bounded: beyond `maxEntries`, `maxBytes` or `maxAgeMs` the oldest entries
  *   are dropped and counted; at most {@link WINDOW} entries are held in memory,
  *   the rest stays in the store;
- * - paced after an outage: what the outbox holds when central connects (the
- *   backlog) leaves at `drainRatePerSecond`, at most {@link DRAIN_BURST_SECONDS}
- *   of it at once, and readings accepted meanwhile at the pace they arrive.
- *   Central's broker acknowledges a publication before its subscribers have
- *   it, and silently drops what overflows a slow subscriber's queue; only
- *   the pace protects them. Readings that queued behind the backlog count as
- *   backlog, so they are not released at once when it is through.
+ * - paced after an outage ({@link DrainPace}): what the outbox holds when
+ *   central connects (the backlog) leaves at `drainRatePerSecond`, and
+ *   readings accepted meanwhile at the pace they arrive. Readings that queued
+ *   behind the backlog count as backlog, so they are not released at once
+ *   when it is through.
  *
  * Writes are batched: everything accepted or acknowledged while the event loop
  * is busy becomes one store transaction (`setImmediate`), so the cost of a
@@ -28,17 +26,13 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { DrainPace } from "./drain_pace.ts";
 import type { OutboxEntry, OutboxSize, OutboxStore, Publication } from "./outbox_store.ts";
+
+export { DRAIN_BURST_SECONDS } from "./drain_pace.ts";
 
 /** Most entries held in memory for delivery; the rest is read from the store as needed. */
 export const WINDOW = 2000;
-
-/**
- * Most backlog publications sent at once, as a share of a second's worth at
- * `drainRatePerSecond`: a late timer or a busy event loop is made up for by
- * a burst of at most this, not of a whole second.
- */
-export const DRAIN_BURST_SECONDS = 0.1;
 
 /** Pause before a publish that failed while connected is tried again. */
 const RETRY_MS = 1000;
@@ -116,12 +110,7 @@ export class Outbox {
   #more: boolean;
   #connectedAt: number | undefined;
   #generation = 0;
-  /** Publications still to be paced: what was held at connection, less what was sent of it. */
-  #backlog = 0;
-  /** Publications accepted while {@link #backlog} lasts and not yet matched by a send. */
-  #credits = 0;
-  #tokens = 0;
-  #tokensAt = 0;
+  readonly #drain: DrainPace;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   /**
@@ -139,6 +128,7 @@ export class Outbox {
   constructor(options: OutboxOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#drain = new DrainPace(options.drainRatePerSecond, this.#now);
     this.#more = options.store.size().entries > 0;
     options.store.pruneMeterStates(options.maxMeterStates);
     this.#refill();
@@ -187,19 +177,16 @@ export class Outbox {
   setConnected(connected: boolean): void {
     if (connected) {
       this.#connectedAt = this.#now();
-      this.#tokens = 0;
-      this.#tokensAt = this.#connectedAt;
-      this.#credits = 0;
       // Entries whose removal is not written yet were delivered.
-      this.#backlog = this.#options.drainRatePerSecond > 0
-        ? Math.max(0, this.#options.store.size().entries - this.#removals.length)
-        : 0;
+      this.#drain.start(
+        this.#connectedAt,
+        () => this.#options.store.size().entries - this.#removals.length,
+      );
       this.#pump();
       return;
     }
     this.#connectedAt = undefined;
-    this.#backlog = 0;
-    this.#credits = 0;
+    this.#drain.stop();
     // Whatever was in flight is sent again on the next connection.
     this.#generation++;
     for (const seq of this.#inFlight) {
@@ -234,7 +221,7 @@ export class Outbox {
    * (0 when there is none, or the rate is unlimited).
    */
   get backlog(): number {
-    return this.#backlog;
+    return this.#drain.backlog;
   }
 
   /**
@@ -272,7 +259,7 @@ export class Outbox {
       : [];
     for (const seq of removals) this.#removed(seq);
     // Readings arriving during a drain pass at their own pace, on top of the drain rate.
-    if (this.#backlog > 0) this.#credits += appended.length;
+    this.#drain.accepted(appended.length);
     appended.forEach((entry, i) => {
       this.#lastSeq = entry.seq;
       const owner = appendAcceptances[i];
@@ -283,7 +270,7 @@ export class Outbox {
         this.#load(entry);
       }
     });
-    this.#clipBacklog();
+    this.#drain.clip(this.#options.store.size().entries);
     const size = this.#options.store.size();
     if (size.entries > this.#options.maxEntries || size.bytes > this.#options.maxBytes) {
       this.#trim("full");
@@ -370,13 +357,6 @@ export class Outbox {
     }
   }
 
-  /** The backlog and the credits are at most what the store holds (dropped entries need no pace). */
-  #clipBacklog(): void {
-    const held = this.#options.store.size().entries;
-    this.#backlog = Math.min(this.#backlog, held);
-    this.#credits = this.#backlog === 0 ? 0 : Math.min(this.#credits, held - this.#backlog);
-  }
-
   #trim(cause: "full" | "expired"): void {
     // Entries central has but whose removal is not written yet were delivered, not dropped.
     const keep = new Set([...this.#inFlight, ...this.#removals]);
@@ -391,7 +371,7 @@ export class Outbox {
       if (seq > this.#loadedUpTo) this.#loadedUpTo = seq;
     }
     this.#dropped += dropped.length;
-    this.#clipBacklog();
+    this.#drain.clip(this.#options.store.size().entries);
     this.#options.onDropped?.(dropped.length, cause);
     this.#refill();
     this.#releaseBarriers();
@@ -401,7 +381,7 @@ export class Outbox {
   #pump(): void {
     if (this.#closed || this.#connectedAt === undefined) return;
     this.#refill();
-    if (this.#backlog > 0) {
+    if (this.#drain.backlog > 0) {
       // First the readings accepted since central came up whose topic holds nothing older:
       // each brought its credit, so they are not held back by the backlog of other topics.
       for (const topic of this.#ready) {
@@ -411,11 +391,11 @@ export class Outbox {
         this.#send(topic, entry);
       }
       for (const topic of this.#ready) {
-        if (this.#backlog === 0) break;
+        if (this.#drain.backlog === 0) break;
         if (!this.#pace()) return;
         this.#send(topic, this.#topics.get(topic)![0]);
       }
-      if (this.#backlog > 0) return;
+      if (this.#drain.backlog > 0) return;
     }
     for (const topic of this.#ready) this.#send(topic, this.#topics.get(topic)![0]);
   }
@@ -426,20 +406,11 @@ export class Outbox {
    * next pump when neither is left.
    */
   #pace(): boolean {
-    if (this.#backlog === 0) return true;
-    if (this.#credits > 0) {
-      this.#credits--;
-      return true;
-    }
-    const rate = this.#options.drainRatePerSecond;
-    if (this.#takeToken(rate)) {
-      if (--this.#backlog === 0) this.#credits = 0;
-      return true;
-    }
+    if (this.#drain.take()) return true;
     this.#pumpTimer ??= setTimeout(() => {
       this.#pumpTimer = undefined;
       this.#pump();
-    }, Math.ceil(1000 / rate));
+    }, this.#drain.waitMs);
     return false;
   }
 
@@ -472,15 +443,5 @@ export class Outbox {
       this.#pump();
     }, RETRY_MS);
     this.#retryTimers.add(timer);
-  }
-
-  #takeToken(rate: number): boolean {
-    const now = this.#now();
-    const burst = Math.max(1, rate * DRAIN_BURST_SECONDS);
-    this.#tokens = Math.min(burst, this.#tokens + (now - this.#tokensAt) * rate / 1000);
-    this.#tokensAt = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
   }
 }

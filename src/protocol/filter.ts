@@ -33,16 +33,20 @@
  * readings are compared with.
  *
  * The history of a meter can be exported and restored
- * ({@link ReadingFilter.exportMeter}), so these rules hold across restarts.
- * It is kept small, for fleets of 100,000 meters: per level the last time,
- * a digest of all values (for repeats) and the cumulative registers (for
- * regressions), not every value.
+ * ({@link ReadingFilter.exportMeter}), so these rules hold across restarts;
+ * its stored form is in filter_history.ts, the register-reset helpers in
+ * register_reset.ts.
  *
  * @module
  */
-import { z } from "zod";
 import type { MeterId } from "./meter_id.ts";
 import { digestNumbers } from "../runtime/hash.ts";
+import {
+  type LevelHistory,
+  parseHistory,
+  registersOf,
+  serializeHistory,
+} from "./filter_history.ts";
 import {
   CUMULATIVE_INDICES,
   type Implausible,
@@ -52,8 +56,19 @@ import {
   type RegisterPoint,
   registerTag,
 } from "./plausibility.ts";
-import { isAllZero, mergeValues, type Reading } from "./reading.ts";
+import { isAllZero, type Reading } from "./reading.ts";
+import {
+  type Carried,
+  carryForward,
+  only,
+  type RegisterReset,
+  type ResetCandidate,
+  resetOf,
+  type ResetPoint,
+} from "./register_reset.ts";
 import type { ReadingLevel } from "./uplink.ts";
+
+export type { RegisterReset } from "./register_reset.ts";
 
 /** Why a valid reading was not published. */
 export type DropCode = "excluded" | "zero_burst" | "duplicate" | "energy_regression";
@@ -85,13 +100,6 @@ export interface Arrival {
   readonly replayed?: "redelivered" | "retained";
 }
 
-/** A register reset accepted: the register that restarted, from where, to where. */
-export interface RegisterReset {
-  readonly register: string;
-  readonly from: number;
-  readonly to: number;
-}
-
 /** The outcome for one reading. */
 export type FilterVerdict =
   | {
@@ -106,36 +114,6 @@ export type FilterVerdict =
     readonly reason: string;
   };
 
-interface LevelHistory extends RegisterPoint {
-  time: string;
-  /** Digest of every value, to tell an exact repeat. */
-  digest: number;
-  /**
-   * The cumulative registers (CUMULATIVE_INDICES order), to refuse one going
-   * backwards: a register a reading lacks keeps its last known value, so a
-   * gap cannot lift the guard.
-   */
-  registers: readonly number[];
-  /** Bit r set: register r's value came with an earlier reading. */
-  carried: number;
-  /** With `carried`: where the oldest carried value stood, to judge those registers' rise from. */
-  carriedFrom?: Pick<RegisterPoint, "instant" | "at">;
-  /** Whether any published reading of this level had a non-zero value. */
-  nonZero: boolean;
-}
-
-/** Registers carried over a reading that lacked them, and from where (see {@link LevelHistory}). */
-type Carried = Pick<LevelHistory, "registers" | "carried" | "carriedFrom">;
-
-/** Readings that do not continue the history, but may be a register reset. */
-interface ResetCandidate extends RegisterPoint {
-  readonly time: string;
-  /** As {@link LevelHistory.carried}. */
-  readonly carried: number;
-  readonly carriedFrom?: Pick<RegisterPoint, "instant" | "at">;
-  readonly count: number;
-}
-
 interface MeterHistory {
   /** A non-zero instantaneous reading proved a real, powered meter. */
   live: boolean;
@@ -148,48 +126,6 @@ interface MeterHistory {
 
 const PUBLISH: FilterVerdict = { publish: true, zeroConfirmed: false };
 const PUBLISH_CONFIRMED_ZERO: FilterVerdict = { publish: true, zeroConfirmed: true };
-
-/** JSON has no NaN (a register without value): it is stored as null. */
-const StoredNumbers = z.array(z.number().nullable()).transform((values) =>
-  values.map((v) => v ?? NaN)
-);
-
-const StoredLevel = z.union([
-  z.object({
-    time: z.string(),
-    digest: z.number().int().nonnegative(),
-    registers: StoredNumbers,
-    nonZero: z.boolean(),
-    // Written since plausibility checks: arrival (epoch ms) and meter clock minus arrival.
-    at: z.number().optional(),
-    drift: z.number().optional(),
-    carried: z.number().int().nonnegative().optional(),
-    carried_from: z.object({ at: z.number(), drift: z.number() }).optional(),
-  }),
-  // Written by earlier versions: every value.
-  z.object({ time: z.string(), values: StoredNumbers, nonZero: z.boolean() }),
-]);
-const StoredHistory = z.object({
-  live: z.boolean(),
-  last: z.object({
-    seconds: StoredLevel.optional(),
-    minutes: StoredLevel.optional(),
-    day: StoredLevel.optional(),
-  }),
-});
-
-/** The cumulative registers of a reading's values, in {@link CUMULATIVE_INDICES} order. */
-function registersOf(level: ReadingLevel, values: readonly number[]): number[] {
-  return CUMULATIVE_INDICES[level].map((i) => values[i] ?? NaN);
-}
-
-function parseJson(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-}
 
 function drop(code: DropCode | ImplausibleCode, reason: string): FilterVerdict {
   return { publish: false, code, reason };
@@ -303,19 +239,7 @@ export class ReadingFilter {
   exportMeter(id: MeterId): string | undefined {
     const meter = this.#meters.get(id);
     if (meter === undefined) return undefined;
-    const last: Record<string, unknown> = {};
-    for (const [level, history] of Object.entries(meter.last)) {
-      const { time, digest, registers, carried, carriedFrom, nonZero } = history;
-      last[level] = {
-        time,
-        digest,
-        registers,
-        nonZero,
-        ...arrival(history),
-        ...(carried === 0 ? {} : { carried, carried_from: arrival(carriedFrom) }),
-      };
-    }
-    return JSON.stringify({ live: meter.live, last });
+    return serializeHistory(meter);
   }
 
   /**
@@ -323,38 +247,13 @@ export class ReadingFilter {
    * JSON is ignored: the meter then starts without history, as a new one.
    */
   restoreMeter(id: MeterId, json: string): void {
-    const parsed = StoredHistory.safeParse(parseJson(json));
-    if (!parsed.success) return;
+    const stored = parseHistory(json);
+    if (stored === undefined) return;
     const meter = this.#history(id);
-    meter.live = parsed.data.live;
+    meter.live = stored.live;
     for (const level of ["seconds", "minutes", "day"] as const) {
-      const last = parsed.data.last[level];
-      if (last === undefined) continue;
-      meter.last[level] = "values" in last
-        ? {
-          time: last.time,
-          digest: digestNumbers(last.values),
-          registers: registersOf(level, last.values),
-          carried: 0,
-          nonZero: last.nonZero,
-          instant: NaN,
-        }
-        : {
-          time: last.time,
-          digest: last.digest,
-          registers: last.registers,
-          carried: last.carried ?? 0,
-          ...(last.carried_from === undefined ? {} : {
-            carriedFrom: {
-              at: last.carried_from.at,
-              instant: last.carried_from.at + last.carried_from.drift,
-            },
-          }),
-          nonZero: last.nonZero,
-          ...(last.at === undefined || last.drift === undefined
-            ? { instant: NaN }
-            : { at: last.at, instant: last.at + last.drift }),
-        };
+      const last = stored.last[level];
+      if (last !== undefined) meter.last[level] = last;
     }
   }
 
@@ -471,54 +370,4 @@ export class ReadingFilter {
     }
     return meter;
   }
-}
-
-/** A reading's place in a register series, as the reset rule compares it. */
-type ResetPoint = RegisterPoint & { readonly time: string };
-
-/** The register of a confirmed reset that moved most, with its old and new value. */
-function resetOf(
-  level: ReadingLevel,
-  from: readonly number[],
-  to: readonly number[],
-): RegisterReset {
-  const indices = CUMULATIVE_INDICES[level];
-  let best = 0;
-  let moved = -1;
-  for (let r = 0; r < indices.length; r++) {
-    // NaN (a register without value) compares false and is never chosen.
-    const delta = Math.abs((to[r] ?? NaN) - (from[r] ?? NaN));
-    if (delta > moved) [best, moved] = [r, delta];
-  }
-  return { register: registerTag(level, best).tag, from: from[best] ?? NaN, to: to[best] ?? NaN };
-}
-
-/**
- * The registers of a reading that continues `last`: a register the reading
- * lacks (NaN) keeps its last known value, marked as carried, with where the
- * oldest carried value stood.
- */
-function carryForward(last: RegisterPoint & Carried, next: readonly number[]): Carried {
-  let carried = 0;
-  for (let r = 0; r < next.length; r++) {
-    if (next[r] !== next[r] && last.registers[r] === last.registers[r]) carried |= 1 << r;
-  }
-  if (carried === 0) return { registers: next, carried };
-  const carriedFrom = last.carried === 0 || last.carriedFrom === undefined
-    ? { instant: last.instant, at: last.at }
-    : last.carriedFrom;
-  return { registers: mergeValues(last.registers, next), carried, carriedFrom };
-}
-
-/** The registers whose bit is set in `mask`; the others NaN. */
-function only(registers: readonly number[], mask: number): number[] {
-  return registers.map((value, r) => mask & (1 << r) ? value : NaN);
-}
-
-/** When a point arrived and its meter's clock drift, as stored; nothing when not known. */
-function arrival(point: Pick<RegisterPoint, "instant" | "at"> | undefined) {
-  const { at, instant } = point ?? {};
-  return at === undefined || instant === undefined || instant !== instant
-    ? {}
-    : { at, drift: instant - at };
 }
