@@ -22,6 +22,12 @@ import {
 /** Editors save in bursts (truncate, write, rename): the file is read once events paused this long. */
 export const QUIET_MS = 200;
 
+/** Timings of {@link watchConfig}: the wait for quiet after a change, then the settled read. */
+export interface WatchOptions extends SettleOptions {
+  /** How long events on the file must pause before it is read. */
+  readonly quietMs: number;
+}
+
 /** The outcome of a reload, as the bridge API's `config/reload` answers it. */
 export type ReloadResult =
   | { ok: true; data: { changed: boolean } }
@@ -70,8 +76,9 @@ function refuse(log: ConfigWatchLog, file: string, error: ConfigError): string {
 
 /**
  * Watches `path` (through its directory, so replacing the file by rename is
- * seen too) until `stop` is called. Every read, on a change of the file or on
- * request, takes the file only once two reads `settle.settleMs` apart agree.
+ * seen too) until `stop` is called. A change of the file is read once its
+ * events paused `options.quietMs`. Every read, on a change of the file or on
+ * request, takes the file only once two reads `options.settleMs` apart agree.
  * Why a change was not applied goes to `log`.
  */
 export function watchConfig(
@@ -80,7 +87,11 @@ export function watchConfig(
   env: EnvLookup,
   onChange: (config: Config) => void,
   log: ConfigWatchLog,
-  settle: SettleOptions = { settleMs: READ_SETTLE_MS, maxReads: MAX_SETTLE_READS },
+  options: WatchOptions = {
+    quietMs: QUIET_MS,
+    settleMs: READ_SETTLE_MS,
+    maxReads: MAX_SETTLE_READS,
+  },
 ): ConfigWatch {
   const file = resolve(path);
   const watcher = Deno.watchFs(dirname(file), { recursive: false });
@@ -89,7 +100,7 @@ export function watchConfig(
   let stopped = false;
   const apply = async (): Promise<ReloadResult> => {
     try {
-      const config = await configFromText(await readSettledText(file, settle), file, env);
+      const config = await configFromText(await readSettledText(file, options), file, env);
       const text = JSON.stringify(config);
       if (stopped || text === last) return { ok: true, data: { changed: false } };
       last = text;
@@ -111,7 +122,7 @@ export function watchConfig(
     for await (const event of watcher) {
       if (!event.paths.some((p) => p === file)) continue;
       clearTimeout(timer);
-      timer = setTimeout(reload, QUIET_MS);
+      timer = setTimeout(reload, options.quietMs);
     }
   })();
   return {

@@ -1,26 +1,31 @@
 /**
  * Live reload of `config.yaml` on a real file in a temporary directory: valid
  * changes are handed over once; unchanged, invalid, empty and half-written
- * ones are not; nothing is reported after the watcher is stopped.
+ * ones are not; nothing is reported after the watcher is stopped. The watcher
+ * runs on scaled-down timings unless a test's claim depends on the defaults.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { EnvLookup } from "../../src/config/interpolate.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { READ_SETTLE_MS, type SettleOptions } from "../../src/config/settled_read.ts";
-import { QUIET_MS as WATCH_QUIET_MS, watchConfig } from "../../src/config/watch.ts";
+import { MAX_SETTLE_READS, READ_SETTLE_MS } from "../../src/config/settled_read.ts";
+import { QUIET_MS, watchConfig, type WatchOptions } from "../../src/config/watch.ts";
 import { logger } from "../../src/logging/setup.ts";
 import { captureLogs } from "../helpers/log_capture.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
 const noEnv: EnvLookup = () => undefined;
 
+/** The watcher's timings scaled down, so that showing that nothing more happens is quick. */
+const FAST: WatchOptions = { quietMs: 30, settleMs: 30, maxReads: MAX_SETTLE_READS };
+
 /**
- * Long enough for the watcher to wait for quiet, read twice and reload, with margin: waiting this
- * long proves that no (further) change is reported.
+ * Several times as long as the watcher at {@link FAST} takes to wait for quiet, read twice and
+ * reload, which leaves a margin for late file system events: waiting this long proves that no
+ * (further) change is reported.
  */
-const QUIET_MS = WATCH_QUIET_MS + READ_SETTLE_MS + 1_000;
+const NOTHING_MORE_MS = 5 * (FAST.quietMs + FAST.settleMs);
 
 function configText(seconds: number | string, minutes: number | string = 1): string {
   return `internal_broker: { url: "mqtt://127.0.0.1:11883" }
@@ -32,7 +37,7 @@ meters:
 }
 
 /** A config.yaml in a fresh directory, watched from its loaded configuration. */
-async function watched(initial: string, env: EnvLookup = noEnv, settle?: SettleOptions) {
+async function watched(initial: string, env: EnvLookup = noEnv, options: WatchOptions = FAST) {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-watch-" });
   const path = join(dir, "config.yaml");
   await Deno.writeTextFile(path, initial);
@@ -44,7 +49,7 @@ async function watched(initial: string, env: EnvLookup = noEnv, settle?: SettleO
     env,
     (config) => changes.push(config),
     logger("config"),
-    settle,
+    options,
   );
   let stopped = false;
   const stopOnce = () => {
@@ -77,7 +82,7 @@ Deno.test("a valid change to config.yaml is reported once with the new configura
 
   await Deno.writeTextFile(w.path, configText(300));
   await until(() => w.changes.length > 0, "onChange", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 1);
   const [next] = w.changes;
@@ -92,12 +97,12 @@ Deno.test("rewriting config.yaml with the same content does not report a change"
   await using w = await watched(configText(60));
 
   await Deno.writeTextFile(w.path, configText(60));
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
 
   // Different text, same configuration: still nothing to hand over.
   await Deno.writeTextFile(w.path, `# edited\n${configText(60)}`);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
 });
 
@@ -108,7 +113,7 @@ Deno.test("replacing config.yaml by renaming a new file over it is seen", async 
   await Deno.writeTextFile(temp, configText(600, 5));
   await Deno.rename(temp, w.path);
   await until(() => w.changes.length > 0, "onChange after rename", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 600);
@@ -120,7 +125,7 @@ Deno.test("changes to other files in the directory are not reported", async () =
 
   await Deno.writeTextFile(join(w.dir, "other.yaml"), configText(300));
   await Deno.writeTextFile(join(w.dir, "config.yaml.bak"), configText(300));
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 0);
 });
@@ -135,7 +140,7 @@ Deno.test("an invalid change is rejected with the error logged and the running c
     "the rejection to be logged",
     3_000,
   );
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
   const rejection = logs.lines.find((l) => l.category === "kpm33b.config" && l.level === "error")!;
   const problems = String(rejection.properties.problems);
@@ -145,13 +150,13 @@ Deno.test("an invalid change is rejected with the error logged and the running c
 
   // Going back to the running configuration is not a change.
   await Deno.writeTextFile(w.path, configText(60));
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
 
   // A following valid change is applied.
   await Deno.writeTextFile(w.path, configText(300));
   await until(() => w.changes.length > 0, "onChange after the valid change", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
 });
@@ -160,16 +165,16 @@ Deno.test("broken YAML and a removed file are rejected, and the next valid file 
   await using w = await watched(configText(60));
 
   await Deno.writeTextFile(w.path, "meters: { upload_interval_seconds: 300\n");
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
 
   await Deno.remove(w.path);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
 
   await Deno.writeTextFile(w.path, configText(900));
   await until(() => w.changes.length > 0, "onChange after the file came back", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 900);
 });
@@ -182,7 +187,7 @@ Deno.test("reloads interpolate environment variables through the given lookup", 
 
   await Deno.writeTextFile(w.path, configText("${SECS}", "${MINS}"));
   await until(() => w.changes.length > 0, "onChange", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
@@ -194,28 +199,30 @@ Deno.test("after the watcher is stopped changes are no longer reported", async (
 
   await Deno.writeTextFile(w.path, configText(300));
   await until(() => w.changes.length > 0, "onChange before stopping", 3_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 1);
 
   w.stop();
   await Deno.writeTextFile(w.path, configText(600));
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   const temp = join(w.dir, ".config.yaml.tmp");
   await Deno.writeTextFile(temp, configText(1200));
   await Deno.rename(temp, w.path);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
 });
 
 Deno.test("a change still settling when the watcher is stopped is not reported", async () => {
-  await using w = await watched(configText(60));
+  // The default wait for quiet, so that the stop surely falls into it.
+  const options = { ...FAST, quietMs: QUIET_MS };
+  await using w = await watched(configText(60), noEnv, options);
 
   await Deno.writeTextFile(w.path, configText(300));
   await sleep(50); // the event has arrived; the reload waits for quiet
   w.stop();
-  await sleep(QUIET_MS);
+  await sleep(options.quietMs + NOTHING_MORE_MS);
 
   assert.equal(w.changes.length, 0);
 });
@@ -256,7 +263,7 @@ Deno.test("config.yaml truncated to 0 bytes is refused naming the file; the runn
 
   await Deno.truncate(w.path, 0);
   await until(() => rejections(logs).length > 0, "the refusal to be logged", 5_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0, "an empty file is not applied as every default");
   const [refusal] = rejections(logs) as unknown as {
     message: string;
@@ -269,7 +276,7 @@ Deno.test("config.yaml truncated to 0 bytes is refused naming the file; the runn
 
   await Deno.writeTextFile(w.path, withExclusion(300).whole);
   await until(() => w.changes.length > 0, "onChange after the valid save", 5_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 1);
   assert.equal(w.changes[0]?.meters.upload_interval_seconds, 300);
   assert.deepEqual(w.changes[0]?.meters.exclude, [EXCLUDED]);
@@ -283,7 +290,7 @@ Deno.test("a config.yaml of blanks only, or of comments only, is refused like an
   await until(() => rejections(logs).length > 0, "the refusal of blanks", 5_000);
   await Deno.writeTextFile(w.path, "# meters:\n#   exclude: []\n");
   await until(() => rejections(logs).length > 1, "the refusal of comments", 5_000);
-  await sleep(QUIET_MS);
+  await sleep(NOTHING_MORE_MS);
   assert.equal(w.changes.length, 0);
   for (const line of rejections(logs) as unknown as { message: string }[]) {
     assert.match(line.message, /is empty; the running configuration stays/);
@@ -302,10 +309,10 @@ Deno.test("a config.yaml of blanks only, or of comments only, is refused like an
 Deno.test("a save written in two halves with a pause shorter than the settle: only the complete file is applied", async () => {
   // The pause outlasts the watcher's wait for quiet, so the first half is read; the second
   // read, one settle later, sees the whole file and the reads are repeated until they agree.
-  const settle = { settleMs: 1000, maxReads: 5 };
-  const pause = WATCH_QUIET_MS + 300;
-  assert.ok(pause < settle.settleMs);
-  await using w = await watched(configText(60), noEnv, settle);
+  const options = { quietMs: QUIET_MS, settleMs: 1000, maxReads: 5 };
+  const pause = QUIET_MS + 300;
+  assert.ok(pause < options.settleMs);
+  await using w = await watched(configText(60), noEnv, options);
   const save = withExclusion(300);
 
   {
@@ -315,7 +322,8 @@ Deno.test("a save written in two halves with a pause shorter than the settle: on
     await file.write(new TextEncoder().encode(save.secondHalf));
   }
   await until(() => w.changes.length > 0, "onChange after the save", 10_000);
-  await sleep(settle.settleMs * 3);
+  // A reload of the second half's event, queued behind the one that applied, reads for a settle.
+  await sleep(options.settleMs * 2);
 
   assert.equal(w.changes.length, 1, "the first half alone was never applied");
   assert.deepEqual(w.changes[0]?.meters.exclude, [EXCLUDED]);
@@ -324,8 +332,8 @@ Deno.test("a save written in two halves with a pause shorter than the settle: on
 
 Deno.test("reload on request during a save in two halves waits for the complete file", async () => {
   // A settle longer than the default leaves room for a slow machine on either side of the pause.
-  const settle = { settleMs: 4 * READ_SETTLE_MS, maxReads: 5 };
-  await using w = await watched(configText(60), noEnv, settle);
+  const options = { ...FAST, settleMs: 4 * READ_SETTLE_MS };
+  await using w = await watched(configText(60), noEnv, options);
   const save = withExclusion(300);
   using file = await Deno.open(w.path, { write: true, truncate: true });
   await file.write(new TextEncoder().encode(save.firstHalf));
@@ -336,14 +344,15 @@ Deno.test("reload on request during a save in two halves waits for the complete 
 
   assert.deepEqual(await answer, { ok: true, data: { changed: true } });
   assert.deepEqual(w.changes.map((c) => c.meters.exclude), [[EXCLUDED]]);
-  await sleep(QUIET_MS);
+  // The reloads of the save's events, queued behind the request, read for a settle each.
+  await sleep(options.settleMs + NOTHING_MORE_MS);
   assert.equal(w.changes.length, 1);
 });
 
 Deno.test("a file that never stops changing is refused after a bounded number of reads", async () => {
   await using logs = await captureLogs();
-  const settle = { settleMs: 100, maxReads: 3 };
-  await using w = await watched(configText(60), noEnv, settle);
+  const options = { quietMs: QUIET_MS, settleMs: 100, maxReads: 3 };
+  await using w = await watched(configText(60), noEnv, options);
   let writing = true;
   const writer = (async () => {
     for (let i = 0; writing; i++) {
