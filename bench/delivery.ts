@@ -2,8 +2,8 @@
  * Delivery benchmark: what the bridge costs compared with Mosquitto alone.
  *
  *   deno task bench      (the micro benchmarks, then this script), or only this:
- *   deno run --unstable-worker-options --allow-read --allow-write --allow-net --allow-env \
- *     --allow-run bench/delivery.ts [--messages 20000] [--meters 100] [--runs 3] [--latency-seconds 10]
+ *   deno task bench:delivery [--messages 20000] [--meters 100] [--runs 3] \
+ *     [--latency-seconds 10] [--check] [--save [--conditions "what else ran"]]
  *
  * Every broker is a real Mosquitto with deep queues, the bridge is the real
  * subprocess (`deno task start`) with its workers, and the meter and the
@@ -13,9 +13,11 @@
  * 2. end to end: publisher → internal Mosquitto (`MQTT_RT_DATA`) → bridge →
  *    central Mosquitto (`kpm33b/<id>/seconds`) → consumer, QoS 0 and QoS 1,
  *    as readings/s from the first publish to the last arrival, and as a share
- *    of the ceiling at the same QoS;
+ *    of the ceiling at the same QoS; QoS 1 also through Mosquitto's C bridge
+ *    (bench/c_bridge.ts) between two fresh brokers;
  * 3. latency at 500 and 1000 readings/s (QoS 1), publish to arrival, p50 and
- *    p99, end to end and on the direct path (the baseline);
+ *    p99, end to end and on the direct path (the baseline); at 500/s also
+ *    through the C bridge;
  * 4. the bridge process's memory: VmRSS after 5 s idle, and VmHWM (peak)
  *    after readings from 10,000 meters (MB = 2^20 bytes);
  * 5. QoS 1 end to end with the durable outbox on and off (skipped while the
@@ -24,10 +26,14 @@
  *    acknowledges a reading to the meter once the proxy stored it) instead of
  *    the internal Mosquitto, compared with (2).
  *
- * Runs alternate the order of the measurements. The table at the end gives
- * medians, every run's figure and the targets; a run in which not all
- * readings arrived (no progress for 10 s) or that failed is marked `*` and
- * explained below the table.
+ * Arrivals are counted by the reading's `id` + `time` in the payload, once
+ * each. Runs alternate the order of the measurements (a C bridge measurement
+ * runs next to the bridge's). The table at the end gives medians, every run's
+ * figure and the targets; a run in which not all readings arrived (no
+ * progress for 10 s) or that failed is marked `*` and explained below the
+ * table. Then the figures are compared with the accepted ones in
+ * bench/figures.json (bench/figures.ts): `--check` exits with 1 when one got
+ * worse than its tolerance, `--save` stores this run's as the accepted ones.
  *
  * @module
  */
@@ -36,20 +42,25 @@ import { Config } from "../src/config/schema.ts";
 import { type BridgeProcess, startBridge } from "../tests/helpers/bridge.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
 import { freePort } from "../tests/helpers/ports.ts";
+import { latency, type Sample, throughput } from "./measures.ts";
+import { C_BRIDGE_TOPIC, withCBridge } from "./c_bridge.ts";
 import {
-  Arrivals,
-  client,
+  compare,
+  comparisonRows,
+  type Definition,
+  loadFigures,
+  machineChange,
+  saveFigures,
+  thisMachine,
+} from "./figures.ts";
+import {
   DEEP_QUEUES,
   median as medianOf,
   memoryMb,
   online,
   printTable,
   type Qos,
-  type Reading,
   readings,
-  Sender,
-  settle,
-  shortfall,
   sleep,
   stopBridge,
 } from "./support.ts";
@@ -61,10 +72,13 @@ const { values } = parseArgs({
     meters: { type: "string", default: "100" },
     runs: { type: "string", default: "3" },
     "latency-seconds": { type: "string", default: "10" },
+    check: { type: "boolean", default: false },
+    save: { type: "boolean", default: false },
+    conditions: { type: "string" },
   },
 });
 
-function positive(name: keyof typeof values): number {
+function positive(name: "messages" | "meters" | "runs" | "latency-seconds"): number {
   const value = Number(values[name]);
   if (!Number.isInteger(value) || value < 1) {
     throw new Error(`--${name} must be a positive integer`);
@@ -107,91 +121,6 @@ central_broker: { url: "${central}", embedded: { enabled: false } }
 meters: { timezone: UTC, time_sync: { max_drift_seconds: 86400 }, admission: { new_per_minute: 0 } }
 logging: { level: warning, format: json, stats_interval_seconds: 0 }
 ${outbox}`;
-}
-
-/** A figure of one run; `note` says why not all readings arrived (or what failed). */
-interface Sample {
-  readonly value: number;
-  readonly note?: string;
-}
-
-/** Readings/s from the first publish to the last arrival on `filter` at `to`. */
-async function throughput(
-  from: string,
-  to: string,
-  filter: string,
-  batch: readonly Reading[],
-  qos: Qos,
-): Promise<Sample> {
-  await using consumer = await client(to);
-  await using meter = await client(from);
-  const arrivals = new Arrivals();
-  consumer.on("message", () => arrivals.arrived());
-  await consumer.subscribeAsync(filter, { qos });
-  const sender = new Sender(meter, qos);
-  try {
-    const began = performance.now();
-    await settle(
-      Promise.all([sender.sendAll(batch), arrivals.reach(batch.length)]),
-      () => sender.done + arrivals.count,
-    );
-    const seconds = (arrivals.last - began) / 1000;
-    return {
-      value: arrivals.count > 0 ? arrivals.count / seconds : 0,
-      note: shortfall(arrivals, batch.length, sender),
-    };
-  } finally {
-    sender.stop();
-  }
-}
-
-/** The value at quantile `q` of sorted `values` (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
-
-/** p50 and p99 milliseconds from publish to arrival, QoS 1, at `rate` readings/s. */
-async function latency(from: string, to: string, filter: string, rate: number): Promise<Sample[]> {
-  const batch = readings(METERS + rate * LATENCY_SECONDS, METERS, 1000);
-  await using consumer = await client(to);
-  await using meter = await client(from);
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const arrivals = new Arrivals();
-  consumer.on("message", (_topic, payload) => {
-    const arrived = performance.now();
-    // The bridge rewrites the payload but keeps the meter's id and time.
-    const { id, time } = JSON.parse(payload.toString());
-    const sent = sentAt.get(`${id} ${time}`);
-    if (sent !== undefined) latencies.push(arrived - sent);
-    arrivals.arrived();
-  });
-  await consumer.subscribeAsync(filter, { qos: 1 });
-  const sender = new Sender(meter, 1);
-  try {
-    // A meter's first reading is announced and makes the bridge configure the meter:
-    // it is sent untimed, so the figures are those of steady traffic.
-    const warmUp = batch.slice(0, METERS);
-    const complete = await settle(
-      Promise.all([sender.sendAll(warmUp), arrivals.reach(METERS)]),
-      () => sender.done + arrivals.count,
-    );
-    const timed = batch.slice(METERS);
-    if (complete) {
-      await settle(
-        Promise.all([
-          sender.sendAll(timed, (r) => sentAt.set(r.key, performance.now()), rate),
-          arrivals.reach(batch.length),
-        ]),
-        () => sender.done + arrivals.count,
-      );
-    }
-    const note = shortfall(arrivals, batch.length, sender);
-    const sorted = latencies.sort((a, b) => a - b);
-    return [{ value: quantile(sorted, 0.5), note }, { value: quantile(sorted, 0.99), note }];
-  } finally {
-    sender.stop();
-  }
 }
 
 async function withBroker<T>(measure: (url: string) => Promise<T>): Promise<T> {
@@ -243,26 +172,46 @@ interface Step {
 const direct = (qos: Qos) => (url: string) => throughput(url, url, RAW_TOPIC, throughputBatch, qos);
 const endToEnd = (qos: Qos) => ({ internal, central }: BridgeSetup) =>
   throughput(internal, central, CLEAN_FILTER, throughputBatch, qos);
+const C_BRIDGE_RATE = 500;
 
 const steps: Step[] = [
   { figures: ["ceiling0"], measure: async () => [await withBroker(direct(0))] },
   { figures: ["ceiling1"], measure: async () => [await withBroker(direct(1))] },
   { figures: ["e2e0"], measure: async () => [await withBridge(outboxSection(), endToEnd(0))] },
   { figures: ["e2e1"], measure: async () => [await withBridge(outboxSection(), endToEnd(1))] },
+  {
+    figures: ["cbridge1"],
+    measure: async () => [
+      await withCBridge(({ internal, central }) =>
+        throughput(internal, central, C_BRIDGE_TOPIC, throughputBatch, 1)
+      ),
+    ],
+  },
   { figures: ["embedded1"], measure: async () => [await withEmbeddedBroker(endToEnd(1))] },
   ...RATES.flatMap((rate): Step[] => [
     {
       figures: [`direct${rate}.p50`, `direct${rate}.p99`],
-      measure: () => withBroker((url) => latency(url, url, RAW_TOPIC, rate)),
+      measure: () =>
+        withBroker((url) => latency(url, url, RAW_TOPIC, rate, METERS, LATENCY_SECONDS)),
     },
     {
       figures: [`e2e${rate}.p50`, `e2e${rate}.p99`],
       measure: () =>
         withBridge(
           outboxSection(),
-          ({ internal, central }) => latency(internal, central, CLEAN_FILTER, rate),
+          ({ internal, central }) =>
+            latency(internal, central, CLEAN_FILTER, rate, METERS, LATENCY_SECONDS),
         ),
     },
+    ...(rate === C_BRIDGE_RATE
+      ? [{
+        figures: [`cbridge${rate}.p50`, `cbridge${rate}.p99`],
+        measure: () =>
+          withCBridge(({ internal, central }) =>
+            latency(internal, central, C_BRIDGE_TOPIC, rate, METERS, LATENCY_SECONDS)
+          ),
+      }]
+      : []),
   ]),
   {
     figures: ["idle", "peak"],
@@ -368,6 +317,10 @@ rows.push(row(
   "embedded1",
   `${percent(median("embedded1") / median("e2e1"))} of Mosquitto's`,
 ));
+rows.push(row("C bridge QoS 1 (Mosquitto's)", "cbridge1"));
+for (const q of ["p50", "p99"]) {
+  rows.push(row(`latency ${C_BRIDGE_RATE}/s ${q} C bridge`, `cbridge${C_BRIDGE_RATE}.${q}`));
+}
 for (const rate of RATES) {
   for (const q of ["p50", "p99"]) {
     const endToEnd = median(`e2e${rate}.${q}`);
@@ -407,8 +360,76 @@ if (OUTBOX_SWITCH) {
   ]);
 }
 
-console.log(
-  `\nmedians of ${RUNS} runs (MB = 2^20 bytes; * = see the notes below)`,
-);
+console.log(`\nmedians of ${RUNS} runs (MB = 2^20 bytes; * = see the notes below)`);
 printTable(rows);
 for (const note of notes) console.log(note);
+
+const bridgeVsC = (bridge: string, c: string) => median(bridge) / median(c);
+const pair = (label: string, bridge: string, c: string) => [
+  label,
+  `${format(median(bridge), bridge)} ${unit(bridge)}`,
+  `${format(median(c), c)} ${unit(c)}`,
+  Number.isNaN(bridgeVsC(bridge, c)) ? "-" : bridgeVsC(bridge, c).toFixed(2),
+];
+console.log("\nagainst Mosquitto's C bridge (medians; throughput: higher is better, p99: lower)");
+printTable([
+  ["figure", "bridge", "C bridge", "bridge / C bridge"],
+  pair("throughput, QoS 1 burst", "e2e1", "cbridge1"),
+  pair(`latency ${C_BRIDGE_RATE}/s p50`, `e2e${C_BRIDGE_RATE}.p50`, `cbridge${C_BRIDGE_RATE}.p50`),
+  pair(`latency ${C_BRIDGE_RATE}/s p99`, `e2e${C_BRIDGE_RATE}.p99`, `cbridge${C_BRIDGE_RATE}.p99`),
+]);
+
+const figure = (
+  label: string,
+  unit: string,
+  worse_when: Definition["worse_when"],
+  tolerance_percent: number,
+): Definition => ({ label, unit, worse_when, tolerance_percent });
+const P99 = `p99 at ${C_BRIDGE_RATE}/s`;
+/** The figures kept in bench/figures.json, with the default tolerances of new ones. */
+const DEFINITIONS: Record<string, Definition> = {
+  throughput_ratio: figure("QoS 1 burst throughput, bridge / C bridge", "", "lower", 15),
+  p99_ratio: figure(`${P99}, bridge / C bridge`, "", "higher", 50),
+  ceiling_share: figure("QoS 1 end to end / ceiling", "", "lower", 15),
+  p99_ms: figure(`${P99}, bridge`, "ms", "higher", 50),
+  idle_rss_mb: figure("RSS idle", "MB", "higher", 15),
+  peak_rss_mb: figure(`peak RSS, ${MEMORY_METERS} meters`, "MB", "higher", 15),
+};
+const current: Record<string, number> = {
+  throughput_ratio: bridgeVsC("e2e1", "cbridge1"),
+  p99_ratio: bridgeVsC(`e2e${C_BRIDGE_RATE}.p99`, `cbridge${C_BRIDGE_RATE}.p99`),
+  ceiling_share: median("e2e1") / median("ceiling1"),
+  p99_ms: median(`e2e${C_BRIDGE_RATE}.p99`),
+  idle_rss_mb: median("idle"),
+  peak_rss_mb: median("peak"),
+};
+
+const stored = await loadFigures();
+const comparisons = compare(DEFINITIONS, current, stored);
+console.log(
+  stored === undefined
+    ? "\nno stored figures yet (bench/figures.json): run with --save to keep these"
+    : `\nagainst the figures stored on ${stored.date}${
+      stored.conditions ? ` (${stored.conditions})` : ""
+    }`,
+);
+printTable(comparisonRows(comparisons));
+const machine = await thisMachine();
+const moved = stored && machineChange(stored, machine);
+if (moved) console.log(moved);
+const flagged = comparisons.filter((c) => c.flagged);
+if (flagged.length > 0) {
+  console.log(
+    `flagged (worse beyond tolerance, or no data): ${flagged.map((c) => c.label).join("; ")}`,
+  );
+}
+if (values.save) {
+  const runCount = `${RUNS} run${RUNS === 1 ? "" : "s"}`;
+  const conditions = [
+    `${runCount}, ${MESSAGES} readings from ${METERS} meters, latency ${LATENCY_SECONDS} s`,
+    ...(values.conditions ? [values.conditions] : []),
+  ].join("; ");
+  await saveFigures(DEFINITIONS, current, stored, conditions);
+  console.log("saved as the accepted figures: bench/figures.json");
+}
+if (values.check && flagged.length > 0) Deno.exit(1);

@@ -61,6 +61,20 @@ export function readingAt(
   return { id, payload: JSON.stringify({ ...sample, id, time }), key: `${id} ${time}` };
 }
 
+/**
+ * The `id` + `time` of a reading's payload, raw or as the bridge republishes
+ * it; undefined for a payload that is not a reading.
+ */
+export function keyOf(payload: Uint8Array | string): string | undefined {
+  try {
+    const { id, time } = JSON.parse(payload.toString());
+    return id === undefined || time === undefined ? undefined : `${id} ${time}`;
+  } catch {
+    // Not JSON, so not a reading: the caller does not count it.
+    return undefined;
+  }
+}
+
 /** Readings 0 … count - 1 of {@link readingAt}. */
 export function readings(
   count: number,
