@@ -31,8 +31,12 @@ export interface BridgeStatusSources {
   /** The topic root of the meters' topics. */
   root(): string;
   statusIntervalSeconds(): number;
-  /** Whether readings can flow from the internal broker (subscribed). */
-  readingsFlow(): boolean;
+  /**
+   * Whether the bridge is ready: readings can flow from the internal broker
+   * (subscribed) and the bridge API listens on central, so a request sent on
+   * `online` is answered.
+   */
+  ready(): boolean;
   /** Whether the proxy is stopping: the state is then left to `offline`. */
   stopping(): boolean;
   outbox(): { status: OutboxStatus; durable: boolean; problem: OutboxProblem | undefined };
@@ -82,10 +86,10 @@ export class BridgeStatus {
     this.#publishedMeters = "";
   }
 
-  /** `online` only when readings can flow: both brokers up and subscriptions granted. */
+  /** `online` only when ready: both brokers up and their subscriptions answered. */
   updateState(): void {
     if (this.sources.stopping() || !this.central.connected()) return;
-    const state: BridgeState = this.sources.readingsFlow() ? "online" : "offline";
+    const state: BridgeState = this.sources.ready() ? "online" : "offline";
     if (state === this.#publishedState) return;
     this.#publishedState = state;
     this.sources.stateChanging();

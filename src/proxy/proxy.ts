@@ -138,7 +138,7 @@ export class Proxy {
       emit: (event) => this.emit(event),
       publish: (message) => direct(message, false),
       relaySwitched: (id, state) => this.#flow.relaySwitched(id, state),
-      resetHistory: (id) => this.#resetHistory(id),
+      resetHistory: (id) => this.#outbox.resetHistory(id, this.#pipeline),
       acknowledgeOutboxProblem: () => this.#acknowledgeOutboxProblem(),
       outcome: (kind, response) => {
         if (response.status === "ok") log.info("Request {kind} answered", { kind });
@@ -163,7 +163,7 @@ export class Proxy {
         this.#outbox.outbox.setConnected(false);
       },
       centralMessage: (message) => this.#onCentralMessage(message),
-      readingsFlowChanged: () => this.#status.updateState(),
+      readyChanged: () => this.#status.updateState(),
       internalMessage: (packet, ack) => this.#intake.onMessage(packet, ack),
     }, log);
     const central = this.#connections.central;
@@ -182,7 +182,7 @@ export class Proxy {
         bridge: () => ownBridge(this.#config),
         root: () => this.#config.topics.root,
         statusIntervalSeconds: () => this.#config.meters.status_interval_seconds,
-        readingsFlow: () => this.#connections.readingsFlow,
+        ready: () => this.#connections.ready,
         stopping: () => this.#stopping,
         outbox: () => this.#outbox.report(),
         takeChanged: () => this.#registry.takeChanged(),
@@ -258,7 +258,10 @@ export class Proxy {
       this.#connections.centralSubscriptions,
       this.#config,
       this.#link.filters,
-      () => this.#intake.gate.subscribed(now()),
+      {
+        announcementsSubscribed: () => this.#intake.gate.subscribed(now()),
+        requestsSubscribed: () => this.#connections.apiSubscribed(),
+      },
       log,
     );
     this.#outbox.connected();
@@ -294,17 +297,6 @@ export class Proxy {
 
   #settingsOf(id: MeterId): MeterSettings {
     return meterSettings(this.#config.meters, id);
-  }
-
-  /** Forgets a meter's filter history, in memory and in the outbox (bridge API). */
-  #resetHistory(id: MeterId): Record<string, unknown> {
-    const forgotten = this.#pipeline.forgetHistory(id);
-    this.#outbox.outbox.rewriteMeterState(id);
-    log.warn(
-      "Filter history of {id} cleared on request: its next readings are taken as they come",
-      { id },
-    );
-    return { id, forgotten };
   }
 
   /** The listed meters' statuses (`limits.max_listed_meters`, the first by id). */

@@ -29,8 +29,8 @@ export interface ProxyConnectionEvents {
   centralConnected(): void;
   centralClosed(): void;
   centralMessage(message: ReceivedMessage): void;
-  /** Readings started or stopped flowing: see {@link ProxyConnections.readingsFlow}. */
-  readingsFlowChanged(): void;
+  /** Readings started or stopped flowing, or the bridge API started listening: see {@link ProxyConnections.ready}. */
+  readyChanged(): void;
   /** A message from the internal broker; `ack` acknowledges it once it is safe. */
   internalMessage(packet: IPublishPacket, ack: () => void): void;
 }
@@ -42,9 +42,12 @@ export class ProxyConnections {
   /** Publishing on central, for the parts that publish directly. */
   readonly centralPort: CentralPort;
   readonly centralSubscriptions: SubscribePort;
+  readonly #events: ProxyConnectionEvents;
   #readingsFlow = false;
+  #apiListens = false;
 
   constructor(config: Config, events: ProxyConnectionEvents, log: Logger) {
+    this.#events = events;
     const session = proxyInternalSession(config);
     const central = new BrokerConnection({
       name: "central",
@@ -74,8 +77,14 @@ export class ProxyConnections {
     };
     this.centralSubscriptions = mqttSubscribePort(central.client);
     const internalSubscriptions = mqttSubscribePort(internal.client);
-    central.client.on("connect", () => events.centralConnected());
-    central.client.on("close", () => events.centralClosed());
+    central.client.on("connect", () => {
+      this.#apiListens = false;
+      events.centralConnected();
+    });
+    central.client.on("close", () => {
+      this.#apiListens = false;
+      events.centralClosed();
+    });
     central.client.on(
       "message",
       (topic, payload, packet) =>
@@ -86,12 +95,12 @@ export class ProxyConnections {
       () =>
         subscribeInternal(internalSubscriptions, session.filters, () => {
           this.#readingsFlow = true;
-          events.readingsFlowChanged();
+          events.readyChanged();
         }, log),
     );
     internal.client.on("close", () => {
       this.#readingsFlow = false;
-      events.readingsFlowChanged();
+      events.readyChanged();
     });
     deferAcks(internal.client, (packet, ack) => events.internalMessage(packet, ack));
   }
@@ -99,6 +108,20 @@ export class ProxyConnections {
   /** Whether the internal broker is connected and granted the subscriptions. */
   get readingsFlow(): boolean {
     return this.#readingsFlow;
+  }
+
+  /** Central answered the bridge API's subscribe on the current connection. */
+  apiSubscribed(): void {
+    this.#apiListens = true;
+    this.#events.readyChanged();
+  }
+
+  /**
+   * Readings flow and the bridge API listens: a request sent when the bridge
+   * says `online` is answered.
+   */
+  get ready(): boolean {
+    return this.#readingsFlow && this.#apiListens;
   }
 
   /** Sends an outbox entry to central with QoS 1; `done` once acknowledged or failed. */

@@ -11,7 +11,9 @@ import type { WarnLimited } from "../logging/rate_limit.ts";
 import { type OpenedOutbox, openOutboxStore } from "../outbox/open_outbox_store.ts";
 import { Outbox, type OutboxOptions, type OutboxStatus } from "../outbox/outbox.ts";
 import type { OutboxProblem } from "../outbox/outbox_problem.ts";
+import type { MeterId } from "../protocol/meter_id.ts";
 import type { Clock } from "./central_port.ts";
+import type { ReadingPipeline } from "./pipeline.ts";
 
 /** What the outbox needs from the proxy. */
 export type ProxyOutboxPort = Pick<OutboxOptions, "publish" | "onDelivered" | "meterState">;
@@ -104,6 +106,23 @@ export class ProxyOutbox {
         { backlog, rate, minutes: Math.ceil(backlog / rate / 60) },
       );
     }
+  }
+
+  /**
+   * The bridge API's `meter/reset_history`: forgets the meter's filter
+   * history in memory and, with the next batch, in the outbox.
+   */
+  resetHistory(
+    id: MeterId,
+    pipeline: Pick<ReadingPipeline, "forgetHistory">,
+  ): { id: MeterId; forgotten: boolean } {
+    const forgotten = pipeline.forgetHistory(id);
+    this.outbox.rewriteMeterState(id);
+    this.log.warn(
+      "Filter history of {id} cleared on request: its next readings are taken as they come",
+      { id },
+    );
+    return { id, forgotten };
   }
 
   /**

@@ -33,13 +33,14 @@ function refusal(
 
 /**
  * Subscribes on central after each connect. `announcementsSubscribed` is
- * called once the announcements' subscribe is answered (also if refused).
+ * called once the announcements' subscribe is answered, `requestsSubscribed`
+ * once the bridge API's is (each also if refused).
  */
 export function subscribeCentral(
   central: SubscribePort,
   config: Config,
   clusterFilters: readonly string[],
-  announcementsSubscribed: () => void,
+  answered: { announcementsSubscribed(): void; requestsSubscribed(): void },
   log: Logger,
 ): void {
   const { root } = config.topics;
@@ -53,9 +54,12 @@ export function subscribeCentral(
       then?.();
     });
   subscribe([announcementFilter(root)], () => {
-    announcementsSubscribed();
+    answered.announcementsSubscribed();
     const requests = [requestFilter(root), relaySetFilter(root)];
-    subscribe([...requests.map((filter) => shared(config, filter)), ...clusterFilters]);
+    subscribe(
+      [...requests.map((filter) => shared(config, filter)), ...clusterFilters],
+      answered.requestsSubscribed,
+    );
     if (homeassistant.enabled) {
       subscribe([discoveryFilter(homeassistant.discovery_prefix), homeassistant.status_topic]);
     }

@@ -29,7 +29,7 @@ function setUp() {
       bridge: () => ({ root: "kpm33b" }),
       root: () => "kpm33b",
       statusIntervalSeconds: () => 10,
-      readingsFlow: () => state.flowing,
+      ready: () => state.flowing,
       stopping: () => state.stopping,
       outbox: () => ({
         status: { ...state.outbox, inFlight: 0 } as never,

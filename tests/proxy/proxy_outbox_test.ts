@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Config } from "../../src/config/schema.ts";
 import { MemoryOutboxStore } from "../../src/outbox/memory_outbox_store.ts";
 import type { OutboxEntry } from "../../src/outbox/outbox_store.ts";
+import type { MeterId } from "../../src/protocol/meter_id.ts";
 import { ProxyOutbox } from "../../src/proxy/proxy_outbox.ts";
 import { outboxProblem } from "../helpers/bridge_snapshot_fixture.ts";
 import { fakeLog } from "../helpers/fake_central.ts";
@@ -86,4 +87,17 @@ Deno.test("connecting with a backlog logs its pace", () => {
   ]);
   assert.equal(env.outbox.report().durable, false);
   env.outbox.outbox.close();
+});
+
+Deno.test("meter/reset_history forgets the history in memory, stores the change and says so", () => {
+  const env = setUp();
+  const id = "33B1225950027" as MeterId;
+  const forgotten: MeterId[] = [];
+  const answer = env.outbox.resetHistory(id, {
+    forgetHistory: (meter) => forgotten.push(meter) > 0,
+  });
+  assert.deepEqual(answer, { id, forgotten: true });
+  assert.deepEqual(forgotten, [id]);
+  assert.equal(env.lines.at(-1)?.[0], "warn");
+  assert.match(String(env.lines.at(-1)?.[1]), /Filter history of \{id\} cleared on request/);
 });

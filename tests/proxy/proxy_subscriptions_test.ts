@@ -30,7 +30,10 @@ function central(settings: Record<string, unknown>) {
     broker.port,
     Config.parse(settings),
     CLUSTER,
-    () => announced.push("announcements in"),
+    {
+      announcementsSubscribed: () => announced.push("announcements in"),
+      requestsSubscribed: () => announced.push("requests in"),
+    },
     log,
   );
   return { ...broker, lines, announced };
@@ -47,6 +50,17 @@ Deno.test("central: announcements first, the rest only once they are answered", 
     ["kpm33b/bridge/request/#", "kpm33b/+/relay/set", ...CLUSTER],
     ["homeassistant/+/+/+/config", "homeassistant/status"],
   ]);
+});
+
+Deno.test("central: the bridge API counts as listening only once its subscribe is answered", () => {
+  const { calls, announced, lines } = central({ homeassistant: { enabled: true } });
+  nth(calls, 0).answer({ refused: [] });
+  assert.deepEqual(announced, ["announcements in"]);
+  nth(calls, 2).answer({ refused: [] });
+  assert.deepEqual(announced, ["announcements in"], "Home Assistant's answer is not the API's");
+  nth(calls, 1).answer({ refused: ["kpm33b/bridge/request/#"] });
+  assert.deepEqual(announced, ["announcements in", "requests in"]);
+  assert.equal(lines.length, 1, "the refusal is logged once");
 });
 
 Deno.test("central: without Home Assistant no discovery or status subscription", () => {
