@@ -29,7 +29,7 @@ export interface ProxyConnectionEvents {
   centralConnected(): void;
   centralClosed(): void;
   centralMessage(message: ReceivedMessage): void;
-  /** Readings started or stopped flowing, or the bridge API started listening: see {@link ProxyConnections.ready}. */
+  /** Readings started or stopped flowing, or the bridge API started listening (`ready`). */
   readyChanged(): void;
   /** A message from the internal broker; `ack` acknowledges it once it is safe. */
   internalMessage(packet: IPublishPacket, ack: () => void): void;
