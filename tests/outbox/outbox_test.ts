@@ -3,6 +3,7 @@ import {
   DRAIN_BURST_SECONDS,
   Outbox,
   type OutboxOptions,
+  REMOVAL_WRITE_MS,
   WINDOW,
 } from "../../src/outbox/outbox.ts";
 import { MemoryOutboxStore } from "../../src/outbox/memory_outbox_store.ts";
@@ -80,6 +81,61 @@ Deno.test("one publication per topic in flight; the next only after the previous
   central.ackAll();
   await settle();
   assert.deepEqual(box.status().entries, 0);
+  box.close();
+});
+
+Deno.test("durable store: the removal of a topic's last entry rides with the next batch", async () => {
+  const { store, path } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  central.ackAll();
+  await settle();
+  assert.equal(store.size().entries, 1, "nothing waits for it: not a write of its own");
+  assert.equal(box.status().entries, 0, "a delivered entry is not reported as waiting");
+  assert.equal(box.status().bytes, 0);
+  assert.equal(box.status().oldest, undefined);
+  box.accept([reading("t/b", "b1")], [], () => {});
+  await settle();
+  assert.equal(store.size().entries, 1, "written with b1's batch: only b1 is stored");
+  assert.deepEqual(central.payloads(), ["b1"]);
+  central.ackAll();
+  await settle();
+  box.close();
+  const reopened = new SqliteOutboxStore(path);
+  assert.equal(reopened.size().entries, 0, "close() writes the removals still pending");
+  reopened.close();
+});
+
+Deno.test("durable store: a pending removal is written after REMOVAL_WRITE_MS when no batch comes", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  const delivered = Date.now();
+  central.ackAll();
+  await until(() => store.size().entries === 0, "the removal's write", REMOVAL_WRITE_MS + 2000);
+  assert.ok(Date.now() - delivered >= REMOVAL_WRITE_MS - 20, "not before REMOVAL_WRITE_MS");
+  box.close();
+});
+
+Deno.test("durable store: the topic's next reading waits for the pending removal and takes it along", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  central.ackAll();
+  await settle();
+  box.accept([reading("t/a", "a2")], [], () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["a2"], "sent at once, not after REMOVAL_WRITE_MS");
+  assert.equal(store.size().entries, 1, "a1's removal was written before a2 was sent");
   box.close();
 });
 
