@@ -81,9 +81,29 @@ export interface OutboxStore {
   close(): void;
 }
 
-const encoder = new TextEncoder();
-
 /** Bytes an entry counts against `outbox.max_megabytes`. */
 export function entryBytes(publication: Publication): number {
-  return encoder.encode(publication.topic).length + encoder.encode(publication.payload).length;
+  return utf8Length(publication.topic) + utf8Length(publication.payload);
+}
+
+/**
+ * Length of `text` in UTF-8, as `TextEncoder` encodes it (a lone surrogate
+ * becomes U+FFFD, 3 bytes), without encoding it: this runs for every entry
+ * stored and every one delivered.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) {
+      bytes += 1;
+      continue;
+    }
+    // Three bytes for one UTF-16 unit, or four for a surrogate pair's two.
+    bytes += 2;
+    const next = text.charCodeAt(i + 1);
+    if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++;
+  }
+  return bytes;
 }
