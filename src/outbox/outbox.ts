@@ -24,9 +24,9 @@
  * commit is shared by many readings. With a durable store, the removal of a
  * delivered entry whose topic holds nothing more is not written at once: it
  * rides with the next batch, or is written after {@link REMOVAL_WRITE_MS}.
- * At a steady rate that halves the commits (and the bytes written to the
- * disk) per reading; the topic's next entry waits for it, so order holds, and
- * after a crash such an entry is sent once more — a repeat of the latest value.
+ * When readings come more often than that, it halves the commits per
+ * reading; the topic's next entry waits for it, so order holds, and after a
+ * crash such an entry is sent once more — a repeat of the topic's latest value.
  *
  * @module
  */
@@ -91,7 +91,7 @@ export interface OutboxOptions {
 export interface OutboxStatus extends OutboxSize {
   /** Entries dropped since start because a bound was reached. */
   readonly dropped: number;
-  /** Acceptance time of the oldest entry held, epoch ms. */
+  /** Acceptance time of the oldest entry not yet delivered, epoch ms. */
   readonly oldest: number | undefined;
 }
 
@@ -110,7 +110,7 @@ export class Outbox {
   #acceptances: Acceptance[] = [];
   #meters = new Set<string>();
   #removals: number[] = [];
-  /** Payload bytes of the entries in `#removals`, which the status does not count. */
+  /** Bytes (as counted against `maxBytes`) of the entries in `#removals`, which the status leaves out. */
   #removalBytes = 0;
   #flushScheduled = false;
   #removalTimer: ReturnType<typeof setTimeout> | undefined;

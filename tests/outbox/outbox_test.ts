@@ -126,7 +126,13 @@ Deno.test("durable store: a pending removal is written after REMOVAL_WRITE_MS wh
 Deno.test("durable store: the topic's next reading waits for the pending removal and takes it along", async () => {
   const { store } = await sqliteStore();
   const central = new FakeCentral();
-  const box = outbox(store, central);
+  const storedWhenSent: number[] = [];
+  const box = outbox(store, central, {
+    publish: (entry, done) => {
+      storedWhenSent.push(store.size().entries);
+      central.publish(entry, done);
+    },
+  });
   box.setConnected(true);
   box.accept([reading("t/a", "a1")], [], () => {});
   await settle();
@@ -135,7 +141,69 @@ Deno.test("durable store: the topic's next reading waits for the pending removal
   box.accept([reading("t/a", "a2")], [], () => {});
   await settle();
   assert.deepEqual(central.payloads(), ["a2"], "sent at once, not after REMOVAL_WRITE_MS");
-  assert.equal(store.size().entries, 1, "a1's removal was written before a2 was sent");
+  assert.deepEqual(storedWhenSent, [1, 1], "when a2 was sent, a1's removal was stored");
+  box.close();
+});
+
+Deno.test("durable store: while the store holds more than the window, a removal is written at once", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central);
+  // One entry per topic, so no topic has a successor waiting: only the store's excess does.
+  for (let i = 0; i < WINDOW + 10; i++) box.accept([reading(`t/${i}`, `p${i}`)], [], () => {});
+  await settle();
+  box.setConnected(true);
+  assert.equal(central.sent.length, WINDOW);
+  central.first().done();
+  await settle();
+  assert.equal(store.size().entries, WINDOW + 9, "written without waiting for a batch");
+  box.close();
+});
+
+Deno.test("durable store: after a reconnect, an entry whose removal is pending is neither sent again nor backlog", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  const box = outbox(store, central, { drainRatePerSecond: 1 });
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  box.accept([reading("t/b", "b1")], [], () => {});
+  await settle();
+  central.ackAll();
+  await settle();
+  assert.equal(store.size().entries, 2, "both removals pending");
+  box.setConnected(false);
+  box.setConnected(true);
+  await settle();
+  assert.deepEqual(central.payloads(), []);
+  assert.equal(box.backlog, 0);
+  box.accept([reading("t/c", "c1")], [], () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["c1"], "not held back by a backlog of delivered entries");
+  box.close();
+});
+
+Deno.test("durable store: expire() does not drop a delivered entry whose removal is pending", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  let now = 1_000_000;
+  const dropped: number[] = [];
+  const box = outbox(store, central, {
+    maxAgeMs: 60_000,
+    now: () => now,
+    onDropped: (count) => dropped.push(count),
+  });
+  box.setConnected(true);
+  box.accept([reading("t/a", "a1")], [], () => {});
+  await settle();
+  central.ackAll();
+  await settle();
+  now += 120_000;
+  box.expire();
+  assert.deepEqual(dropped, [], "delivered, not dropped");
+  assert.equal(box.status().dropped, 0);
+  assert.equal(box.status().entries, 0);
+  box.flush();
+  assert.equal(store.size().entries, 0);
   box.close();
 });
 
