@@ -171,6 +171,9 @@ autosave_interval 60
 max_queued_messages 100000
 # Readings sent to the bridge before it acknowledges them.
 max_inflight_messages 100
+# Small packets leave at once, without waiting for the TCP acknowledgement of
+# the one before (see mosquitto/internal.conf).
+set_tcp_nodelay true
 
 # Meter payloads are small: a packet longer than the bridge's
 # limits.max_payload_bytes (default 65536) plus 1 KiB for topic and headers
