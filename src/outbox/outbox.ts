@@ -110,8 +110,6 @@ export class Outbox {
   #acceptances: Acceptance[] = [];
   #meters = new Set<string>();
   #removals: number[] = [];
-  /** Bytes (as counted against `maxBytes`) of the entries in `#removals`, which the status leaves out. */
-  #removalBytes = 0;
   #flushScheduled = false;
   #removalTimer: ReturnType<typeof setTimeout> | undefined;
   // Entries in memory, in sequence order, and the same entries per topic.
@@ -223,21 +221,25 @@ export class Outbox {
   /** Size, drops and age of the backlog: what is not delivered yet. */
   status(): OutboxStatus {
     const size = this.#options.store.size();
-    return {
-      entries: size.entries - this.#removals.length,
-      bytes: size.bytes - this.#removalBytes,
-      dropped: this.#dropped,
-      oldest: this.#oldestUndelivered()?.enqueuedAt,
-    };
-  }
-
-  #oldestUndelivered(): OutboxEntry | undefined {
-    if (this.#removals.length === 0) return this.#window.values().next().value;
+    // Delivered entries whose removal is not written yet stay in the window until it is.
     const delivered = new Set(this.#removals);
-    for (const entry of this.#window.values()) {
-      if (!delivered.has(entry.seq)) return entry;
+    let deliveredBytes = 0;
+    for (const seq of delivered) {
+      const entry = this.#window.get(seq);
+      if (entry !== undefined) deliveredBytes += entryBytes(entry);
     }
-    return undefined;
+    let oldest: OutboxEntry | undefined;
+    for (const entry of this.#window.values()) {
+      if (delivered.has(entry.seq)) continue;
+      oldest = entry;
+      break;
+    }
+    return {
+      entries: size.entries - delivered.size,
+      bytes: size.bytes - deliveredBytes,
+      dropped: this.#dropped,
+      oldest: oldest?.enqueuedAt,
+    };
   }
 
   /** Publications sent to central and not yet acknowledged. */
@@ -280,7 +282,6 @@ export class Outbox {
     this.#appendAcceptances = [];
     this.#acceptances = [];
     this.#removals = [];
-    this.#removalBytes = 0;
     this.#meters = new Set();
     const meterStates = new Map<string, string | undefined>();
     if (this.#options.meterState !== undefined) {
@@ -479,7 +480,6 @@ export class Outbox {
       }
       this.#options.onDelivered?.(entry);
       this.#removals.push(entry.seq);
-      this.#removalBytes += entryBytes(entry);
       this.#scheduleRemoval(topic);
     });
   }

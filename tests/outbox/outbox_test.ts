@@ -7,7 +7,12 @@ import {
   WINDOW,
 } from "../../src/outbox/outbox.ts";
 import { MemoryOutboxStore } from "../../src/outbox/memory_outbox_store.ts";
-import type { OutboxEntry, OutboxStore, Publication } from "../../src/outbox/outbox_store.ts";
+import {
+  entryBytes,
+  type OutboxEntry,
+  type OutboxStore,
+  type Publication,
+} from "../../src/outbox/outbox_store.ts";
 import { SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
@@ -107,6 +112,29 @@ Deno.test("durable store: the removal of a topic's last entry rides with the nex
   const reopened = new SqliteOutboxStore(path);
   assert.equal(reopened.size().entries, 0, "close() writes the removals still pending");
   reopened.close();
+});
+
+Deno.test("durable store: the status counts what is not delivered, not a delivered entry whose removal is pending", async () => {
+  const { store } = await sqliteStore();
+  const central = new FakeCentral();
+  let now = 1_000;
+  const box = outbox(store, central, { now: () => now });
+  box.setConnected(true);
+  box.accept([reading("t/a", "délivré")], [], () => {});
+  await settle();
+  now = 2_000;
+  const waiting = reading("t/b", "en attente €");
+  box.accept([waiting], [], () => {});
+  await settle();
+  assert.deepEqual(central.payloads(), ["délivré", "en attente €"]);
+  central.first().done();
+  await settle();
+  assert.equal(store.size().entries, 2, "the delivered entry's removal is still pending");
+  const status = box.status();
+  assert.equal(status.entries, 1);
+  assert.equal(status.bytes, entryBytes(waiting));
+  assert.equal(status.oldest, 2_000);
+  box.close();
 });
 
 Deno.test("durable store: a pending removal is written after REMOVAL_WRITE_MS when no batch comes", async () => {
