@@ -146,6 +146,22 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
     }
   });
 
+  Deno.test(`${name}: pruning counts meter states written again, deleted and added`, async () => {
+    const store = await factory.open();
+    try {
+      const states = (entries: [string, string | undefined][]) =>
+        store.write({ append: [], remove: [], meterStates: new Map(entries), now: 0 });
+      states([["a", "1"], ["b", "2"], ["c", "3"]]);
+      states([["a", "4"], ["b", undefined], ["x", undefined]]);
+      assert.equal(store.pruneMeterStates(2), 0, "c and a: b was deleted, x never stored");
+      states([["d", "5"]]);
+      assert.equal(store.pruneMeterStates(2), 1);
+      assert.deepEqual([...store.meterStates()], [["a", "4"], ["d", "5"]]);
+    } finally {
+      store.close();
+    }
+  });
+
   if (factory.reopen === undefined) {
     Deno.test(`${name}: is not durable`, async () => {
       const store = await factory.open();
@@ -177,6 +193,23 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(again.meterStates(), new Map([["33B1225950027", '{"live":true}']]));
       const [next] = write(again, [publication(3)]);
       assert.ok(next !== undefined && next.seq > seq2);
+    } finally {
+      again.close();
+    }
+  });
+
+  Deno.test(`${name}: after a reopen, meter states beyond the bound are still pruned`, async () => {
+    const store = await factory.open();
+    const states = (target: OutboxStore, entries: [string, string][]) =>
+      target.write({ append: [], remove: [], meterStates: new Map(entries), now: 0 });
+    states(store, [["a", "1"], ["b", "2"], ["c", "3"]]);
+    store.close();
+    const again = reopen();
+    try {
+      assert.equal(again.pruneMeterStates(1), 2);
+      states(again, [["c", "4"], ["d", "5"]]);
+      assert.equal(again.pruneMeterStates(1), 1);
+      assert.deepEqual([...again.meterStates()], [["d", "5"]]);
     } finally {
       again.close();
     }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import {
   OutboxCorruptError,
   OutboxStoreError,
@@ -107,6 +108,45 @@ Deno.test("SqliteOutboxStore: continueAfter makes the sequence go on after a num
     assert.equal(again.lastSeq(), 5000);
     assert.equal(again.write({ ...one, meterStates: new Map() })[0]?.seq, 5001);
     again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteOutboxStore: an outbox from an earlier version loses its index on meter_state.written and keeps its data", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  try {
+    const path = `${dir}/outbox.sqlite`;
+    const store = new SqliteOutboxStore(path);
+    store.write({
+      append: [{ topic: "t", payload: "p", retain: false }],
+      remove: [],
+      meterStates: new Map([["a", "1"], ["b", "2"]]),
+      now: 0,
+    });
+    store.close();
+    const earlier = new DatabaseSync(path);
+    earlier.exec("CREATE INDEX meter_state_written ON meter_state (written)");
+    earlier.close();
+    const indexes = () => {
+      const db = new DatabaseSync(path);
+      try {
+        return (db.prepare("PRAGMA index_list(meter_state)").all() as { name: string }[])
+          .map((row) => row.name);
+      } finally {
+        db.close();
+      }
+    };
+    assert.ok(indexes().includes("meter_state_written"));
+    const again = new SqliteOutboxStore(path);
+    try {
+      assert.deepEqual([...again.meterStates()], [["a", "1"], ["b", "2"]]);
+      assert.equal(again.read(0, 10).length, 1);
+      assert.equal(again.pruneMeterStates(1), 1);
+    } finally {
+      again.close();
+    }
+    assert.ok(!indexes().includes("meter_state_written"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
