@@ -11,8 +11,9 @@
  *
  * Durability: WAL with `synchronous = NORMAL`. A committed write survives the
  * bridge being killed at any point (the WAL is in the OS's page cache); after
- * a power loss or kernel crash the writes since the last sync of the WAL
- * (at a checkpoint) may be rolled back. `FULL` would fsync every write and cap
+ * a power loss or kernel crash the writes since the last flush of the WAL
+ * may be rolled back, about the last second of them ({@link WalPresync}).
+ * `FULL` would fsync every write and cap
  * throughput at the disk's sync rate — an SD card on a gateway manages a few
  * hundred per second. Writes are batched by the caller, so one transaction
  * carries many readings.
@@ -44,6 +45,7 @@ import {
   type OutboxStore,
   type OutboxWrite,
 } from "./outbox_store.ts";
+import { WalPresync } from "./wal_presync.ts";
 
 /** The outbox file cannot be opened or used. */
 export class OutboxStoreError extends Error {
@@ -129,6 +131,7 @@ export class SqliteOutboxStore implements OutboxStore {
   /** Order in which meter states were written; continues across restarts. */
   #written = 0;
   #lastSeq = 0;
+  readonly #presync: WalPresync | undefined;
 
   /**
    * Opens (creating if needed) the outbox at `path` and checks it.
@@ -181,6 +184,7 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#oldest = this.#db.prepare(
       "SELECT seq, enqueued_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
     );
+    this.#presync = WalPresync.open(path);
   }
 
   /** Reads the counters kept in memory: size, meter state order, last sequence number. */
@@ -207,7 +211,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   write(change: OutboxWrite): OutboxEntry[] {
-    return this.#transaction(() => {
+    const stored = this.#transaction(() => {
       this.#deleteAll(change.remove);
       const appended = change.append.map((publication) => {
         const bytes = entryBytes(publication);
@@ -233,6 +237,8 @@ export class SqliteOutboxStore implements OutboxStore {
       }
       return appended;
     });
+    this.#presync?.committed();
+    return stored;
   }
 
   read(afterSeq: number, limit: number): OutboxEntry[] {
@@ -337,6 +343,8 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   close(): void {
+    // Before the database: closing it checkpoints and deletes the WAL.
+    this.#presync?.close();
     if (this.#db.isOpen) this.#db.close();
   }
 
