@@ -12,7 +12,14 @@ import { judgeOutbox, lostCommits, type OutboxProblem } from "./outbox_problem.t
 import { type FoundRecord, readOutboxRecord, recordPathOf } from "./outbox_record.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import { RecordedOutboxStore, type RecordOptions } from "./recorded_outbox_store.ts";
-import { OutboxCorruptError, SqliteOutboxStore } from "./sqlite_outbox_store.ts";
+import {
+  OutboxCorruptError,
+  type SqliteOutboxOptions,
+  SqliteOutboxStore,
+} from "./sqlite_outbox_store.ts";
+
+/** How the durable outbox is opened: its record, and the flushing of its write-ahead log. */
+export type OpenOutboxOptions = RecordOptions & Pick<SqliteOutboxOptions, "onWalFlushError">;
 
 /** The outbox database's name in `state_dir`. */
 export const OUTBOX_FILE = "outbox.sqlite";
@@ -36,7 +43,7 @@ export interface OpenedOutbox {
  * @throws {OutboxStoreError} when the outbox cannot be opened for a reason
  * that is not the file's (another bridge on the same state_dir, permissions)
  */
-export function openOutboxStore(config: Config, options: RecordOptions = {}): OpenedOutbox {
+export function openOutboxStore(config: Config, options: OpenOutboxOptions = {}): OpenedOutbox {
   if (!config.outbox.enabled) return { store: new MemoryOutboxStore(), notices: [] };
   Deno.mkdirSync(config.state_dir, { recursive: true });
   return openDurableOutbox(`${config.state_dir}/${OUTBOX_FILE}`, options);
@@ -87,7 +94,7 @@ export function moveAside(path: string, now: number): string {
  * moved aside and a new outbox opened in its place. A new outbox continues
  * the recorded sequence, so its numbers are never given twice.
  */
-export function openDurableOutbox(path: string, options: RecordOptions = {}): OpenedOutbox {
+export function openDurableOutbox(path: string, options: OpenOutboxOptions = {}): OpenedOutbox {
   const now = options.now ?? Date.now;
   const found: FoundRecord = readOutboxRecord(path);
   const record = found.kind === "found" ? found.record : undefined;
@@ -105,13 +112,14 @@ export function openDurableOutbox(path: string, options: RecordOptions = {}): Op
     // The previous run hit damage that the check at its start let through: do not trust it again.
     corrupt = { error: record.failure, movedTo: moveAside(path, now()) };
   }
+  const flushing = { onWalFlushError: options.onWalFlushError };
   let store: SqliteOutboxStore;
   try {
-    store = new SqliteOutboxStore(path);
+    store = new SqliteOutboxStore(path, flushing);
   } catch (error) {
     if (!(error instanceof OutboxCorruptError)) throw error;
     corrupt = { error: error.reason, movedTo: moveAside(path, now()) };
-    store = new SqliteOutboxStore(path);
+    store = new SqliteOutboxStore(path, flushing);
   }
   const findings = {
     file: path,

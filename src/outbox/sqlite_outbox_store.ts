@@ -12,7 +12,7 @@
  * Durability: WAL with `synchronous = NORMAL`. A committed write survives the
  * bridge being killed at any point (the WAL is in the OS's page cache); after
  * a power loss or kernel crash the writes since the last flush of the WAL
- * may be rolled back, about the last second of them ({@link WalPresync}).
+ * may be rolled back: about the last second of them ({@link WalPresync}).
  * `FULL` would fsync every write and cap
  * throughput at the disk's sync rate — an SD card on a gateway manages a few
  * hundred per second. Writes are batched by the caller, so one transaction
@@ -113,6 +113,14 @@ const SCHEMA = `
 /** How many rows one trim step looks at. */
 const TRIM_CHUNK = 1000;
 
+/** How a {@link SqliteOutboxStore} flushes its write-ahead log ahead of SQLite. */
+export interface SqliteOutboxOptions {
+  /** Told when the write-ahead log cannot be opened or flushed; the store goes on. */
+  readonly onWalFlushError?: (error: Error) => void;
+  /** Makes the flusher for the write-ahead log at `walPath` ({@link WalPresync.open}). */
+  readonly presync?: (walPath: string, onError: (error: Error) => void) => WalPresync | undefined;
+}
+
 /** An {@link OutboxStore} in an SQLite file. */
 export class SqliteOutboxStore implements OutboxStore {
   readonly durable = true;
@@ -139,7 +147,7 @@ export class SqliteOutboxStore implements OutboxStore {
    * @throws {OutboxCorruptError} when the file is damaged (it is left as it is)
    * @throws {OutboxStoreError} when it cannot be opened for another reason
    */
-  constructor(readonly path: string) {
+  constructor(readonly path: string, options: SqliteOutboxOptions = {}) {
     let db: DatabaseSync | undefined;
     try {
       db = new DatabaseSync(path);
@@ -184,7 +192,12 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#oldest = this.#db.prepare(
       "SELECT seq, enqueued_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
     );
-    this.#presync = WalPresync.open(path);
+    // SQLite names its log after the file it opened, a symbolic link resolved.
+    const { file } = this.#db.prepare("PRAGMA database_list").get() as { file: string };
+    this.#presync = (options.presync ?? WalPresync.open)(
+      `${file}-wal`,
+      options.onWalFlushError ?? (() => {}),
+    );
   }
 
   /** Reads the counters kept in memory: size, meter state order, last sequence number. */
@@ -211,7 +224,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   write(change: OutboxWrite): OutboxEntry[] {
-    const stored = this.#transaction(() => {
+    return this.#transaction(() => {
       this.#deleteAll(change.remove);
       const appended = change.append.map((publication) => {
         const bytes = entryBytes(publication);
@@ -237,8 +250,6 @@ export class SqliteOutboxStore implements OutboxStore {
       }
       return appended;
     });
-    this.#presync?.committed();
-    return stored;
   }
 
   read(afterSeq: number, limit: number): OutboxEntry[] {
@@ -370,10 +381,13 @@ export class SqliteOutboxStore implements OutboxStore {
     const entries = this.#entries;
     const bytes = this.#bytes;
     const lastSeq = this.#lastSeq;
+    const meterStateCount = this.#meterStateCount;
+    const written = this.#written;
     try {
       this.#db.exec("BEGIN");
       const result = body();
       this.#db.exec("COMMIT");
+      this.#presync?.committed();
       return result;
     } catch (error) {
       // On some errors (a full disk) SQLite has already rolled back by itself.
@@ -381,6 +395,8 @@ export class SqliteOutboxStore implements OutboxStore {
       this.#entries = entries;
       this.#bytes = bytes;
       this.#lastSeq = lastSeq;
+      this.#meterStateCount = meterStateCount;
+      this.#written = written;
       throw this.#failure(error, "writing");
     }
   }

@@ -4,14 +4,16 @@
  *
  * With `synchronous = NORMAL` a commit only writes the WAL into the page
  * cache; SQLite flushes it (`fsync`) at each checkpoint, every 1,000 pages.
- * That flush writes back everything since the last one — about 4 MB,
- * 3.5–4 ms on the bridge's thread with readings waiting behind it, twice a
- * second at 500 readings/s — and until it runs a power cut can take the
- * commits before it: minutes of them when readings are few. Flushing the same
- * file from Deno's I/O threads every few commits, and at the latest a second
- * after a commit, leaves SQLite's flush little to write and bounds what a
- * power cut takes to about a second. What SQLite flushes, and when, is
- * unchanged.
+ * That flush writes back everything the kernel has not yet written — up to
+ * 4 MB; at 500 readings/s the commits that checkpoint took 3.3–6.1 ms on the
+ * bridge's thread, with readings waiting behind them, twice a second. Until
+ * then a power cut can take those commits (the kernel writes them back on its
+ * own after about 30 s). Flushing the same file from Deno's I/O threads every
+ * {@link PRESYNC_COMMITS} commits, and about a second after a commit, leaves
+ * SQLite's flush little to write (those commits took 1.0–2.1 ms) and bounds
+ * what a power cut takes to about the last second. The price is flushes:
+ * about one a second at low rates, 16 a second at 500 readings/s. What SQLite
+ * flushes, and when, is unchanged.
  *
  * @module
  */
@@ -19,7 +21,10 @@
 /** Commits that start a flush at once: at 500 readings/s one about every 60 ms. */
 export const PRESYNC_COMMITS = 32;
 
-/** A commit is flushed at the latest this long after it (plus the flush itself). */
+/**
+ * A commit is flushed this long after it, or after the flush running at the
+ * time ends; a flush takes milliseconds.
+ */
 export const PRESYNC_MS = 1000;
 
 /** Flushes a file's data to disk; resolves when it is there. */
@@ -35,12 +40,14 @@ const defaultSchedule: Schedule = (run, ms) => {
 
 /**
  * Flushes the WAL after {@link PRESYNC_COMMITS} commits, or {@link PRESYNC_MS}
- * after the first commit since the last flush; never two flushes at once.
+ * after the first commit since the last flush; never two flushes at once. A
+ * failed flush is reported and the next one tries again.
  */
 export class WalPresync {
   readonly #sync: SyncData;
   readonly #close: () => void;
   readonly #schedule: Schedule;
+  readonly #onError: (error: Error) => void;
   #commits = 0;
   #syncing = false;
   #cancelTimer: (() => void) | undefined;
@@ -49,26 +56,36 @@ export class WalPresync {
   /**
    * @param sync flushes the WAL (`FsFile.syncData` on it)
    * @param close releases the file
+   * @param onError told of a failed flush: SQLite's own flush at a checkpoint
+   *   would meet the same error, but it ignores it (its commits are done by then)
    * @param schedule the timer behind {@link PRESYNC_MS}
    */
-  constructor(sync: SyncData, close: () => void = () => {}, schedule = defaultSchedule) {
+  constructor(
+    sync: SyncData,
+    close: () => void,
+    onError: (error: Error) => void,
+    schedule = defaultSchedule,
+  ) {
     this.#sync = sync;
     this.#close = close;
+    this.#onError = onError;
     this.#schedule = schedule;
   }
 
   /**
-   * Opens the WAL beside the database at `path` for flushing; `undefined` if
-   * it cannot be opened, and the outbox then works as SQLite alone makes it.
+   * Opens the write-ahead log `walPath` for flushing. When it cannot be
+   * opened, `onError` is told and the outbox works as SQLite alone makes it
+   * (`undefined`).
    */
-  static open(path: string): WalPresync | undefined {
+  static open(walPath: string, onError: (error: Error) => void): WalPresync | undefined {
     let file: Deno.FsFile;
     try {
-      file = Deno.openSync(`${path}-wal`, { read: true });
-    } catch {
+      file = Deno.openSync(walPath, { read: true });
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)));
       return undefined;
     }
-    return new WalPresync(() => file.syncData(), () => file.close());
+    return new WalPresync(() => file.syncData(), () => file.close(), onError);
   }
 
   /** Counts a commit; flushes now when enough have passed, else arms the timer. */
@@ -102,10 +119,9 @@ export class WalPresync {
     this.#cancelTimer = undefined;
     this.#commits = 0;
     this.#syncing = true;
-    // A failed flush is left to SQLite: Linux reports a write-back error to every
-    // descriptor of the file, so SQLite's own flush of the WAL fails with it and the
-    // outbox reports that as a failed write.
-    this.#sync().catch(() => {}).finally(() => {
+    this.#sync().catch((error) => {
+      if (!this.#closed) this.#onError(error instanceof Error ? error : new Error(String(error)));
+    }).finally(() => {
       this.#syncing = false;
       if (this.#closed || this.#commits === 0) return;
       if (this.#commits >= PRESYNC_COMMITS) this.#flush();

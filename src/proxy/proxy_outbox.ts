@@ -79,6 +79,13 @@ export class ProxyOutbox {
             "start is less precise",
           { error: error.message },
         ),
+      onWalFlushError: (error) =>
+        warnLimited(
+          "outbox_flush",
+          "Cannot flush the outbox's write-ahead log to disk: {error}; a power cut may take more " +
+            "than the last second of readings. Check the disk of state_dir",
+          { error: error.message },
+        ),
     });
     restore(opened.store.meterStates());
     return new ProxyOutbox(config, opened, port, log);

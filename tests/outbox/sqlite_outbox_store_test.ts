@@ -5,6 +5,7 @@ import {
   OutboxStoreError,
   SqliteOutboxStore,
 } from "../../src/outbox/sqlite_outbox_store.ts";
+import { PRESYNC_COMMITS, WalPresync } from "../../src/outbox/wal_presync.ts";
 import { outboxStoreContract } from "./outbox_store_contract.ts";
 
 let path = "";
@@ -148,6 +149,104 @@ Deno.test("SqliteOutboxStore: an outbox from an earlier version loses its index 
     }
     assert.ok(!indexes().includes("meter_state_written"));
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A store whose WAL flusher counts commits with fake flushes and timers. */
+function storeWithFakePresync(path: string) {
+  let walPath = "";
+  const flushes: PromiseWithResolvers<void>[] = [];
+  const cancelled: number[] = [];
+  let timers = 0;
+  let closed = 0;
+  const store = new SqliteOutboxStore(path, {
+    presync: (wal, onError) => {
+      walPath = wal;
+      return new WalPresync(
+        () => {
+          const flush = Promise.withResolvers<void>();
+          flushes.push(flush);
+          return flush.promise;
+        },
+        () => closed++,
+        onError,
+        () => {
+          const timer = ++timers;
+          return () => cancelled.push(timer);
+        },
+      );
+    },
+  });
+  return {
+    store,
+    walPath: () => walPath,
+    flushes,
+    timers: () => timers,
+    cancelled,
+    closed: () => closed,
+  };
+}
+
+Deno.test("SqliteOutboxStore: every commit counts towards a flush of its WAL; close releases the flusher", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  try {
+    const path = `${dir}/outbox.sqlite`;
+    const fake = storeWithFakePresync(path);
+    assert.equal(fake.walPath(), `${await Deno.realPath(dir)}/outbox.sqlite-wal`);
+    const one = { append: [{ topic: "t", payload: "p", retain: false }], remove: [], now: 0 };
+    for (let i = 0; i < PRESYNC_COMMITS - 2; i++) {
+      fake.store.write({ ...one, meterStates: new Map() });
+    }
+    fake.store.continueAfter(100_000);
+    assert.equal(fake.flushes.length, 0);
+    assert.equal(fake.timers(), 1, "the first commit armed the timer");
+    fake.store.pruneMeterStates(0);
+    fake.store.write({ ...one, meterStates: new Map([["a", "1"]]) });
+    fake.store.pruneMeterStates(0);
+    assert.equal(fake.flushes.length, 1, "writes, continueAfter and pruning are commits");
+    fake.flushes[0]!.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    fake.store.close();
+    assert.equal(fake.closed(), 1);
+    assert.deepEqual(fake.cancelled, [1, 2], "the timer is cancelled by the flush and by close");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteOutboxStore: the WAL flushed is the one beside the file a symbolic link names", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  try {
+    await Deno.mkdir(`${dir}/disk`);
+    new SqliteOutboxStore(`${dir}/disk/outbox.sqlite`).close();
+    await Deno.symlink(`${dir}/disk/outbox.sqlite`, `${dir}/outbox.sqlite`);
+    const fake = storeWithFakePresync(`${dir}/outbox.sqlite`);
+    fake.store.close();
+    assert.equal(fake.walPath(), `${await Deno.realPath(dir)}/disk/outbox.sqlite-wal`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteOutboxStore: a write that fails leaves the count of meter states as it was", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kpm33b-outbox-" });
+  const store = new SqliteOutboxStore(`${dir}/outbox.sqlite`);
+  try {
+    const states = (entries: [string, string | undefined][]) =>
+      store.write({ append: [], remove: [], meterStates: new Map(entries), now: 0 });
+    states([["a", "1"], ["b", "2"], ["c", "3"]]);
+    // A value SQLite cannot bind fails the write after the deletion of a.
+    const unbindable = {} as unknown as string;
+    assert.throws(() => states([["a", undefined], ["b", unbindable]]), OutboxStoreError);
+    assert.equal(store.meterStates().size, 3);
+    assert.equal(
+      store.pruneMeterStates(2),
+      1,
+      "a's deletion was rolled back, and so was its count",
+    );
+  } finally {
+    store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -10,6 +10,7 @@ import { SqliteOutboxStore } from "../../src/outbox/sqlite_outbox_store.ts";
 /** Flushes that stay running until the test settles them, and timers the test fires. */
 function fakes() {
   const runs: PromiseWithResolvers<void>[] = [];
+  const errors: Error[] = [];
   const timers: { run: () => void; ms: number; cancelled: boolean }[] = [];
   const schedule: Schedule = (run, ms) => {
     const timer = { run, ms, cancelled: false };
@@ -28,10 +29,11 @@ function fakes() {
       runs.push(run);
       return run.promise;
     },
-    undefined,
+    () => {},
+    (error) => errors.push(error),
     schedule,
   );
-  return { runs, pending, fire, presync };
+  return { runs, errors, pending, fire, presync };
 }
 
 function commit(presync: WalPresync, times: number): void {
@@ -84,11 +86,12 @@ Deno.test("WalPresync: never two flushes at once; what was committed meanwhile i
   await turn();
 });
 
-Deno.test("WalPresync: a failed flush is left to SQLite's own; flushing goes on", async () => {
-  const { runs, presync } = fakes();
+Deno.test("WalPresync: a failed flush is reported (SQLite would ignore it); flushing goes on", async () => {
+  const { runs, errors, presync } = fakes();
   commit(presync, PRESYNC_COMMITS);
   runs[0]!.reject(new Error("EIO"));
   await turn();
+  assert.deepEqual(errors.map((error) => error.message), ["EIO"]);
   commit(presync, PRESYNC_COMMITS);
   assert.equal(runs.length, 2);
   runs[1]!.resolve();
@@ -98,7 +101,7 @@ Deno.test("WalPresync: a failed flush is left to SQLite's own; flushing goes on"
 Deno.test("WalPresync: close cancels the timer, starts nothing more and releases the file once", async () => {
   const { runs, pending, presync } = fakes();
   let closed = 0;
-  const closing = new WalPresync(() => Promise.resolve(), () => closed++);
+  const closing = new WalPresync(() => Promise.resolve(), () => closed++, () => {});
   closing.close();
   closing.close();
   assert.equal(closed, 1);
@@ -110,13 +113,19 @@ Deno.test("WalPresync: close cancels the timer, starts nothing more and releases
   await turn();
 });
 
-Deno.test("WalPresync.open: the WAL beside an outbox is opened; without one there is nothing to flush", async () => {
+Deno.test("WalPresync.open: opens the WAL of an outbox; one it cannot open is reported", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kpm33b-presync-" });
   try {
-    assert.equal(WalPresync.open(`${dir}/none.sqlite`), undefined);
+    const errors: Error[] = [];
+    assert.equal(
+      WalPresync.open(`${dir}/none.sqlite-wal`, (error) => errors.push(error)),
+      undefined,
+    );
+    assert.ok(errors[0] instanceof Deno.errors.NotFound, String(errors[0]));
     const store = new SqliteOutboxStore(`${dir}/outbox.sqlite`);
-    const presync = WalPresync.open(`${dir}/outbox.sqlite`);
+    const presync = WalPresync.open(`${dir}/outbox.sqlite-wal`, (error) => errors.push(error));
     assert.ok(presync !== undefined);
+    assert.equal(errors.length, 1);
     presync.close();
     store.close();
   } finally {
@@ -131,11 +140,15 @@ Deno.test("WalPresync: flushes a real WAL while SQLite writes it, and the outbox
     const store = new SqliteOutboxStore(path);
     const wal = await Deno.open(`${path}-wal`, { read: true });
     const flushes: Promise<void>[] = [];
-    const presync = new WalPresync(() => {
-      const flush = wal.syncData();
-      flushes.push(flush);
-      return flush;
-    }, () => wal.close());
+    const presync = new WalPresync(
+      () => {
+        const flush = wal.syncData();
+        flushes.push(flush);
+        return flush;
+      },
+      () => wal.close(),
+      (error) => assert.fail(error),
+    );
     const payload = "x".repeat(2000);
     for (let i = 0; i < 4 * PRESYNC_COMMITS; i++) {
       store.write({
