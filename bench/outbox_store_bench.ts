@@ -7,8 +7,8 @@
  */
 import { Config } from "../src/config/schema.ts";
 import type { MeterId } from "../src/protocol/meter_id.ts";
-import { MeterClock } from "../src/protocol/meter_time.ts";
 import { ReadingPipeline } from "../src/proxy/pipeline.ts";
+import { pipelineOptions } from "../src/proxy/proxy_settings.ts";
 import type { Publication } from "../src/outbox/outbox_store.ts";
 import { SqliteOutboxStore } from "../src/outbox/sqlite_outbox_store.ts";
 
@@ -17,13 +17,7 @@ const sample = JSON.parse(
   await Deno.readTextFile(new URL("../tests/fixtures/MQTT_RT_DATA.json", import.meta.url)),
 );
 const encoder = new TextEncoder();
-const pipeline = new ReadingPipeline({
-  root: "kpm33b",
-  retainReadings: false,
-  meters: config.meters,
-  limits: config.limits,
-  clock: new MeterClock(config.meters.timezone),
-});
+const pipeline = new ReadingPipeline(pipelineOptions(config));
 
 /** A reading's publication and its meter's state after a few readings, as the proxy stores them. */
 function meterReading(index: number): { id: MeterId; publication: Publication; state: string } {
