@@ -13,10 +13,9 @@
  * bridge being killed at any point (the WAL is in the OS's page cache); after
  * a power loss or kernel crash the writes since the last flush of the WAL
  * may be rolled back: about the last second of them ({@link WalPresync}).
- * `FULL` would fsync every write and cap
- * throughput at the disk's sync rate — an SD card on a gateway manages a few
- * hundred per second. Writes are batched by the caller, so one transaction
- * carries many readings.
+ * `FULL` would fsync every write and cap throughput at the disk's sync rate —
+ * an SD card on a gateway manages a few hundred per second. Writes are batched
+ * by the caller, so one transaction carries many readings.
  *
  * The database is opened in exclusive locking mode: a second bridge started
  * on the same `state_dir` fails at once instead of sharing the outbox.
